@@ -1,0 +1,209 @@
+"""Input checks shared by the public kernels.
+
+Every public kernel validates here, in Python, before the compiled loop releases
+the GIL: a bad argument gets a ``TypeError`` (wrong kind or dtype) or a
+``ValueError`` (wrong shape, value or layout) whose message names the argument,
+what was expected and what was received.
+
+Dtype rules
+-----------
+* float32 and float64 arrays are computed in their own dtype.
+* Integer and boolean arrays (and Python lists of numbers) are converted to the
+  dtype of the call: float64 for the first array argument, the first array's
+  dtype for the others.
+* Two floating arrays of different precision in one call are an error: convert
+  one yourself, so that no precision is lost or wasted in silence.
+* Complex, object, string, float16 and other dtypes are a ``TypeError``.
+
+Layout rules
+------------
+Inputs that are only read may have any memory layout; a strided or
+Fortran-ordered one is copied once into C order. Arrays the kernel writes
+(``out``, ``grad`` of the in-place backward forms, ``param`` and ``velocity``)
+must be C-contiguous, writeable ndarrays of the exact dtype and shape, because
+a copy would silently drop the result.
+"""
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _shape_text(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _dims_text(ndim):
+    if isinstance(ndim, tuple):
+        return " or ".join(f"{d}-D" for d in ndim)
+    return f"{ndim}-D"
+
+
+def as_float_array(x, name, *, dtype=None, ndim=None, shape_hint=""):
+    """Return ``x`` as a non-empty, C-contiguous float32/float64 ndarray.
+
+    Parameters
+    ----------
+    x : array_like
+        The argument.
+    name : str
+        Its name, for error messages.
+    dtype : numpy dtype or None
+        The dtype of the call. None lets ``x`` set it (integers become float64).
+        A floating ``x`` of another precision is a TypeError.
+    ndim : int, tuple of int or None
+        Accepted numbers of dimensions; None accepts any.
+    shape_hint : str
+        How the expected shape reads, e.g. ``"(n_samples, n_classes)"``.
+    """
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if arr.dtype in FLOAT_DTYPES:
+        if dtype is not None and arr.dtype != dtype:
+            raise TypeError(
+                f"{name} must have dtype {np.dtype(dtype).name} like the other arrays of "
+                f"this call; got {arr.dtype.name}. Convert one of them with .astype()."
+            )
+    elif kind in "iub":
+        arr = arr.astype(np.float64 if dtype is None else dtype)
+    else:
+        raise TypeError(
+            f"{name} must be an array of float32 or float64 (integers are converted); "
+            f"got dtype {arr.dtype}"
+        )
+    if ndim is not None and arr.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
+        hint = f" {shape_hint}" if shape_hint else ""
+        raise ValueError(
+            f"{name} must be a {_dims_text(ndim)} array{hint}; "
+            f"got {arr.ndim}-D with shape {_shape_text(arr.shape)}"
+        )
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty; got shape {_shape_text(arr.shape)}")
+    return np.ascontiguousarray(arr)
+
+
+def check_shape(arr, name, expected, why=""):
+    """Raise ValueError unless ``arr.shape == expected``."""
+    if arr.shape != tuple(expected):
+        because = f" ({why})" if why else ""
+        raise ValueError(
+            f"{name} must have shape {_shape_text(expected)}{because}; "
+            f"got {_shape_text(arr.shape)}"
+        )
+
+
+def check_writable(arr, name, shape, dtype):
+    """Check an array the kernel writes into: ndarray, exact dtype and shape,
+    C-contiguous and writeable."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray (it is written in place); "
+                        f"got {type(arr).__name__}")
+    if arr.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}; got {arr.dtype}")
+    check_shape(arr, name, shape)
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (it is written in place); got an array "
+                         f"with strides {arr.strides}. Pass np.ascontiguousarray({name}).")
+    if not arr.flags.writeable:
+        raise ValueError(f"{name} is read-only, but the kernel writes into it")
+    return arr
+
+
+def check_no_partial_overlap(out, name, *inputs):
+    """Allow ``out`` to be an input exactly (in place), but not to overlap one partially."""
+    for inp in inputs:
+        same = (out.__array_interface__["data"][0] == inp.__array_interface__["data"][0]
+                and out.shape == inp.shape and out.strides == inp.strides)
+        if not same and np.may_share_memory(out, inp):
+            raise ValueError(f"{name} overlaps an input array without being that array; "
+                             "pass the input itself for an in-place call, or a separate array")
+
+
+def check_no_overlap(out, name, *inputs):
+    """BLAS reads its inputs while writing its output: no overlap at all."""
+    for inp in inputs:
+        if np.may_share_memory(out, inp):
+            raise ValueError(f"{name} must not share memory with an input array")
+
+
+def output_array(out, name, shape, dtype, *inputs, in_place_ok=True):
+    """Allocate the output, or check the one the caller gave."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    check_writable(out, name, shape, dtype)
+    if in_place_ok:
+        check_no_partial_overlap(out, name, *inputs)
+    else:
+        check_no_overlap(out, name, *inputs)
+    return out
+
+
+def check_labels(y, name, n_samples, n_classes):
+    """Integer class labels of shape (n_samples,) in [0, n_classes), as np.intp.
+
+    Floats are accepted when every value is a whole number (e.g. 3.0).
+    """
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold integer class labels; got dtype {arr.dtype}")
+    check_shape(arr, name, (n_samples,), "one label per row of the logits")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinite labels")
+        if not np.all(arr == np.round(arr)):
+            bad = arr[arr != np.round(arr)][0]
+            raise ValueError(f"{name} must hold integer class labels; got the non-integer "
+                             f"value {bad!r}")
+    low, high = arr.min(), arr.max()
+    if low < 0:
+        raise ValueError(f"{name} must hold labels in [0, {n_classes}); got the negative "
+                         f"label {low!r}")
+    if high >= n_classes:
+        raise ValueError(f"{name} must hold labels in [0, {n_classes}) for {n_classes} "
+                         f"classes; got the label {high!r}")
+    return np.ascontiguousarray(arr, dtype=np.intp)
+
+
+def check_probability_rows(y, name):
+    """Each row of a target array is a probability distribution (finite, >= 0, sums to 1)."""
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if np.any(y < 0):
+        raise ValueError(f"{name} must hold probabilities; got the negative value "
+                         f"{y[y < 0][0]!r}")
+    tol = 1e-3 if y.dtype == np.float32 else 1e-6
+    sums = y.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sums - 1) > tol)
+    if bad.size:
+        raise ValueError(f"each row of {name} must sum to 1 (one-hot or a distribution); "
+                         f"row {bad[0]} sums to {sums[bad[0]]!r}")
+
+
+def check_sample_weight(w, name, n_samples, dtype):
+    """Non-negative, finite weights of shape (n_samples,) with a positive sum."""
+    arr = as_float_array(w, name, dtype=dtype, ndim=1, shape_hint="(n_samples,)")
+    check_shape(arr, name, (n_samples,), "one weight per row")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be non-negative; got {arr[arr < 0][0]!r}")
+    total = arr.sum(dtype=np.float64)
+    if not total > 0:
+        raise ValueError(f"{name} must have a positive sum; got {total!r}")
+    return arr, total
+
+
+def check_real(value, name, *, minimum=None, exclusive=False):
+    """A finite real number (not bool), optionally bounded below."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    if minimum is not None:
+        if exclusive and not value > minimum:
+            raise ValueError(f"{name} must be > {minimum}; got {value!r}")
+        if not exclusive and not value >= minimum:
+            raise ValueError(f"{name} must be >= {minimum}; got {value!r}")
+    return value

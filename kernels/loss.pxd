@@ -1,0 +1,112 @@
+# cython: language_level=3
+"""Losses fused with their gradients: softmax cross-entropy and mean squared error.
+
+Cross-entropy of logits z against target rows Y (one-hot or distributions):
+    loss_i = -sum_j Y_ij log softmax(z_i)_j = sum_j Y_ij (lse(z_i) - z_ij)
+    dloss_i/dz_i = softmax(z_i) - Y_i            (Y_i sums to 1)
+with lse the log-sum-exp. The loss is never formed as log(softmax), so log(0)
+never appears: a zero target term is skipped, and a true class with logit -inf
+costs +inf, which is the honest answer. The batch loss is the weighted mean
+    L = sum_i c_i loss_i,   c_i = w_i / sum(w)   (c_i = 1/n without weights),
+and the kernels write dL/dz, whose row i is c_i (softmax(z_i) - Y_i).
+
+Design: one row worker per target kind, built on softmax.pxd's exp_shifted_row,
+so each row of z is read twice (max, then exp) and grad written once and scaled
+once. Rows with c_i = 0 contribute nothing, so an infinite loss on a
+zero-weighted row cannot turn the mean into NaN.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport log, logf
+
+from parallel cimport PARALLEL_MIN_ELEMENTS
+from softmax cimport exp_shifted_row
+
+
+cdef inline floating xent_label_row(const floating[::1] z, Py_ssize_t label, floating c,
+                                    floating[::1] grad) noexcept nogil:
+    """grad := c * (softmax(z) - onehot(label)); returns c * (lse(z) - z[label])."""
+    cdef Py_ssize_t j
+    cdef floating m, s, scale
+    if c == 0:
+        for j in range(z.shape[0]):
+            grad[j] = 0
+        return 0
+    s = exp_shifted_row(z, grad, &m)
+    scale = c / s
+    for j in range(z.shape[0]):
+        grad[j] = grad[j] * scale
+    grad[label] = grad[label] - c
+    return c * (m + (logf(s) if floating is float else log(s)) - z[label])
+
+
+cdef inline floating xent_target_row(const floating[::1] z, const floating[::1] y, floating c,
+                                     floating[::1] grad) noexcept nogil:
+    """grad := c * (softmax(z) - y); returns c * sum_j y_j (lse(z) - z_j), skipping y_j = 0."""
+    cdef Py_ssize_t j
+    cdef floating m, s, scale, lse
+    cdef floating loss = 0
+    if c == 0:
+        for j in range(z.shape[0]):
+            grad[j] = 0
+        return 0
+    s = exp_shifted_row(z, grad, &m)
+    lse = m + (logf(s) if floating is float else log(s))
+    scale = c / s
+    for j in range(z.shape[0]):
+        grad[j] = grad[j] * scale - c * y[j]
+        if y[j] != 0:
+            loss = loss + y[j] * (lse - z[j])
+    return c * loss
+
+
+cdef inline floating row_weight(const floating[::1] w, floating total, Py_ssize_t i,
+                                Py_ssize_t n) noexcept nogil:
+    """c_i = w_i / total, or 1 / n when there are no weights (w is empty)."""
+    if w.shape[0] == 0:
+        return (<floating> 1) / n
+    return w[i] / total
+
+
+cdef inline floating softmax_xent_labels(const floating[:, ::1] z, const Py_ssize_t[::1] labels,
+                                         const floating[::1] w, floating w_total,
+                                         floating[:, ::1] grad) noexcept nogil:
+    """Mean cross-entropy of logits z (n, k) against integer labels (n,); grad (n, k) := dL/dz.
+
+    ``w`` is (n,) sample weights with sum ``w_total``, or empty for the plain mean.
+    """
+    cdef Py_ssize_t i, n = z.shape[0]
+    cdef floating total = 0
+    for i in prange(n, schedule="static",
+                    use_threads_if=n * z.shape[1] >= PARALLEL_MIN_ELEMENTS):
+        total += xent_label_row(z[i], labels[i], row_weight(w, w_total, i, n), grad[i])
+    return total
+
+
+cdef inline floating softmax_xent_targets(const floating[:, ::1] z, const floating[:, ::1] y,
+                                          const floating[::1] w, floating w_total,
+                                          floating[:, ::1] grad) noexcept nogil:
+    """Mean cross-entropy of logits z (n, k) against target rows y (n, k); grad := dL/dz."""
+    cdef Py_ssize_t i, n = z.shape[0]
+    cdef floating total = 0
+    for i in prange(n, schedule="static",
+                    use_threads_if=n * z.shape[1] >= PARALLEL_MIN_ELEMENTS):
+        total += xent_target_row(z[i], y[i], row_weight(w, w_total, i, n), grad[i])
+    return total
+
+
+cdef inline floating mse(const floating[::1] yhat, const floating[::1] y, Py_ssize_t n_rows,
+                         floating[::1] grad) noexcept nogil:
+    """L = (1/n) sum (yhat - y)**2 over all entries of n rows; grad := 2 (yhat - y) / n.
+
+    yhat, y and grad are the flattened (n, k) arrays.
+    """
+    cdef Py_ssize_t i
+    cdef floating d
+    cdef floating total = 0
+    cdef floating two_over_n = (<floating> 2) / n_rows
+    for i in range(yhat.shape[0]):
+        d = yhat[i] - y[i]
+        grad[i] = two_over_n * d
+        total = total + d * d
+    return total / n_rows

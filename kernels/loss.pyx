@@ -1,0 +1,35 @@
+# cython: language_level=3
+"""GIL-releasing entry points for the fused loss-and-gradient kernels (see loss.pxd).
+
+Callers (fastmlp.kernels) have already checked dtypes, shapes, label ranges,
+weights and writability. Each returns the loss and writes the gradient to ``grad``.
+"""
+from cython cimport floating
+
+cimport loss
+
+
+def softmax_cross_entropy_labels(const floating[:, ::1] z, const Py_ssize_t[::1] labels,
+                                 const floating[::1] w, floating w_total,
+                                 floating[:, ::1] grad):
+    cdef floating total
+    with nogil:
+        total = loss.softmax_xent_labels(z, labels, w, w_total, grad)
+    return total
+
+
+def softmax_cross_entropy_targets(const floating[:, ::1] z, const floating[:, ::1] y,
+                                  const floating[::1] w, floating w_total,
+                                  floating[:, ::1] grad):
+    cdef floating total
+    with nogil:
+        total = loss.softmax_xent_targets(z, y, w, w_total, grad)
+    return total
+
+
+def mse(const floating[::1] yhat, const floating[::1] y, Py_ssize_t n_rows,
+        floating[::1] grad):
+    cdef floating total
+    with nogil:
+        total = loss.mse(yhat, y, n_rows, grad)
+    return total

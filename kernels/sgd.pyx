@@ -1,0 +1,15 @@
+# cython: language_level=3
+"""GIL-releasing entry point for the in-place SGD update (see sgd.pxd).
+
+Callers (fastmlp.kernels) pass flat views and have checked dtypes, sizes and
+writability; ``velocity`` is an empty array when momentum is 0.
+"""
+from cython cimport floating
+
+cimport sgd
+
+
+def sgd_update(floating[::1] param, const floating[::1] grad, floating lr, floating momentum,
+               floating[::1] velocity, bint nesterov, floating weight_decay):
+    with nogil:
+        sgd.sgd_update(param, grad, lr, momentum, velocity, nesterov, weight_decay)

@@ -1,0 +1,72 @@
+# cython: language_level=3
+"""Row-wise, numerically stable softmax and log-softmax.
+
+softmax(z)_j = exp(z_j - m) / sum_l exp(z_l - m) with m = max_l z_l: subtracting the
+row maximum changes nothing mathematically and keeps every exp in (0, 1], so rows
+of +-1e4 neither overflow nor lose the largest entry. -inf entries give exp = 0.
+A row whose maximum is +inf, -inf (all entries -inf) or NaN has no defined softmax
+and comes out as NaN, as in NumPy, SciPy and PyTorch.
+
+Design: ``exp_shifted_row`` does the one pass that every softmax-like kernel needs
+(the loss kernels in loss.pxd reuse it); the row loops run rows on OpenMP threads
+when the array is large enough to pay for them. ``out`` may be ``z`` itself.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, expf, log, logf
+
+from parallel cimport PARALLEL_MIN_ELEMENTS
+
+
+cdef inline floating exp_shifted_row(const floating[::1] z, floating[::1] out,
+                                     floating* row_max) noexcept nogil:
+    """out := exp(z - max(z)); returns sum(out) and stores max(z) in row_max."""
+    cdef Py_ssize_t j, k = z.shape[0]
+    cdef floating m = z[0]
+    cdef floating s = 0
+    for j in range(1, k):
+        # `not <=` rather than `>` so that a NaN anywhere in the row becomes the max.
+        if not z[j] <= m:
+            m = z[j]
+    for j in range(k):
+        out[j] = expf(z[j] - m) if floating is float else exp(z[j] - m)
+        s = s + out[j]
+    row_max[0] = m
+    return s
+
+
+cdef inline floating softmax_row(const floating[::1] z, floating[::1] out) noexcept nogil:
+    """out := exp(z - logsumexp(z)); returns logsumexp(z)."""
+    cdef Py_ssize_t j
+    cdef floating m
+    cdef floating s = exp_shifted_row(z, out, &m)
+    cdef floating inv = 1 / s
+    for j in range(z.shape[0]):
+        out[j] = out[j] * inv
+    return m + (logf(s) if floating is float else log(s))
+
+
+cdef inline void log_softmax_row(const floating[::1] z, floating[::1] out) noexcept nogil:
+    """out := z - logsumexp(z)"""
+    cdef Py_ssize_t j
+    cdef floating m
+    cdef floating s = exp_shifted_row(z, out, &m)
+    cdef floating lse = m + (logf(s) if floating is float else log(s))
+    for j in range(z.shape[0]):
+        out[j] = z[j] - lse
+
+
+cdef inline void softmax_rows(const floating[:, ::1] z, floating[:, ::1] out) noexcept nogil:
+    """out[i] := softmax(z[i]) for every row i"""
+    cdef Py_ssize_t i
+    for i in prange(z.shape[0], schedule="static",
+                    use_threads_if=z.shape[0] * z.shape[1] >= PARALLEL_MIN_ELEMENTS):
+        softmax_row(z[i], out[i])
+
+
+cdef inline void log_softmax_rows(const floating[:, ::1] z, floating[:, ::1] out) noexcept nogil:
+    """out[i] := log_softmax(z[i]) for every row i"""
+    cdef Py_ssize_t i
+    for i in prange(z.shape[0], schedule="static",
+                    use_threads_if=z.shape[0] * z.shape[1] >= PARALLEL_MIN_ELEMENTS):
+        log_softmax_row(z[i], out[i])

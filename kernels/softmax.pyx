@@ -1,0 +1,19 @@
+# cython: language_level=3
+"""GIL-releasing entry points for softmax and log-softmax (see softmax.pxd).
+
+Callers (fastmlp.kernels) have already checked dtypes, shapes, contiguity and
+writability. ``out`` may be ``z`` itself.
+"""
+from cython cimport floating
+
+cimport softmax as sm
+
+
+def softmax(const floating[:, ::1] z, floating[:, ::1] out):
+    with nogil:
+        sm.softmax_rows(z, out)
+
+
+def log_softmax(const floating[:, ::1] z, floating[:, ::1] out):
+    with nogil:
+        sm.log_softmax_rows(z, out)
