@@ -1,0 +1,354 @@
+"""The public Cython kernels of fastmlp: validate, allocate, call.
+
+Each function checks its arguments in Python (see ``fastmlp._validation`` for the
+dtype and layout rules), allocates what it returns, and calls a compiled loop
+that releases the GIL. ``fastmlp.reference`` holds the same functions, with the
+same names and signatures, in plain NumPy.
+
+All kernels work in float32 and float64; the result has the dtype of the first
+array argument (integer input is computed in float64).
+"""
+import numpy as np
+
+from . import _activations, _linear, _loss, _sgd, _softmax
+from ._validation import (
+    as_float_array,
+    check_labels,
+    check_probability_rows,
+    check_real,
+    check_sample_weight,
+    check_shape,
+    check_writable,
+    output_array,
+)
+
+__all__ = [
+    "softmax", "log_softmax", "softmax_cross_entropy", "mse",
+    "tanh", "sigmoid", "relu",
+    "tanh_derivative", "sigmoid_derivative", "relu_derivative",
+    "tanh_backward", "sigmoid_backward", "relu_backward",
+    "linear_forward", "linear_backward", "sgd_update",
+]
+
+
+def _rows(z, name, out, out_name="out"):
+    """Validate a 1-D or 2-D logits argument and its output; return 2-D views."""
+    z = as_float_array(z, name, ndim=(1, 2), shape_hint="(n_classes,) or (n_samples, n_classes)")
+    out = output_array(out, out_name, z.shape, z.dtype, z)
+    return z, out, z.reshape(-1, z.shape[-1]), out.reshape(-1, z.shape[-1])
+
+
+def softmax(z, out=None):
+    """Row-wise softmax, stable for any finite logits.
+
+    ``softmax(z)[i, j] = exp(z[i, j] - m_i) / sum_l exp(z[i, l] - m_i)`` with
+    ``m_i = max_l z[i, l]``, so rows of +-1e4 are exact and -inf entries give 0.
+    A row whose maximum is +inf or NaN, or whose entries are all -inf, gives NaN.
+
+    Parameters
+    ----------
+    z : array_like, shape (n_samples, n_classes) or (n_classes,)
+        Logits, float32 or float64 (integers become float64).
+    out : ndarray, optional
+        C-contiguous array of z's shape and dtype to write into; may be ``z``
+        itself (in place).
+
+    Returns
+    -------
+    ndarray of z's shape and dtype; ``out`` when given.
+    """
+    z, out, z2, out2 = _rows(z, "z", out)
+    _softmax.softmax(z2, out2)
+    return out
+
+
+def log_softmax(z, out=None):
+    """Row-wise log-softmax by log-sum-exp: ``z - m - log(sum exp(z - m))``, m the row max.
+
+    Finite for finite logits however large (no log of an underflowed softmax).
+    Shapes, dtypes and ``out`` (may be ``z``, in place) as in :func:`softmax`.
+    """
+    z, out, z2, out2 = _rows(z, "z", out)
+    _softmax.log_softmax(z2, out2)
+    return out
+
+
+def softmax_cross_entropy(z, y, sample_weight=None):
+    """Mean softmax cross-entropy and its gradient, in one fused pass.
+
+    ``loss = sum_i c_i * sum_j Y[i, j] * (lse(z[i]) - z[i, j])`` with lse the
+    log-sum-exp, ``c_i = 1/n`` (or ``w_i / sum(w)`` with ``sample_weight``), and
+    ``grad[i] = c_i * (softmax(z[i]) - Y[i])``, the gradient of ``loss`` with
+    respect to ``z``. log(0) is never taken: zero targets are skipped, and a
+    true class with logit -inf gives a loss of +inf.
+
+    Parameters
+    ----------
+    z : array_like, shape (n_samples, n_classes)
+        Logits, float32 or float64.
+    y : array_like, shape (n_samples,) or (n_samples, n_classes)
+        Integer labels in [0, n_classes) (whole-number floats accepted), or
+        target rows (one-hot or probability distributions: non-negative, each
+        summing to 1) in z's dtype.
+    sample_weight : array_like, shape (n_samples,), optional
+        Non-negative, finite weights with a positive sum.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (n_samples, n_classes), z's dtype (newly allocated)
+    """
+    z = as_float_array(z, "z", ndim=2, shape_hint="(n_samples, n_classes)")
+    n, k = z.shape
+    if sample_weight is None:
+        w, w_total = np.empty(0, dtype=z.dtype), 0.0
+    else:
+        w, w_total = check_sample_weight(sample_weight, "sample_weight", n, z.dtype)
+    grad = np.empty_like(z)
+    y_arr = np.asarray(y)
+    if y_arr.ndim == 2:
+        y_arr = as_float_array(y_arr, "y", dtype=z.dtype, ndim=2)
+        check_shape(y_arr, "y", z.shape, "target rows must match the logits")
+        check_probability_rows(y_arr, "y")
+        loss = _loss.softmax_cross_entropy_targets(z, y_arr, w, w_total, grad)
+    elif y_arr.ndim == 1:
+        labels = check_labels(y_arr, "y", n, k)
+        loss = _loss.softmax_cross_entropy_labels(z, labels, w, w_total, grad)
+    else:
+        raise ValueError(f"y must be labels of shape ({n},) or target rows of shape "
+                         f"({n}, {k}); got {y_arr.ndim}-D with shape {y_arr.shape}")
+    return float(loss), grad
+
+
+def mse(yhat, y):
+    """Mean squared error over rows and its gradient.
+
+    Convention: the squared error is summed over the outputs of a row and
+    averaged over rows, ``loss = (1/n) * sum_ij (yhat[i, j] - y[i, j])**2``, so
+    ``grad = 2 * (yhat - y) / n``. (PyTorch's ``MSELoss`` averages over all
+    entries instead: it equals ``loss / n_outputs``.) A 1-D ``yhat`` is n rows of
+    one output.
+
+    Parameters
+    ----------
+    yhat : array_like, shape (n_samples, n_outputs) or (n_samples,)
+        Predictions, float32 or float64.
+    y : array_like, same shape as yhat
+        Targets, in yhat's dtype (integers converted).
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray of yhat's shape and dtype (newly allocated)
+    """
+    yhat = as_float_array(yhat, "yhat", ndim=(1, 2), shape_hint="(n_samples, n_outputs)")
+    y = as_float_array(y, "y", dtype=yhat.dtype, ndim=yhat.ndim)
+    check_shape(y, "y", yhat.shape, "targets must match the predictions")
+    grad = np.empty_like(yhat)
+    loss = _loss.mse(yhat.reshape(-1), y.reshape(-1), yhat.shape[0], grad.reshape(-1))
+    return float(loss), grad
+
+
+def _elementwise(kernel, x, name, out):
+    x = as_float_array(x, name)
+    out = output_array(out, "out", x.shape, x.dtype, x)
+    kernel(x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def tanh(x, out=None):
+    """``out = tanh(x)``, element-wise; any shape, float32 or float64; ``out`` may be ``x``."""
+    return _elementwise(_activations.tanh, x, "x", out)
+
+
+def sigmoid(x, out=None):
+    """``out = 1 / (1 + exp(-x))``, element-wise, evaluated without overflow.
+
+    Finite and warning-free for any finite x (sigmoid(-1000) = 0, sigmoid(1000) = 1).
+    Any shape, float32 or float64; ``out`` may be ``x``.
+    """
+    return _elementwise(_activations.sigmoid, x, "x", out)
+
+
+def relu(x, out=None):
+    """``out = max(x, 0)``, element-wise (NaN stays NaN); ``out`` may be ``x``."""
+    return _elementwise(_activations.relu, x, "x", out)
+
+
+def tanh_derivative(t, out=None):
+    """``1 - t**2``: the derivative of tanh at x, given ``t = tanh(x)``."""
+    return _elementwise(_activations.tanh_derivative, t, "t", out)
+
+
+def sigmoid_derivative(s, out=None):
+    """``s * (1 - s)``: the derivative of sigmoid at x, given ``s = sigmoid(x)``."""
+    return _elementwise(_activations.sigmoid_derivative, s, "s", out)
+
+
+def relu_derivative(r, out=None):
+    """``1[r > 0]`` (1.0 or 0.0): the derivative of relu at x, given ``r = relu(x)``.
+
+    At x = 0 it takes the value 0, as PyTorch does.
+    """
+    return _elementwise(_activations.relu_derivative, r, "r", out)
+
+
+def _backward(kernel, a, name, grad):
+    grad = check_writable(grad, "grad", np.shape(grad), np.asarray(grad).dtype)
+    if grad.dtype not in (np.float32, np.float64):
+        raise TypeError(f"grad must have dtype float32 or float64; got {grad.dtype}")
+    a = as_float_array(a, name, dtype=grad.dtype)
+    check_shape(a, name, grad.shape, "it must match grad")
+    kernel(a.reshape(-1), grad.reshape(-1))
+    return grad
+
+
+def tanh_backward(t, grad):
+    """``grad *= 1 - t**2`` in place: back through tanh, given ``t = tanh(x)``.
+
+    ``grad`` must be a writeable, C-contiguous float32/float64 ndarray; ``t`` has
+    its shape and dtype. Returns ``grad``.
+    """
+    return _backward(_activations.tanh_backward, t, "t", grad)
+
+
+def sigmoid_backward(s, grad):
+    """``grad *= s * (1 - s)`` in place: back through sigmoid, given ``s = sigmoid(x)``.
+
+    Requirements and return value as in :func:`tanh_backward`.
+    """
+    return _backward(_activations.sigmoid_backward, s, "s", grad)
+
+
+def relu_backward(r, grad):
+    """``grad *= 1[r > 0]`` in place: back through relu, given ``r = relu(x)``.
+
+    Entries where r <= 0 are set to 0 (even if grad held NaN there, as in
+    PyTorch). Requirements and return value as in :func:`tanh_backward`.
+    """
+    return _backward(_activations.relu_backward, r, "r", grad)
+
+
+def _linear_args(x, W):
+    x = as_float_array(x, "x", ndim=2, shape_hint="(n_samples, n_in)")
+    W = as_float_array(W, "W", dtype=x.dtype, ndim=2, shape_hint="(n_out, n_in)")
+    if W.shape[1] != x.shape[1]:
+        raise ValueError(f"W must have shape (n_out, {x.shape[1]}) to match x's {x.shape[1]} "
+                         f"features (W is stored (n_out, n_in), as in PyTorch); "
+                         f"got {W.shape}")
+    return x, W
+
+
+def linear_forward(x, W, b, out=None):
+    """Affine layer ``out = x @ W.T + b`` on BLAS (the bias add is fused into the GEMM).
+
+    Parameters
+    ----------
+    x : array_like, shape (n_samples, n_in)
+    W : array_like, shape (n_out, n_in), x's dtype (the layout of PyTorch's Linear)
+    b : array_like, shape (n_out,), x's dtype
+    out : ndarray, shape (n_samples, n_out), optional
+        C-contiguous, x's dtype, sharing no memory with x, W or b (not in place).
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_out)
+    """
+    x, W = _linear_args(x, W)
+    b = as_float_array(b, "b", dtype=x.dtype, ndim=1, shape_hint="(n_out,)")
+    check_shape(b, "b", (W.shape[0],), "one bias per row of W")
+    out = output_array(out, "out", (x.shape[0], W.shape[0]), x.dtype, x, W, b,
+                       in_place_ok=False)
+    _linear.linear_forward(x, W, b, out)
+    return out
+
+
+def linear_backward(x, W, grad_out):
+    """Gradients of an affine layer ``out = x @ W.T + b`` given ``grad_out = dL/dout``.
+
+    ``grad_x = grad_out @ W``, ``grad_W = grad_out.T @ x``, ``grad_b = grad_out.sum(0)``.
+
+    Parameters
+    ----------
+    x : array_like, shape (n_samples, n_in)
+    W : array_like, shape (n_out, n_in), x's dtype
+    grad_out : array_like, shape (n_samples, n_out), x's dtype
+
+    Returns
+    -------
+    grad_x : ndarray, shape (n_samples, n_in)
+    grad_W : ndarray, shape (n_out, n_in)
+    grad_b : ndarray, shape (n_out,)
+        All newly allocated, in x's dtype.
+    """
+    x, W = _linear_args(x, W)
+    grad_out = as_float_array(grad_out, "grad_out", dtype=x.dtype, ndim=2,
+                              shape_hint="(n_samples, n_out)")
+    check_shape(grad_out, "grad_out", (x.shape[0], W.shape[0]), "rows of x by rows of W")
+    grad_x = np.empty_like(x)
+    grad_W = np.empty_like(W)
+    grad_b = np.empty(W.shape[0], dtype=x.dtype)
+    _linear.linear_backward(x, W, grad_out, grad_x, grad_W, grad_b)
+    return grad_x, grad_W, grad_b
+
+
+def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, weight_decay=0.0):
+    """One in-place SGD step with the semantics of ``torch.optim.SGD`` (dampening 0).
+
+    ::
+
+        g = grad + weight_decay * param
+        velocity = momentum * velocity + g          (if momentum != 0)
+        g = g + momentum * velocity if nesterov else velocity
+        param -= lr * g
+
+    One pass, no temporaries. Start ``velocity`` at zeros: the first step then
+    matches PyTorch's (whose buffer starts as g).
+
+    Parameters
+    ----------
+    param : ndarray
+        Writeable, C-contiguous float32/float64 array, updated in place.
+    grad : array_like
+        The gradient, param's shape and dtype.
+    lr : float
+        Learning rate, > 0.
+    momentum : float, default 0
+        >= 0. When non-zero, ``velocity`` is required.
+    velocity : ndarray, optional
+        Writeable, C-contiguous, param's shape and dtype; updated in place.
+    nesterov : bool, default False
+        Nesterov momentum (needs momentum > 0).
+    weight_decay : float, default 0
+        L2 penalty coefficient, >= 0.
+
+    Returns
+    -------
+    param
+    """
+    param = check_writable(param, "param", np.shape(param), np.asarray(param).dtype)
+    if param.dtype not in (np.float32, np.float64):
+        raise TypeError(f"param must have dtype float32 or float64; got {param.dtype}")
+    if param.size == 0:
+        raise ValueError("param must not be empty")
+    grad = as_float_array(grad, "grad", dtype=param.dtype)
+    check_shape(grad, "grad", param.shape, "it must match param")
+    lr = check_real(lr, "lr", minimum=0.0, exclusive=True)
+    momentum = check_real(momentum, "momentum", minimum=0.0)
+    weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
+    if nesterov and momentum == 0:
+        raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
+    if momentum != 0:
+        if velocity is None:
+            raise ValueError(f"velocity is required when momentum != 0: pass "
+                             f"np.zeros({param.shape}, dtype=np.{param.dtype.name}) and keep it "
+                             f"between steps")
+        check_writable(velocity, "velocity", param.shape, param.dtype)
+        if np.may_share_memory(velocity, param) or np.may_share_memory(velocity, grad):
+            raise ValueError("velocity must not share memory with param or grad")
+        v = velocity.reshape(-1)
+    else:
+        v = np.empty(0, dtype=param.dtype)
+    _sgd.sgd_update(param.reshape(-1), grad.reshape(-1), lr, momentum, v, bool(nesterov),
+                    weight_decay)
+    return param

@@ -1,0 +1,211 @@
+"""Every fastmlp kernel in plain NumPy, written to read like the math.
+
+This module is the oracle the tests compare the Cython kernels against, and the
+baseline the benchmarks time them against. Each function has the name and
+signature of its kernel in ``fastmlp.kernels``; it does not validate its
+arguments the way the kernels do.
+
+The second half is the course's two-layer network written out by hand:
+``init_params``, ``forward``, ``loss_accuracy``, ``backward`` and ``sgd``.
+
+Notation: z are logits (n, k), Y one-hot or probability rows (n, k), x inputs
+(n, n_in), W weights (n_out, n_in), b biases (n_out,).
+"""
+import numpy as np
+
+
+def _result(value, out):
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+# --- softmax ---------------------------------------------------------------
+
+def softmax(z, out=None):
+    """softmax(z)_ij = exp(z_ij - m_i) / sum_l exp(z_il - m_i),  m_i = max_l z_il"""
+    z = np.asarray(z)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return _result(e / e.sum(axis=-1, keepdims=True), out)
+
+
+def log_softmax(z, out=None):
+    """log_softmax(z)_ij = z_ij - m_i - log sum_l exp(z_il - m_i)"""
+    z = np.asarray(z)
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return _result(shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)), out)
+
+
+# --- losses ----------------------------------------------------------------
+
+def _targets(y, n_classes, dtype):
+    """Labels (n,) become one-hot rows (n, k); target rows pass through."""
+    y = np.asarray(y)
+    if y.ndim == 1:
+        return np.eye(n_classes, dtype=dtype)[y.astype(np.intp)]
+    return y.astype(dtype)
+
+
+def softmax_cross_entropy(z, y, sample_weight=None):
+    """L = sum_i c_i * (-sum_j Y_ij log softmax(z_i)_j),  dL/dz_i = c_i (softmax(z_i) - Y_i)
+
+    with c_i = 1/n, or w_i / sum(w) given sample weights.
+    """
+    z = np.asarray(z)
+    n, k = z.shape
+    Y = _targets(y, k, z.dtype)
+    c = (np.full(n, 1.0 / n) if sample_weight is None
+         else np.asarray(sample_weight, dtype=np.float64) / np.sum(sample_weight))
+    # Y * log_softmax with Y = 0 terms left out, so -inf logits never meet 0 * inf.
+    log_p = log_softmax(z)
+    per_row = -np.where(Y != 0, Y * log_p, 0).sum(axis=1)
+    loss = np.sum(c * per_row, where=c != 0)
+    grad = (c[:, None] * (softmax(z) - Y)).astype(z.dtype)
+    return float(loss), grad
+
+
+def mse(yhat, y):
+    """L = (1/n) sum_ij (yhat_ij - y_ij)^2,  dL/dyhat = 2 (yhat - y) / n"""
+    yhat = np.asarray(yhat)
+    diff = yhat - np.asarray(y, dtype=yhat.dtype)
+    n = yhat.shape[0]
+    return float(np.sum(diff ** 2) / n), 2 * diff / n
+
+
+# --- activations -----------------------------------------------------------
+
+def tanh(x, out=None):
+    """tanh(x)"""
+    return _result(np.tanh(x), out)
+
+
+def sigmoid(x, out=None):
+    """sigma(x) = 1 / (1 + exp(-x)), written as exp(-|x|) terms so it never overflows"""
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return _result(np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype), out)
+
+
+def relu(x, out=None):
+    """relu(x) = max(x, 0)"""
+    return _result(np.maximum(x, 0), out)
+
+
+def tanh_derivative(t, out=None):
+    """tanh'(x) = 1 - tanh(x)^2 = 1 - t^2"""
+    t = np.asarray(t)
+    return _result(1 - t ** 2, out)
+
+
+def sigmoid_derivative(s, out=None):
+    """sigma'(x) = sigma(x) (1 - sigma(x)) = s (1 - s)"""
+    s = np.asarray(s)
+    return _result(s * (1 - s), out)
+
+
+def relu_derivative(r, out=None):
+    """relu'(x) = 1 if x > 0 else 0  (r > 0 exactly when x > 0)"""
+    r = np.asarray(r)
+    return _result((r > 0).astype(r.dtype), out)
+
+
+def tanh_backward(t, grad):
+    """dL/dx = dL/dt * (1 - t^2), in place"""
+    grad *= tanh_derivative(t)
+    return grad
+
+
+def sigmoid_backward(s, grad):
+    """dL/dx = dL/ds * s (1 - s), in place"""
+    grad *= sigmoid_derivative(s)
+    return grad
+
+
+def relu_backward(r, grad):
+    """dL/dx = dL/dr where r > 0, else 0, in place"""
+    grad[...] = np.where(np.asarray(r) > 0, grad, 0)
+    return grad
+
+
+# --- affine layers ---------------------------------------------------------
+
+def linear_forward(x, W, b, out=None):
+    """out = x W^T + b"""
+    return _result(np.asarray(x) @ np.asarray(W).T + b, out)
+
+
+def linear_backward(x, W, grad_out):
+    """dL/dx = grad_out W,  dL/dW = grad_out^T x,  dL/db = sum_i grad_out_i"""
+    grad_out = np.asarray(grad_out)
+    return grad_out @ W, grad_out.T @ x, grad_out.sum(axis=0)
+
+
+# --- SGD -------------------------------------------------------------------
+
+def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, weight_decay=0.0):
+    """torch.optim.SGD:  g = grad + wd * param;  v = mu v + g;
+    g = g + mu v (Nesterov) or v;  param -= lr g  (all in place)"""
+    g = grad + weight_decay * param
+    if momentum != 0:
+        velocity *= momentum
+        velocity += g
+        g = g + momentum * velocity if nesterov else velocity
+    param -= lr * g
+    return param
+
+
+# --- the course's two-layer network ------------------------------------------
+#   h~ = X Wh^T + bh,  h = tanh(h~),  y~ = h Wy^T + by,  Yhat = softmax(y~)
+
+def init_params(nx, nh, ny, seed=None):
+    """Weights drawn from N(0, 0.3^2), biases too: Wh (nh, nx), bh (nh,), Wy (ny, nh), by (ny,)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "Wh": rng.normal(0, 0.3, (nh, nx)), "bh": rng.normal(0, 0.3, nh),
+        "Wy": rng.normal(0, 0.3, (ny, nh)), "by": rng.normal(0, 0.3, ny),
+    }
+
+
+def forward(params, X):
+    """Return Yhat and the intermediate steps {"X", "htilde", "h", "ytilde", "yhat"}."""
+    outputs = {"X": X}
+    outputs["htilde"] = linear_forward(X, params["Wh"], params["bh"])
+    outputs["h"] = tanh(outputs["htilde"])
+    outputs["ytilde"] = linear_forward(outputs["h"], params["Wy"], params["by"])
+    outputs["yhat"] = softmax(outputs["ytilde"])
+    return outputs["yhat"], outputs
+
+
+def loss_accuracy(Yhat, Y):
+    """L = -(1/n) sum_i sum_j Y_ij log Yhat_ij, and the fraction of argmax Yhat == argmax Y.
+
+    Y is one-hot rows (n, k) or labels (n,).
+    """
+    Y = _targets(Y, Yhat.shape[1], Yhat.dtype)
+    log_yhat = np.log(Yhat, where=Y != 0, out=np.zeros_like(Yhat))
+    L = -np.sum(Y * log_yhat) / Yhat.shape[0]
+    acc = np.mean(np.argmax(Yhat, axis=1) == np.argmax(Y, axis=1))
+    return float(L), float(acc)
+
+
+def backward(params, outputs, Y):
+    """Gradients of the mean cross-entropy, written out layer by layer:
+
+    dL/dy~ = (Yhat - Y) / n
+    dL/dWy = (dL/dy~)^T h,          dL/dby = sum_i dL/dy~_i
+    dL/dh~ = (dL/dy~ Wy) * (1 - h^2)
+    dL/dWh = (dL/dh~)^T X,          dL/dbh = sum_i dL/dh~_i
+    """
+    Yhat, h = outputs["yhat"], outputs["h"]
+    Y = _targets(Y, Yhat.shape[1], Yhat.dtype)
+    d_ytilde = (Yhat - Y) / Yhat.shape[0]
+    d_h, grad_Wy, grad_by = linear_backward(h, params["Wy"], d_ytilde)
+    d_htilde = tanh_backward(h, d_h)
+    _, grad_Wh, grad_bh = linear_backward(outputs["X"], params["Wh"], d_htilde)
+    return {"Wy": grad_Wy, "by": grad_by, "Wh": grad_Wh, "bh": grad_bh}
+
+
+def sgd(params, grads, eta):
+    """theta <- theta - eta * dL/dtheta for every parameter; returns the updated params."""
+    return {name: params[name] - eta * grads[name] for name in params}
