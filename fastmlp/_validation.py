@@ -152,10 +152,10 @@ def check_labels(y, name, n_samples, n_classes):
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} contains NaN or infinite labels")
         if not np.all(arr == np.round(arr)):
-            bad = arr[arr != np.round(arr)][0]
+            bad = arr[arr != np.round(arr)][0].item()
             raise ValueError(f"{name} must hold integer class labels; got the non-integer "
                              f"value {bad!r}")
-    low, high = arr.min(), arr.max()
+    low, high = arr.min().item(), arr.max().item()
     if low < 0:
         raise ValueError(f"{name} must hold labels in [0, {n_classes}); got the negative "
                          f"label {low!r}")
@@ -171,13 +171,13 @@ def check_probability_rows(y, name):
         raise ValueError(f"{name} contains NaN or infinite values")
     if np.any(y < 0):
         raise ValueError(f"{name} must hold probabilities; got the negative value "
-                         f"{y[y < 0][0]!r}")
+                         f"{y[y < 0][0].item()!r}")
     tol = 1e-3 if y.dtype == np.float32 else 1e-6
     sums = y.sum(axis=1)
     bad = np.flatnonzero(np.abs(sums - 1) > tol)
     if bad.size:
         raise ValueError(f"each row of {name} must sum to 1 (one-hot or a distribution); "
-                         f"row {bad[0]} sums to {sums[bad[0]]!r}")
+                         f"row {bad[0]} sums to {sums[bad[0]].item()!r}")
 
 
 def check_sample_weight(w, name, n_samples, dtype):
@@ -187,8 +187,8 @@ def check_sample_weight(w, name, n_samples, dtype):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     if np.any(arr < 0):
-        raise ValueError(f"{name} must be non-negative; got {arr[arr < 0][0]!r}")
-    total = arr.sum(dtype=np.float64)
+        raise ValueError(f"{name} must be non-negative; got {arr[arr < 0][0].item()!r}")
+    total = arr.sum(dtype=np.float64).item()
     if not total > 0:
         raise ValueError(f"{name} must have a positive sum; got {total!r}")
     return arr, total

@@ -18,20 +18,27 @@ from libc.math cimport exp, expf, log, logf
 from parallel cimport PARALLEL_MIN_ELEMENTS
 
 
-cdef inline floating exp_shifted_row(const floating[::1] z, floating[::1] out,
-                                     floating* row_max) noexcept nogil:
-    """out := exp(z - max(z)); returns sum(out) and stores max(z) in row_max."""
-    cdef Py_ssize_t j, k = z.shape[0]
+cdef inline floating row_max(const floating[::1] z) noexcept nogil:
+    """max(z), or NaN when z holds a NaN."""
+    cdef Py_ssize_t j
     cdef floating m = z[0]
-    cdef floating s = 0
-    for j in range(1, k):
+    for j in range(1, z.shape[0]):
         # `not <=` rather than `>` so that a NaN anywhere in the row becomes the max.
         if not z[j] <= m:
             m = z[j]
-    for j in range(k):
+    return m
+
+
+cdef inline floating exp_shifted_row(const floating[::1] z, floating[::1] out,
+                                     floating* max_out) noexcept nogil:
+    """out := exp(z - max(z)); returns sum(out) and stores max(z) in max_out."""
+    cdef Py_ssize_t j
+    cdef floating m = row_max(z)
+    cdef floating s = 0
+    for j in range(z.shape[0]):
         out[j] = expf(z[j] - m) if floating is float else exp(z[j] - m)
         s = s + out[j]
-    row_max[0] = m
+    max_out[0] = m
     return s
 
 
@@ -47,10 +54,16 @@ cdef inline floating softmax_row(const floating[::1] z, floating[::1] out) noexc
 
 
 cdef inline void log_softmax_row(const floating[::1] z, floating[::1] out) noexcept nogil:
-    """out := z - logsumexp(z)"""
+    """out := z - logsumexp(z)
+
+    The exponentials are summed, not stored: ``out`` may be ``z``, which must
+    stay intact until the log-sum-exp is known.
+    """
     cdef Py_ssize_t j
-    cdef floating m
-    cdef floating s = exp_shifted_row(z, out, &m)
+    cdef floating m = row_max(z)
+    cdef floating s = 0
+    for j in range(z.shape[0]):
+        s = s + (expf(z[j] - m) if floating is float else exp(z[j] - m))
     cdef floating lse = m + (logf(s) if floating is float else log(s))
     for j in range(z.shape[0]):
         out[j] = z[j] - lse

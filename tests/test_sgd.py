@@ -1,0 +1,149 @@
+"""sgd_update: in place, torch.optim.SGD's semantics, against the reference and torch."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastmlp import kernels, reference
+from conftest import assert_close, torch_or_skip
+
+SETTINGS = [
+    dict(),
+    dict(weight_decay=0.01),
+    dict(momentum=0.9),
+    dict(momentum=0.9, nesterov=True),
+    dict(momentum=0.5, nesterov=True, weight_decay=0.1),
+]
+SETTING_IDS = ["plain", "decay", "momentum", "nesterov", "nesterov-decay"]
+
+
+def run(update, param, grads, lr, **kw):
+    velocity = np.zeros_like(param) if kw.get("momentum") else None
+    for g in grads:
+        update(param, g, lr, velocity=velocity, **kw)
+    return param, velocity
+
+
+@pytest.mark.parametrize("kw", SETTINGS, ids=SETTING_IDS)
+@pytest.mark.parametrize("shape", [(1,), (10,), (30, 7), (3, 4, 5)])
+def test_matches_reference(dtype, rng, kw, shape):
+    p0 = rng.standard_normal(shape).astype(dtype)
+    grads = [rng.standard_normal(shape).astype(dtype) for _ in range(5)]
+    p, v = run(kernels.sgd_update, p0.copy(), grads, 0.1, **kw)
+    p_ref, v_ref = run(reference.sgd_update, p0.copy(), grads, 0.1, **kw)
+    assert_close(p, p_ref, dtype, scale=10)
+    if v is not None:
+        assert_close(v, v_ref, dtype, scale=10)
+
+
+def test_plain_step_formula(dtype):
+    p = np.array([1.0, -2.0, 3.0], dtype=dtype)
+    out = kernels.sgd_update(p, np.array([1.0, 1.0, -2.0], dtype=dtype), 0.5)
+    assert out is p
+    np.testing.assert_array_equal(p, [0.5, -2.5, 4.0])
+
+
+def test_momentum_formula():
+    p = np.array([1.0])
+    v = np.zeros(1)
+    kernels.sgd_update(p, np.array([1.0]), 0.1, momentum=0.9, velocity=v)
+    assert v[0] == 1.0 and p[0] == pytest.approx(0.9)
+    kernels.sgd_update(p, np.array([1.0]), 0.1, momentum=0.9, velocity=v)
+    assert v[0] == pytest.approx(1.9) and p[0] == pytest.approx(0.9 - 0.19)
+
+
+def test_grad_may_be_any_layout(dtype, rng):
+    p = rng.standard_normal((4, 6)).astype(dtype)
+    g = np.asfortranarray(rng.standard_normal((4, 6)).astype(dtype))
+    expected = p - 0.1 * g
+    kernels.sgd_update(p, g, 0.1)
+    assert_close(p, expected, dtype)
+
+
+def test_nothing_else_is_written(rng):
+    g = rng.standard_normal(10)
+    g_copy = g.copy()
+    p = np.zeros(10)
+    kernels.sgd_update(p, g, 0.1, momentum=0.9, velocity=np.zeros(10), weight_decay=0.1)
+    np.testing.assert_array_equal(g, g_copy)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 200), st.sampled_from([np.float32, np.float64]),
+       st.floats(1e-4, 10), st.floats(0, 0.99), st.booleans(), st.floats(0, 1),
+       st.integers(0, 2**32 - 1))
+def test_property_against_reference(n, dtype, lr, momentum, nesterov, weight_decay, seed):
+    rng = np.random.default_rng(seed)
+    nesterov = nesterov and momentum > 0
+    p0 = rng.standard_normal(n).astype(dtype)
+    grads = [rng.standard_normal(n).astype(dtype) for _ in range(3)]
+    kw = dict(momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    p, _ = run(kernels.sgd_update, p0.copy(), grads, lr, **kw)
+    p_ref, _ = run(reference.sgd_update, p0.copy(), grads, lr, **kw)
+    assert np.all(np.isfinite(p))
+    assert_close(p, p_ref, dtype, scale=100)
+
+
+P = np.zeros(3)
+
+
+@pytest.mark.parametrize("param, grad, kw, exc, match", [
+    ([0.0, 1.0], np.zeros(2), {}, TypeError, r"param must be a numpy.ndarray.*list"),
+    (np.zeros(3, int), np.zeros(3), {}, TypeError, r"param must have dtype float32 or float64"),
+    (np.zeros(6)[::2], np.zeros(3), {}, ValueError, r"param must be C-contiguous"),
+    (np.zeros(0), np.zeros(0), {}, ValueError, r"param must not be empty"),
+    (P, np.zeros(4), {}, ValueError, r"grad must have shape \(3,\).*got \(4,\)"),
+    (P, np.zeros(3, np.float32), {}, TypeError, r"grad must have dtype float64.*float32"),
+    (P, np.zeros(3), dict(lr=0.0), ValueError, r"lr must be > 0.0; got 0.0"),
+    (P, np.zeros(3), dict(lr=-0.1), ValueError, r"lr must be > 0.0; got -0.1"),
+    (P, np.zeros(3), dict(lr=np.nan), ValueError, r"lr must be finite; got nan"),
+    (P, np.zeros(3), dict(lr="0.1"), TypeError, r"lr must be a real number; got str"),
+    (P, np.zeros(3), dict(lr=True), TypeError, r"lr must be a real number; got bool"),
+    (P, np.zeros(3), dict(momentum=-0.5), ValueError, r"momentum must be >= 0.0"),
+    (P, np.zeros(3), dict(weight_decay=-1.0), ValueError, r"weight_decay must be >= 0.0"),
+    (P, np.zeros(3), dict(nesterov=True), ValueError, r"nesterov=True needs momentum > 0"),
+    (P, np.zeros(3), dict(momentum=0.9), ValueError, r"velocity is required when momentum"),
+    (P, np.zeros(3), dict(momentum=0.9, velocity=np.zeros(4)), ValueError,
+     r"velocity must have shape \(3,\); got \(4,\)"),
+    (P, np.zeros(3), dict(momentum=0.9, velocity=np.zeros(3, np.float32)), TypeError,
+     r"velocity must have dtype float64; got float32"),
+    (P, np.zeros(3), dict(momentum=0.9, velocity=P), ValueError,
+     r"velocity must not share memory with param or grad"),
+])
+def test_errors(param, grad, kw, exc, match):
+    kw = {"lr": 0.1, **kw}
+    lr = kw.pop("lr")
+    with pytest.raises(exc, match=match):
+        kernels.sgd_update(param, grad, lr, **kw)
+
+
+def test_read_only_param_and_velocity():
+    p = np.zeros(3)
+    p.flags.writeable = False
+    with pytest.raises(ValueError, match="param is read-only"):
+        kernels.sgd_update(p, np.zeros(3), 0.1)
+    v = np.zeros(3)
+    v.flags.writeable = False
+    with pytest.raises(ValueError, match="velocity is read-only"):
+        kernels.sgd_update(np.zeros(3), np.zeros(3), 0.1, momentum=0.9, velocity=v)
+
+
+def test_errors_leave_param_untouched():
+    p = np.ones(3)
+    with pytest.raises(ValueError):
+        kernels.sgd_update(p, np.ones(3), 0.1, momentum=0.9)
+    np.testing.assert_array_equal(p, 1)
+
+
+@pytest.mark.parametrize("kw", SETTINGS, ids=SETTING_IDS)
+def test_matches_torch(dtype, rng, kw):
+    torch = torch_or_skip()
+    p0 = rng.standard_normal((5, 4)).astype(dtype)
+    grads = [rng.standard_normal((5, 4)).astype(dtype) for _ in range(6)]
+    pt = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+    opt = torch.optim.SGD([pt], lr=0.05, **kw)
+    for g in grads:
+        pt.grad = torch.from_numpy(g.copy())
+        opt.step()
+    p, _ = run(kernels.sgd_update, p0.copy(), grads, 0.05, **kw)
+    assert_close(p, pt.detach().numpy(), dtype, scale=10)
