@@ -1,8 +1,9 @@
 # cython: language_level=3
 """Element-wise activations, their derivatives and fused backward forms.
 
-Design: one inline scalar function per formula, and loops over flat, C-contiguous
-buffers (callers pass ``x.reshape(-1)``). Derivatives are written from the
+Design: one inline scalar function per formula, and loops over flat, contiguous
+buffers of n elements (raw pointers, shared by the per-kernel entry points and
+the fused network loops). Derivatives are written from the
 activation's *output* (t = tanh(x), s = sigmoid(x), r = relu(x)), which is what a
 backward pass has in memory. ``out`` may be the input itself (in place).
 """
@@ -35,67 +36,96 @@ cdef inline floating relu_scalar(floating x) noexcept nogil:
     return 0 if x < 0 else x
 
 
-cdef inline void tanh_forward(const floating[::1] x, floating[::1] out) noexcept nogil:
+cdef inline void tanh_forward(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
     """out := tanh(x)"""
     cdef Py_ssize_t i
-    for i in prange(x.shape[0], schedule="static",
-                    use_threads_if=x.shape[0] >= PARALLEL_MIN_ELEMENTS):
+    for i in prange(n, schedule="static",
+                    use_threads_if=n >= PARALLEL_MIN_ELEMENTS):
         out[i] = tanh_scalar(x[i])
 
 
-cdef inline void sigmoid_forward(const floating[::1] x, floating[::1] out) noexcept nogil:
+cdef inline void sigmoid_forward(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
     """out := 1 / (1 + exp(-x))"""
     cdef Py_ssize_t i
-    for i in prange(x.shape[0], schedule="static",
-                    use_threads_if=x.shape[0] >= PARALLEL_MIN_ELEMENTS):
+    for i in prange(n, schedule="static",
+                    use_threads_if=n >= PARALLEL_MIN_ELEMENTS):
         out[i] = sigmoid_scalar(x[i])
 
 
-cdef inline void relu_forward(const floating[::1] x, floating[::1] out) noexcept nogil:
+cdef inline void relu_forward(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
     """out := max(x, 0)"""
     cdef Py_ssize_t i
-    for i in range(x.shape[0]):
+    for i in range(n):
         out[i] = relu_scalar(x[i])
 
 
-cdef inline void tanh_derivative(const floating[::1] t, floating[::1] out) noexcept nogil:
+cdef inline void tanh_derivative(const floating* t, floating* out, Py_ssize_t n) noexcept nogil:
     """out := 1 - t**2, the derivative of tanh at x where t = tanh(x)"""
     cdef Py_ssize_t i
-    for i in range(t.shape[0]):
+    for i in range(n):
         out[i] = 1 - t[i] * t[i]
 
 
-cdef inline void sigmoid_derivative(const floating[::1] s, floating[::1] out) noexcept nogil:
+cdef inline void sigmoid_derivative(const floating* s, floating* out, Py_ssize_t n) noexcept nogil:
     """out := s * (1 - s), the derivative of sigmoid at x where s = sigmoid(x)"""
     cdef Py_ssize_t i
-    for i in range(s.shape[0]):
+    for i in range(n):
         out[i] = s[i] * (1 - s[i])
 
 
-cdef inline void relu_derivative(const floating[::1] r, floating[::1] out) noexcept nogil:
+cdef inline void relu_derivative(const floating* r, floating* out, Py_ssize_t n) noexcept nogil:
     """out := 1 if r > 0 else 0, the derivative of relu at x where r = relu(x)"""
     cdef Py_ssize_t i
-    for i in range(r.shape[0]):
+    for i in range(n):
         out[i] = 1 if r[i] > 0 else 0
 
 
-cdef inline void tanh_backward(const floating[::1] t, floating[::1] grad) noexcept nogil:
+cdef inline void tanh_backward(const floating* t, floating* grad, Py_ssize_t n) noexcept nogil:
     """grad *= 1 - t**2 (in place)"""
     cdef Py_ssize_t i
-    for i in range(t.shape[0]):
+    for i in range(n):
         grad[i] = grad[i] * (1 - t[i] * t[i])
 
 
-cdef inline void sigmoid_backward(const floating[::1] s, floating[::1] grad) noexcept nogil:
+cdef inline void sigmoid_backward(const floating* s, floating* grad, Py_ssize_t n) noexcept nogil:
     """grad *= s * (1 - s) (in place)"""
     cdef Py_ssize_t i
-    for i in range(s.shape[0]):
+    for i in range(n):
         grad[i] = grad[i] * s[i] * (1 - s[i])
 
 
-cdef inline void relu_backward(const floating[::1] r, floating[::1] grad) noexcept nogil:
+cdef inline void relu_backward(const floating* r, floating* grad, Py_ssize_t n) noexcept nogil:
     """grad *= 1[r > 0] (in place)"""
     cdef Py_ssize_t i
-    for i in range(r.shape[0]):
+    for i in range(n):
         if not r[i] > 0:
             grad[i] = 0
+
+
+# The activation of a network's hidden layers, as the fused network loops name it.
+cdef enum Activation:
+    TANH = 0
+    SIGMOID = 1
+    RELU = 2
+
+
+cdef inline void activation_forward(Activation kind, const floating* x, floating* out,
+                                    Py_ssize_t n) noexcept nogil:
+    """out := f(x) for the activation f named by kind"""
+    if kind == TANH:
+        tanh_forward(x, out, n)
+    elif kind == SIGMOID:
+        sigmoid_forward(x, out, n)
+    else:
+        relu_forward(x, out, n)
+
+
+cdef inline void activation_backward(Activation kind, const floating* a, floating* grad,
+                                     Py_ssize_t n) noexcept nogil:
+    """grad *= f'(x), given a = f(x), for the activation f named by kind"""
+    if kind == TANH:
+        tanh_backward(a, grad, n)
+    elif kind == SIGMOID:
+        sigmoid_backward(a, grad, n)
+    else:
+        relu_backward(a, grad, n)

@@ -2,7 +2,7 @@
 """GIL-releasing entry points for the element-wise activations (see activations.pxd).
 
 Callers (fastmlp.kernels) have already checked dtypes, shapes, contiguity and
-writability, and pass flat 1-D views. Each function writes its last argument.
+writability, and pass flat 1-D views of equal length. Each function writes its last argument.
 """
 from cython cimport floating
 
@@ -11,44 +11,44 @@ cimport activations as act
 
 def tanh(const floating[::1] x, floating[::1] out):
     with nogil:
-        act.tanh_forward(x, out)
+        act.tanh_forward(&x[0], &out[0], x.shape[0])
 
 
 def sigmoid(const floating[::1] x, floating[::1] out):
     with nogil:
-        act.sigmoid_forward(x, out)
+        act.sigmoid_forward(&x[0], &out[0], x.shape[0])
 
 
 def relu(const floating[::1] x, floating[::1] out):
     with nogil:
-        act.relu_forward(x, out)
+        act.relu_forward(&x[0], &out[0], x.shape[0])
 
 
 def tanh_derivative(const floating[::1] t, floating[::1] out):
     with nogil:
-        act.tanh_derivative(t, out)
+        act.tanh_derivative(&t[0], &out[0], t.shape[0])
 
 
 def sigmoid_derivative(const floating[::1] s, floating[::1] out):
     with nogil:
-        act.sigmoid_derivative(s, out)
+        act.sigmoid_derivative(&s[0], &out[0], s.shape[0])
 
 
 def relu_derivative(const floating[::1] r, floating[::1] out):
     with nogil:
-        act.relu_derivative(r, out)
+        act.relu_derivative(&r[0], &out[0], r.shape[0])
 
 
 def tanh_backward(const floating[::1] t, floating[::1] grad):
     with nogil:
-        act.tanh_backward(t, grad)
+        act.tanh_backward(&t[0], &grad[0], t.shape[0])
 
 
 def sigmoid_backward(const floating[::1] s, floating[::1] grad):
     with nogil:
-        act.sigmoid_backward(s, grad)
+        act.sigmoid_backward(&s[0], &grad[0], s.shape[0])
 
 
 def relu_backward(const floating[::1] r, floating[::1] grad):
     with nogil:
-        act.relu_backward(r, grad)
+        act.relu_backward(&r[0], &grad[0], r.shape[0])

@@ -12,11 +12,15 @@ cimport linear
 def linear_forward(const floating[:, ::1] x, const floating[:, ::1] W,
                    const floating[::1] b, floating[:, ::1] out):
     with nogil:
-        linear.linear_forward(x, W, b, out)
+        linear.linear_forward(&x[0, 0], &W[0, 0], &b[0], &out[0, 0],
+                              x.shape[0], x.shape[1], W.shape[0])
 
 
 def linear_backward(const floating[:, ::1] x, const floating[:, ::1] W,
                     const floating[:, ::1] grad_out, floating[:, ::1] grad_x,
                     floating[:, ::1] grad_W, floating[::1] grad_b):
     with nogil:
-        linear.linear_backward(x, W, grad_out, grad_x, grad_W, grad_b)
+        linear.linear_backward_input(&W[0, 0], &grad_out[0, 0], &grad_x[0, 0],
+                                     x.shape[0], x.shape[1], W.shape[0])
+        linear.linear_backward_params(&x[0, 0], &grad_out[0, 0], &grad_W[0, 0], &grad_b[0],
+                                      x.shape[0], x.shape[1], W.shape[0])

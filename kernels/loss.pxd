@@ -12,7 +12,8 @@ and the kernels write dL/dz, whose row i is c_i (softmax(z_i) - Y_i).
 
 Design: one row worker per target kind, built on softmax.pxd's exp_shifted_row,
 so each row of z is read twice (max, then exp) and grad written once and scaled
-once. Rows with c_i = 0 contribute nothing, so an infinite loss on a
+once. Raw pointers over contiguous (n, k) buffers, shared with the fused network
+loops; sample weights are a pointer that is NULL for the plain mean. Rows with c_i = 0 contribute nothing, so an infinite loss on a
 zero-weighted row cannot turn the mean into NaN.
 """
 from cython cimport floating
@@ -23,90 +24,87 @@ from parallel cimport PARALLEL_MIN_ELEMENTS
 from softmax cimport exp_shifted_row
 
 
-cdef inline floating xent_label_row(const floating[::1] z, Py_ssize_t label, floating c,
-                                    floating[::1] grad) noexcept nogil:
+cdef inline floating xent_label_row(const floating* z, Py_ssize_t k, Py_ssize_t label,
+                                    floating c, floating* grad) noexcept nogil:
     """grad := c * (softmax(z) - onehot(label)); returns c * (lse(z) - z[label])."""
     cdef Py_ssize_t j
     cdef floating m, s, scale
     if c == 0:
-        for j in range(z.shape[0]):
+        for j in range(k):
             grad[j] = 0
         return 0
-    s = exp_shifted_row(z, grad, &m)
+    s = exp_shifted_row(z, grad, k, &m)
     scale = c / s
-    for j in range(z.shape[0]):
+    for j in range(k):
         grad[j] = grad[j] * scale
     grad[label] = grad[label] - c
     return c * (m + (logf(s) if floating is float else log(s)) - z[label])
 
 
-cdef inline floating xent_target_row(const floating[::1] z, const floating[::1] y, floating c,
-                                     floating[::1] grad) noexcept nogil:
+cdef inline floating xent_target_row(const floating* z, const floating* y, Py_ssize_t k,
+                                     floating c, floating* grad) noexcept nogil:
     """grad := c * (softmax(z) - y); returns c * sum_j y_j (lse(z) - z_j), skipping y_j = 0."""
     cdef Py_ssize_t j
     cdef floating m, s, scale, lse
     cdef floating loss = 0
     if c == 0:
-        for j in range(z.shape[0]):
+        for j in range(k):
             grad[j] = 0
         return 0
-    s = exp_shifted_row(z, grad, &m)
+    s = exp_shifted_row(z, grad, k, &m)
     lse = m + (logf(s) if floating is float else log(s))
     scale = c / s
-    for j in range(z.shape[0]):
+    for j in range(k):
         grad[j] = grad[j] * scale - c * y[j]
         if y[j] != 0:
             loss = loss + y[j] * (lse - z[j])
     return c * loss
 
 
-cdef inline floating row_weight(const floating[::1] w, floating total, Py_ssize_t i,
+cdef inline floating row_weight(const floating* w, floating total, Py_ssize_t i,
                                 Py_ssize_t n) noexcept nogil:
-    """c_i = w_i / total, or 1 / n when there are no weights (w is empty)."""
-    if w.shape[0] == 0:
+    """c_i = w_i / total, or 1 / n when there are no weights (w is NULL)."""
+    if w == NULL:
         return (<floating> 1) / n
     return w[i] / total
 
 
-cdef inline floating softmax_xent_labels(const floating[:, ::1] z, const Py_ssize_t[::1] labels,
-                                         const floating[::1] w, floating w_total,
-                                         floating[:, ::1] grad) noexcept nogil:
+cdef inline floating softmax_xent_labels(const floating* z, const Py_ssize_t* labels,
+                                         const floating* w, floating w_total, Py_ssize_t n,
+                                         Py_ssize_t k, floating* grad) noexcept nogil:
     """Mean cross-entropy of logits z (n, k) against integer labels (n,); grad (n, k) := dL/dz.
 
-    ``w`` is (n,) sample weights with sum ``w_total``, or empty for the plain mean.
+    ``w`` is (n,) sample weights with sum ``w_total``, or NULL for the plain mean.
     """
-    cdef Py_ssize_t i, n = z.shape[0]
+    cdef Py_ssize_t i
     cdef floating total = 0
-    for i in prange(n, schedule="static",
-                    use_threads_if=n * z.shape[1] >= PARALLEL_MIN_ELEMENTS):
-        total += xent_label_row(z[i], labels[i], row_weight(w, w_total, i, n), grad[i])
+    for i in prange(n, schedule="static", use_threads_if=n * k >= PARALLEL_MIN_ELEMENTS):
+        total += xent_label_row(z + i * k, k, labels[i], row_weight(w, w_total, i, n),
+                                grad + i * k)
     return total
 
 
-cdef inline floating softmax_xent_targets(const floating[:, ::1] z, const floating[:, ::1] y,
-                                          const floating[::1] w, floating w_total,
-                                          floating[:, ::1] grad) noexcept nogil:
+cdef inline floating softmax_xent_targets(const floating* z, const floating* y,
+                                          const floating* w, floating w_total, Py_ssize_t n,
+                                          Py_ssize_t k, floating* grad) noexcept nogil:
     """Mean cross-entropy of logits z (n, k) against target rows y (n, k); grad := dL/dz."""
-    cdef Py_ssize_t i, n = z.shape[0]
+    cdef Py_ssize_t i
     cdef floating total = 0
-    for i in prange(n, schedule="static",
-                    use_threads_if=n * z.shape[1] >= PARALLEL_MIN_ELEMENTS):
-        total += xent_target_row(z[i], y[i], row_weight(w, w_total, i, n), grad[i])
+    for i in prange(n, schedule="static", use_threads_if=n * k >= PARALLEL_MIN_ELEMENTS):
+        total += xent_target_row(z + i * k, y + i * k, k, row_weight(w, w_total, i, n),
+                                 grad + i * k)
     return total
 
 
-cdef inline floating mse(const floating[::1] yhat, const floating[::1] y, Py_ssize_t n_rows,
-                         floating[::1] grad) noexcept nogil:
-    """L = (1/n) sum (yhat - y)**2 over all entries of n rows; grad := 2 (yhat - y) / n.
-
-    yhat, y and grad are the flattened (n, k) arrays.
-    """
+cdef inline floating mse(const floating* yhat, const floating* y, Py_ssize_t n,
+                         Py_ssize_t k, floating* grad) noexcept nogil:
+    """L = (1/n) sum (yhat - y)**2 over the n rows of k outputs; grad := 2 (yhat - y) / n."""
     cdef Py_ssize_t i
     cdef floating d
     cdef floating total = 0
-    cdef floating two_over_n = (<floating> 2) / n_rows
-    for i in range(yhat.shape[0]):
+    cdef floating two_over_n = (<floating> 2) / n
+    for i in range(n * k):
         d = yhat[i] - y[i]
         grad[i] = two_over_n * d
         total = total + d * d
-    return total / n_rows
+    return total / n

@@ -2,7 +2,7 @@
 """GIL-releasing entry points for the fused loss-and-gradient kernels (see loss.pxd).
 
 Callers (fastmlp.kernels) have already checked dtypes, shapes, label ranges,
-weights and writability. Each returns the loss and writes the gradient to ``grad``.
+weights and writability; ``w`` is empty when there are no weights. Each returns the loss and writes the gradient to ``grad``.
 """
 from cython cimport floating
 
@@ -13,8 +13,10 @@ def softmax_cross_entropy_labels(const floating[:, ::1] z, const Py_ssize_t[::1]
                                  const floating[::1] w, floating w_total,
                                  floating[:, ::1] grad):
     cdef floating total
+    cdef const floating* w_ptr = &w[0] if w.shape[0] > 0 else NULL
     with nogil:
-        total = loss.softmax_xent_labels(z, labels, w, w_total, grad)
+        total = loss.softmax_xent_labels(&z[0, 0], &labels[0], w_ptr, w_total,
+                                         z.shape[0], z.shape[1], &grad[0, 0])
     return total
 
 
@@ -22,8 +24,10 @@ def softmax_cross_entropy_targets(const floating[:, ::1] z, const floating[:, ::
                                   const floating[::1] w, floating w_total,
                                   floating[:, ::1] grad):
     cdef floating total
+    cdef const floating* w_ptr = &w[0] if w.shape[0] > 0 else NULL
     with nogil:
-        total = loss.softmax_xent_targets(z, y, w, w_total, grad)
+        total = loss.softmax_xent_targets(&z[0, 0], &y[0, 0], w_ptr, w_total,
+                                          z.shape[0], z.shape[1], &grad[0, 0])
     return total
 
 
@@ -31,5 +35,5 @@ def mse(const floating[::1] yhat, const floating[::1] y, Py_ssize_t n_rows,
         floating[::1] grad):
     cdef floating total
     with nogil:
-        total = loss.mse(yhat, y, n_rows, grad)
+        total = loss.mse(&yhat[0], &y[0], n_rows, yhat.shape[0] // n_rows, &grad[0])
     return total

@@ -13,13 +13,14 @@ first step (v = g) exactly.
 from cython cimport floating
 
 
-cdef inline void sgd_update(floating[::1] param, const floating[::1] grad, floating lr,
-                            floating momentum, floating[::1] velocity, bint nesterov,
+cdef inline void sgd_update(floating* param, const floating* grad, Py_ssize_t n, floating lr,
+                            floating momentum, floating* velocity, bint nesterov,
                             floating weight_decay) noexcept nogil:
-    """param -= lr * step(grad); ``velocity`` is read and updated when momentum != 0."""
+    """param -= lr * step(grad) over n entries; ``velocity`` (n entries) is read and
+    updated when momentum != 0, and may be NULL otherwise."""
     cdef Py_ssize_t i
     cdef floating g, v
-    for i in range(param.shape[0]):
+    for i in range(n):
         g = grad[i] + weight_decay * param[i] if weight_decay != 0 else grad[i]
         if momentum != 0:
             v = momentum * velocity[i] + g

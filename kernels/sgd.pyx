@@ -11,5 +11,7 @@ cimport sgd
 
 def sgd_update(floating[::1] param, const floating[::1] grad, floating lr, floating momentum,
                floating[::1] velocity, bint nesterov, floating weight_decay):
+    cdef floating* v = &velocity[0] if velocity.shape[0] > 0 else NULL
     with nogil:
-        sgd.sgd_update(param, grad, lr, momentum, velocity, nesterov, weight_decay)
+        sgd.sgd_update(&param[0], &grad[0], param.shape[0], lr, momentum, v, nesterov,
+                       weight_decay)

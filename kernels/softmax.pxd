@@ -7,8 +7,9 @@ of +-1e4 neither overflow nor lose the largest entry. -inf entries give exp = 0.
 A row whose maximum is +inf, -inf (all entries -inf) or NaN has no defined softmax
 and comes out as NaN, as in NumPy, SciPy and PyTorch.
 
-Design: ``exp_shifted_row`` does the one pass that every softmax-like kernel needs
-(the loss kernels in loss.pxd reuse it); the row loops run rows on OpenMP threads
+Design: row workers over one contiguous row of k entries (raw pointers, shared
+with the loss kernels and the fused network loops); ``exp_shifted_row`` is the
+pass every softmax-like kernel needs. The row loops run rows on OpenMP threads
 when the array is large enough to pay for them. ``out`` may be ``z`` itself.
 """
 from cython cimport floating
@@ -18,68 +19,67 @@ from libc.math cimport exp, expf, log, logf
 from parallel cimport PARALLEL_MIN_ELEMENTS
 
 
-cdef inline floating row_max(const floating[::1] z) noexcept nogil:
+cdef inline floating row_max(const floating* z, Py_ssize_t k) noexcept nogil:
     """max(z), or NaN when z holds a NaN."""
     cdef Py_ssize_t j
     cdef floating m = z[0]
-    for j in range(1, z.shape[0]):
+    for j in range(1, k):
         # `not <=` rather than `>` so that a NaN anywhere in the row becomes the max.
         if not z[j] <= m:
             m = z[j]
     return m
 
 
-cdef inline floating exp_shifted_row(const floating[::1] z, floating[::1] out,
+cdef inline floating exp_shifted_row(const floating* z, floating* out, Py_ssize_t k,
                                      floating* max_out) noexcept nogil:
     """out := exp(z - max(z)); returns sum(out) and stores max(z) in max_out."""
     cdef Py_ssize_t j
-    cdef floating m = row_max(z)
+    cdef floating m = row_max(z, k)
     cdef floating s = 0
-    for j in range(z.shape[0]):
+    for j in range(k):
         out[j] = expf(z[j] - m) if floating is float else exp(z[j] - m)
         s = s + out[j]
     max_out[0] = m
     return s
 
 
-cdef inline floating softmax_row(const floating[::1] z, floating[::1] out) noexcept nogil:
-    """out := exp(z - logsumexp(z)); returns logsumexp(z)."""
+cdef inline void softmax_row(const floating* z, floating* out, Py_ssize_t k) noexcept nogil:
+    """out := exp(z - logsumexp(z))"""
     cdef Py_ssize_t j
     cdef floating m
-    cdef floating s = exp_shifted_row(z, out, &m)
-    cdef floating inv = 1 / s
-    for j in range(z.shape[0]):
+    cdef floating inv = 1 / exp_shifted_row(z, out, k, &m)
+    for j in range(k):
         out[j] = out[j] * inv
-    return m + (logf(s) if floating is float else log(s))
 
 
-cdef inline void log_softmax_row(const floating[::1] z, floating[::1] out) noexcept nogil:
+cdef inline void log_softmax_row(const floating* z, floating* out, Py_ssize_t k) noexcept nogil:
     """out := z - logsumexp(z)
 
     The exponentials are summed, not stored: ``out`` may be ``z``, which must
     stay intact until the log-sum-exp is known.
     """
     cdef Py_ssize_t j
-    cdef floating m = row_max(z)
+    cdef floating m = row_max(z, k)
     cdef floating s = 0
-    for j in range(z.shape[0]):
+    cdef floating lse
+    for j in range(k):
         s = s + (expf(z[j] - m) if floating is float else exp(z[j] - m))
-    cdef floating lse = m + (logf(s) if floating is float else log(s))
-    for j in range(z.shape[0]):
+    lse = m + (logf(s) if floating is float else log(s))
+    for j in range(k):
         out[j] = z[j] - lse
 
 
-cdef inline void softmax_rows(const floating[:, ::1] z, floating[:, ::1] out) noexcept nogil:
-    """out[i] := softmax(z[i]) for every row i"""
+cdef inline void softmax_rows(const floating* z, floating* out, Py_ssize_t n,
+                              Py_ssize_t k) noexcept nogil:
+    """out[i] := softmax(z[i]) for each of the n rows of z (n, k)"""
     cdef Py_ssize_t i
-    for i in prange(z.shape[0], schedule="static",
-                    use_threads_if=z.shape[0] * z.shape[1] >= PARALLEL_MIN_ELEMENTS):
-        softmax_row(z[i], out[i])
+    for i in prange(n, schedule="static", use_threads_if=n * k >= PARALLEL_MIN_ELEMENTS):
+        softmax_row(z + i * k, out + i * k, k)
 
 
-cdef inline void log_softmax_rows(const floating[:, ::1] z, floating[:, ::1] out) noexcept nogil:
-    """out[i] := log_softmax(z[i]) for every row i"""
+cdef inline void log_softmax_rows(const floating* z, floating* out, Py_ssize_t n,
+                                  Py_ssize_t k) noexcept nogil:
+    """out[i] := log_softmax(z[i]) for each of the n rows of z (n, k)"""
     cdef Py_ssize_t i
-    for i in prange(z.shape[0], schedule="static",
-                    use_threads_if=z.shape[0] * z.shape[1] >= PARALLEL_MIN_ELEMENTS):
-        log_softmax_row(z[i], out[i])
+    for i in prange(n, schedule="static", use_threads_if=n * k >= PARALLEL_MIN_ELEMENTS):
+        log_softmax_row(z + i * k, out + i * k, k)
