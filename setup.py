@@ -16,7 +16,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["activations", "softmax", "loss", "linear", "sgd"]
+KERNELS = ["activations", "softmax", "loss", "linear", "sgd", "network"]
 DEBUG = os.environ.get("FASTMLP_DEBUG", "0") not in ("", "0")
 
 DIRECTIVES = {

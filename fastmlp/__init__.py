@@ -6,6 +6,12 @@ fastmlp.kernels    the compiled Cython kernels (softmax, losses, activations,
                    affine layers, SGD), float32 and float64
 fastmlp.reference  the same operations in plain NumPy: the oracle and the baseline
 fastmlp.gradcheck  central finite differences for checking gradients
+fastmlp.datasets   the circles toy problem and MNIST from IDX files
+fastmlp.plotting   training curves, decision boundaries, first-layer weights
+                   (matplotlib; imported on first use)
+
+The model is ``fastmlp.MLP``; ``python -m fastmlp`` (or ``fastmlp``) is the
+command line.
 """
 __version__ = "0.1.0"
 
@@ -18,6 +24,16 @@ except ImportError as exc:  # the compiled modules are missing
         f"(or run pytest, which imports the installed package). Original error: {exc}"
     ) from exc
 
-from . import gradcheck, reference  # noqa: E402
+from . import datasets, gradcheck, reference  # noqa: E402
+from .model import MLP, History, TrainingDivergedError  # noqa: E402
 
-__all__ = ["kernels", "reference", "gradcheck", "__version__"]
+__all__ = ["MLP", "History", "TrainingDivergedError", "kernels", "reference", "gradcheck",
+           "datasets", "plotting", "__version__"]
+
+
+def __getattr__(name):
+    # matplotlib is slow to import: load the plotting module only when it is used.
+    if name == "plotting":
+        import importlib
+        return importlib.import_module(".plotting", __name__)
+    raise AttributeError(f"module 'fastmlp' has no attribute {name!r}")
