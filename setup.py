@@ -58,7 +58,10 @@ class BuildExt(build_ext):
         if self.compiler.compiler_type == "msvc":
             opt = ["/Od"] if DEBUG else ["/O2"]
         else:
-            opt = ["-O0", "-g"] if DEBUG else ["-O3"]
+            # -fno-trapping-math lets the compiler turn the selects in vecmath.pxd
+            # into vector blends (it changes no result, only whether a comparison
+            # with NaN may set a floating-point flag).
+            opt = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
         for ext in self.extensions:
             ext.extra_compile_args += opt + omp
             ext.extra_link_args += omp

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _network
+from ._serialization import FORMAT_VERSION, checksum, read_model
 from ._validation import check_real, check_shape
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
@@ -22,7 +23,6 @@ __all__ = ["MLP", "History", "TrainingDivergedError"]
 ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2}
 LOSSES = {"cross_entropy": 0, "mse": 1}
 INITS = ("normal", "xavier", "he")
-FORMAT_VERSION = 1
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -138,15 +138,11 @@ class MLP:
         self._params = np.empty(self.n_params, dtype=self.dtype)
         self._make_views()
         self._initialize(np.random.default_rng(seed))
-        self._grads = np.zeros_like(self._params)
-        # Empty stand-ins for the buffers a call does not use, made once so that a
-        # training step allocates nothing.
-        self._none = np.empty(0, dtype=self.dtype)
+        self._net = _network.Network(self._sizes, self._params, ACTIVATIONS[self.activation],
+                                     LOSSES[self.loss_name])
+        # Empty stand-ins for the arrays a call does not use.
         self._none2 = np.empty((0, 0), dtype=self.dtype)
         self._no_labels = np.empty(0, dtype=np.intp)
-        self._velocity = self._none
-        self._work = None
-        self._work_rows = 0
 
     # --- structure -----------------------------------------------------------
 
@@ -259,51 +255,26 @@ class MLP:
         X = self._check_X(X)
         return X, self._check_y(y, X.shape[0])
 
-    # --- workspace -------------------------------------------------------------
+    # --- compiled passes ------------------------------------------------------------
 
-    def _workspace(self, rows):
-        """Buffers for batches of up to ``rows`` rows, kept and reused across steps."""
-        if self._work is None or rows > self._work_rows:
-            s = self.layer_sizes
-            self._work = {
-                "acts": np.empty(rows * sum(s[1:]), dtype=self.dtype),
-                "delta": np.empty((2, rows * max(s)), dtype=self.dtype),
-                "x": np.empty((rows, s[0]), dtype=self.dtype),
-                "labels": np.empty(rows, dtype=np.intp),
-                "targets": np.empty((rows, s[-1]), dtype=self.dtype),
-            }
-            self._work_rows = rows
-        return self._work
-
-    def _outputs(self, X, kind):
-        """The last layer's output for the checked X (softmax applied for kind 0)."""
+    def _outputs(self, X, probabilities):
+        """The last layer's output for the checked X, softmax applied if asked."""
         n = X.shape[0]
         acts = np.empty(n * sum(self.layer_sizes[1:]), dtype=self.dtype)
-        _network.forward(self._sizes, self._params, X, acts, ACTIVATIONS[self.activation], kind)
+        self._net.forward(X, acts, probabilities)
         return acts[acts.size - n * self.layer_sizes[-1]:].reshape(n, self.layer_sizes[-1])
 
-    def _pass(self, X, y, update, want_grad_x=False, lr=0.0, momentum=0.0, nesterov=False,
-              weight_decay=0.0):
-        """One forward/backward pass over the checked (X, y); returns (loss, n_correct)."""
-        n = X.shape[0]
-        work = self._workspace(n)
-        velocity = self._velocity if momentum != 0 else self._none
-        ce = self.loss_name == "cross_entropy"
-        grad_x = (np.empty((n, self.layer_sizes[0]), dtype=self.dtype) if want_grad_x
-                  else self._none2)
-        loss, correct = _network.step(
-            self._sizes, self._params, self._grads, velocity, X,
-            y if ce else self._no_labels, self._none2 if ce else y,
-            work["acts"], work["delta"], grad_x, ACTIVATIONS[self.activation],
-            LOSSES[self.loss_name], update, lr, momentum, nesterov, weight_decay)
-        return loss, correct, grad_x
+    def _backprop(self, X, y, grad_x=None):
+        """Gradients of the mean loss on the checked (X, y) into the network's buffers."""
+        loss = self._net.step(X, y, 1.0, update=False, grad_x=grad_x)
+        self._check_finite_loss(loss, X, y)
 
     # --- inference ----------------------------------------------------------------
 
     def forward(self, X):
         """The network's output for X (n, n_inputs): class probabilities (softmax) for
         cross-entropy, the raw outputs for MSE. Shape (n, n_outputs), the model's dtype."""
-        return self._outputs(self._check_X(X), LOSSES[self.loss_name])
+        return self._outputs(self._check_X(X), self.loss_name == "cross_entropy")
 
     def predict_proba(self, X):
         """Class probabilities (n, n_classes); only for cross-entropy models."""
@@ -322,15 +293,15 @@ class MLP:
         from . import kernels
         X, y = self._xy(X, y)
         if self.loss_name == "cross_entropy":
-            return kernels.softmax_cross_entropy(self._outputs(X, 1), y)[0]
-        return kernels.mse(self._outputs(X, 1), y)[0]
+            return kernels.softmax_cross_entropy(self._outputs(X, False), y)[0]
+        return kernels.mse(self._outputs(X, False), y)[0]
 
     def score(self, X, y):
         """Accuracy on (X, y) for cross-entropy; the mean squared error (lower is better)
         for MSE."""
         X, y = self._xy(X, y)
         if self.loss_name == "cross_entropy":
-            return float(np.mean(self._outputs(X, 1).argmax(axis=1) == y))
+            return float(np.mean(self._outputs(X, False).argmax(axis=1) == y))
         return self.loss(X, y)
 
     # --- gradients and training ---------------------------------------------------
@@ -341,16 +312,15 @@ class MLP:
         Returns a list of ``(grad_W, grad_b)`` per layer, shaped like the parameters.
         """
         X, y = self._xy(X, y)
-        loss, _, _ = self._pass(X, y, update=False)
-        self._check_finite_loss(loss, X)
-        weights, biases = self._split(self._grads.copy())
+        self._backprop(X, y)
+        weights, biases = self._split(self._net.grads.copy())
         return list(zip(weights, biases))
 
     def input_gradient(self, X, y):
         """dL/dX (n, n_inputs) of the mean loss on (X, y)."""
         X, y = self._xy(X, y)
-        loss, _, grad_x = self._pass(X, y, update=False, want_grad_x=True)
-        self._check_finite_loss(loss, X)
+        grad_x = np.empty_like(X)
+        self._backprop(X, y, grad_x)
         return grad_x
 
     def step(self, X, y, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
@@ -360,13 +330,18 @@ class MLP:
         momentum buffer is kept on the model between calls. If the loss is NaN or
         infinite, the parameters are left unchanged and FloatingPointError is raised.
         """
-        lr, momentum, weight_decay = self._check_hyper(lr, momentum, nesterov, weight_decay)
-        X, y = self._xy(X, y)
-        if momentum != 0 and self._velocity.size == 0:
-            self._velocity = np.zeros_like(self._params)
-        loss, _, _ = self._pass(X, y, True, False, lr, momentum, nesterov, weight_decay)
-        self._check_finite_loss(loss, X)
-        return float(loss)
+        # The compiled step checks, in C, that X and y are already in the exact form
+        # it reads; when they are not (or a value is out of range) it computes
+        # nothing and returns None, and they go through the full Python checks,
+        # which convert them or raise the error that explains what is wrong.
+        loss = self._net.step(X, y, lr, momentum, nesterov, weight_decay)
+        if loss is None:
+            lr, momentum, weight_decay = self._check_hyper(lr, momentum, nesterov,
+                                                           weight_decay)
+            X, y = self._xy(X, y)
+            loss = self._net.step(X, y, lr, momentum, nesterov, weight_decay)
+        self._check_finite_loss(loss, X, y)
+        return loss
 
     @staticmethod
     def _check_hyper(lr, momentum, nesterov, weight_decay):
@@ -377,9 +352,9 @@ class MLP:
             raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
         return lr, momentum, weight_decay
 
-    @staticmethod
-    def _check_finite_loss(loss, X):
+    def _check_finite_loss(self, loss, X, y):
         if not math.isfinite(loss):
+            X, y = self._xy(X, y)  # raises if the data holds NaN or inf
             raise FloatingPointError(f"the loss is {loss} (the parameters were not changed): "
                                      f"the weights have grown too large; lower the learning "
                                      f"rate")
@@ -433,8 +408,7 @@ class MLP:
             X_val, y_val = self._xy(*validation_data)
         rng = np.random.default_rng(seed)
         ce = self.loss_name == "cross_entropy"
-        work = self._workspace(batch_size)
-        velocity = np.zeros_like(self._params) if momentum != 0 else self._none
+        self._net.reset_velocity(momentum != 0)
         labels = y if ce else self._no_labels
         targets = self._none2 if ce else y
         history = History()
@@ -443,12 +417,10 @@ class MLP:
             for epoch in range(1, epochs + 1):
                 order = rng.permutation(n) if shuffle and batch_size < n else self._no_labels
                 snapshot = self._params.copy()
-                loss_sum, correct, batches, status = _network.train_epoch(
-                    self._sizes, self._params, self._grads, velocity, X, labels, targets,
-                    order, batch_size, work["x"], work["labels"], work["targets"],
-                    work["acts"], work["delta"], ACTIVATIONS[self.activation],
-                    LOSSES[self.loss_name], lr, momentum, nesterov, weight_decay)
-                if status == 1:
+                loss_sum, correct, batches, diverged = self._net.train_epoch(
+                    X, labels, targets, order, batch_size, lr, momentum, nesterov,
+                    weight_decay)
+                if diverged:
                     self._diverged(epoch, batches + 1, lr, snapshot, history)
                 history.loss.append(loss_sum / n)
                 if ce:
@@ -499,6 +471,7 @@ class MLP:
         }
         for l, (W, b) in enumerate(zip(self.weights, self.biases)):
             arrays[f"W{l}"], arrays[f"b{l}"] = W, b
+        arrays["checksum"] = np.array(checksum(arrays))
         fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", suffix=".npz.tmp", dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -517,7 +490,6 @@ class MLP:
         Never unpickles. A missing, truncated, corrupt or tampered file raises
         ValueError (OSError when it cannot be read at all).
         """
-        from ._serialization import read_model
         return read_model(cls, path)
 
 

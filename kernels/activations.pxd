@@ -9,26 +9,20 @@ backward pass has in memory. ``out`` may be the input itself (in place).
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, tanh, tanhf
 
 from parallel cimport PARALLEL_MIN_ELEMENTS
+from vecmath cimport exp_nonpositive, tanh_vec
 
 
 cdef inline floating tanh_scalar(floating x) noexcept nogil:
-    if floating is float:
-        return tanhf(x)
-    else:
-        return tanh(x)
+    return tanh_vec(x)
 
 
 cdef inline floating sigmoid_scalar(floating x) noexcept nogil:
-    """1 / (1 + exp(-x)), with exp only ever of a non-positive number (no overflow)."""
-    cdef floating e
-    if x >= 0:
-        e = expf(-x) if floating is float else exp(-x)
-        return 1 / (1 + e)
-    e = expf(x) if floating is float else exp(x)
-    return e / (1 + e)
+    """1 / (1 + exp(-x)) through e = exp(-|x|) <= 1, so nothing overflows."""
+    cdef floating zero = 0, one = 1  # typed: a bare literal would be a C double
+    cdef floating e = exp_nonpositive(-x if x >= zero else x)
+    return (one if x >= zero else e) / (one + e)
 
 
 cdef inline floating relu_scalar(floating x) noexcept nogil:
@@ -62,15 +56,17 @@ cdef inline void relu_forward(const floating* x, floating* out, Py_ssize_t n) no
 cdef inline void tanh_derivative(const floating* t, floating* out, Py_ssize_t n) noexcept nogil:
     """out := 1 - t**2, the derivative of tanh at x where t = tanh(x)"""
     cdef Py_ssize_t i
+    cdef floating one = 1  # typed: a bare literal would be a C double
     for i in range(n):
-        out[i] = 1 - t[i] * t[i]
+        out[i] = one - t[i] * t[i]
 
 
 cdef inline void sigmoid_derivative(const floating* s, floating* out, Py_ssize_t n) noexcept nogil:
     """out := s * (1 - s), the derivative of sigmoid at x where s = sigmoid(x)"""
     cdef Py_ssize_t i
+    cdef floating one = 1
     for i in range(n):
-        out[i] = s[i] * (1 - s[i])
+        out[i] = s[i] * (one - s[i])
 
 
 cdef inline void relu_derivative(const floating* r, floating* out, Py_ssize_t n) noexcept nogil:
@@ -83,15 +79,17 @@ cdef inline void relu_derivative(const floating* r, floating* out, Py_ssize_t n)
 cdef inline void tanh_backward(const floating* t, floating* grad, Py_ssize_t n) noexcept nogil:
     """grad *= 1 - t**2 (in place)"""
     cdef Py_ssize_t i
+    cdef floating one = 1
     for i in range(n):
-        grad[i] = grad[i] * (1 - t[i] * t[i])
+        grad[i] = grad[i] * (one - t[i] * t[i])
 
 
 cdef inline void sigmoid_backward(const floating* s, floating* grad, Py_ssize_t n) noexcept nogil:
     """grad *= s * (1 - s) (in place)"""
     cdef Py_ssize_t i
+    cdef floating one = 1
     for i in range(n):
-        grad[i] = grad[i] * s[i] * (1 - s[i])
+        grad[i] = grad[i] * s[i] * (one - s[i])
 
 
 cdef inline void relu_backward(const floating* r, floating* grad, Py_ssize_t n) noexcept nogil:

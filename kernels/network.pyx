@@ -18,8 +18,15 @@ the shared workers of the other kernel modules, fused per layer:
     backward:  grad_W, grad_b, then dL/d(input) by GEMM and the activation's
                derivative applied in place, then the layer's SGD update at once,
                while its gradient is still in cache (W_l is read before it changes).
-Callers (fastmlp.model) validate every argument and allocate every buffer.
+The ``Network`` class holds those buffers for one model and is the only entry
+point. Its ``step`` takes the fast path when X and y are already exactly what
+the loops need (checked here, in C, before the GIL is released) and otherwise
+returns None so that fastmlp.model converts or rejects them with a clear
+message; the other methods take arguments fastmlp.model has already checked.
 """
+import numpy as np
+
+cimport numpy as cnp
 from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 from libc.math cimport isfinite
@@ -46,6 +53,9 @@ cdef enum Status:
 # second on any model, rarely enough that taking the GIL costs nothing measurable.
 cdef enum:
     SIGNAL_EVERY = 8
+
+
+cnp.import_array()
 
 
 cdef int raise_pending() except -1:
@@ -171,108 +181,280 @@ cdef inline floating train_step(const Py_ssize_t* sizes, Py_ssize_t n_layers,
     return loss
 
 
-def forward(const Py_ssize_t[::1] sizes, const floating[::1] params,
-            const floating[:, ::1] x, floating[::1] acts, int act, int kind):
-    """acts := every layer's output for x; the last is softmax(z) for cross-entropy."""
-    cdef Py_ssize_t n_layers = sizes.shape[0] - 1, n = x.shape[0], l
-    cdef floating* out = &acts[0]
-    with nogil:
-        forward_layers(&sizes[0], n_layers, &params[0], &x[0, 0], n, <Activation> act, out)
-        if kind == CROSS_ENTROPY:
-            for l in range(n_layers - 1):
-                out += n * sizes[l + 1]
-            softmax_rows(out, out, n, sizes[n_layers])
+cdef inline Status train_epoch(const Py_ssize_t* sizes, Py_ssize_t n_layers,
+                               floating* params, floating* grads, floating* velocity,
+                               const floating* X, const Py_ssize_t* labels,
+                               const floating* targets, Py_ssize_t n,
+                               const Py_ssize_t* order, Py_ssize_t batch_size,
+                               floating* x_batch, Py_ssize_t* label_batch,
+                               floating* target_batch, Activation act, Loss kind,
+                               floating* acts, floating* delta, Py_ssize_t delta_stride,
+                               floating lr, floating momentum, bint nesterov,
+                               floating weight_decay, double* loss_sum,
+                               Py_ssize_t* n_correct, Py_ssize_t* batches) noexcept nogil:
+    """One epoch of minibatch SGD over the n rows of X, visited in ``order``.
 
-
-def step(const Py_ssize_t[::1] sizes, floating[::1] params, floating[::1] grads,
-         floating[::1] velocity, const floating[:, ::1] x, const Py_ssize_t[::1] labels,
-         const floating[:, ::1] targets, floating[::1] acts, floating[:, ::1] delta,
-         floating[:, ::1] grad_x, int act, int kind, bint update, floating lr,
-         floating momentum, bint nesterov, floating weight_decay):
-    """One batch: returns (mean loss, number of correct argmax predictions).
-
-    ``velocity`` is empty when momentum is 0; ``labels`` is empty for MSE and
-    ``targets`` empty (0, 0) for cross-entropy; ``grad_x`` is empty (0, 0) unless
-    dL/dx is wanted.
+    Rows order[b * batch_size: (b + 1) * batch_size] form batch b (the last may
+    be smaller) and are gathered into the ``*_batch`` buffers; a NULL ``order``
+    means the rows in sequence, used in place. Adds up the loss times the batch's
+    rows and the correct predictions, counts the completed batches, and stops
+    early on a non-finite loss (that batch makes no update) or Ctrl-C.
     """
-    cdef Py_ssize_t n_correct = 0
-    cdef floating loss
-    cdef floating* v = &velocity[0] if velocity.shape[0] > 0 else NULL
-    cdef const Py_ssize_t* lab = &labels[0] if labels.shape[0] > 0 else NULL
-    cdef const floating* tgt = &targets[0, 0] if targets.shape[0] > 0 else NULL
-    cdef floating* gx = &grad_x[0, 0] if grad_x.shape[0] > 0 else NULL
-    with nogil:
-        loss = train_step(&sizes[0], sizes.shape[0] - 1, &params[0], &grads[0], v,
-                          &x[0, 0], lab, tgt, x.shape[0], <Activation> act, <Loss> kind,
-                          &acts[0], &delta[0, 0], delta.shape[1], gx, update, lr,
-                          momentum, nesterov, weight_decay, &n_correct)
-    return loss, n_correct
-
-
-def train_epoch(const Py_ssize_t[::1] sizes, floating[::1] params, floating[::1] grads,
-                floating[::1] velocity, const floating[:, ::1] X, const Py_ssize_t[::1] labels,
-                const floating[:, ::1] targets, const Py_ssize_t[::1] order,
-                Py_ssize_t batch_size, floating[:, ::1] x_batch, Py_ssize_t[::1] label_batch,
-                floating[:, ::1] target_batch, floating[::1] acts, floating[:, ::1] delta,
-                int act, int kind, floating lr, floating momentum, bint nesterov,
-                floating weight_decay):
-    """One epoch of minibatch SGD over the rows of X in the given ``order``.
-
-    Rows order[i * batch_size: (i + 1) * batch_size] form batch i (the last may be
-    smaller); they are gathered into the ``*_batch`` buffers. An empty ``order``
-    means the rows in sequence, used in place without gathering.
-
-    Returns (sum over batches of mean loss * batch rows, correct predictions,
-    batches completed, status): status 0 when the epoch ran to its end, 1 when a
-    batch's loss was not finite (that batch made no update), 2 when Ctrl-C was
-    pressed (the exception is raised after the last completed step).
-    """
-    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], k = sizes[sizes.shape[0] - 1]
-    cdef Py_ssize_t b, start, rows, i, n_correct = 0, correct, batches = 0
-    cdef bint sequential = order.shape[0] == 0
-    cdef double loss_sum = 0
-    cdef floating loss
-    cdef Status status = DONE
-    cdef floating* v = &velocity[0] if velocity.shape[0] > 0 else NULL
+    cdef Py_ssize_t n_in = sizes[0], k = sizes[n_layers]
+    cdef Py_ssize_t b, start, rows, i, correct
     cdef const floating* x
     cdef const Py_ssize_t* lab
     cdef const floating* tgt
-    with nogil:
-        for b in range((n + batch_size - 1) // batch_size):
-            start = b * batch_size
-            rows = min(batch_size, n - start)
-            if sequential:
-                x = &X[start, 0]
-                lab = &labels[start] if kind == CROSS_ENTROPY else NULL
-                tgt = &targets[start, 0] if kind == MSE else NULL
+    cdef floating loss
+    cdef bint interrupted = False
+    for b in range((n + batch_size - 1) // batch_size):
+        start = b * batch_size
+        rows = min(batch_size, n - start)
+        if order == NULL:
+            x = X + start * n_in
+            lab = labels + start if labels != NULL else NULL
+            tgt = targets + start * k if targets != NULL else NULL
+        else:
+            for i in range(rows):
+                memcpy(x_batch + i * n_in, X + order[start + i] * n_in, n_in * sizeof(floating))
+                if labels != NULL:
+                    label_batch[i] = labels[order[start + i]]
+                else:
+                    memcpy(target_batch + i * k, targets + order[start + i] * k,
+                           k * sizeof(floating))
+            x, lab, tgt = x_batch, label_batch, target_batch
+        correct = 0
+        loss = train_step(sizes, n_layers, params, grads, velocity, x, lab, tgt, rows, act,
+                          kind, acts, delta, delta_stride, NULL, True, lr, momentum, nesterov,
+                          weight_decay, &correct)
+        if not isfinite(loss):
+            return DIVERGED
+        loss_sum[0] += loss * rows
+        n_correct[0] += correct
+        batches[0] += 1
+        if batches[0] % SIGNAL_EVERY == 0:
+            with gil:
+                interrupted = PyErr_CheckSignals() != 0
+            if interrupted:
+                return INTERRUPTED
+    return DONE
+
+
+cdef inline void* data(cnp.ndarray a):
+    """Start of an array's data, or NULL for an empty array (a buffer a call does not use)."""
+    return cnp.PyArray_DATA(a) if cnp.PyArray_SIZE(a) > 0 else NULL
+
+
+cdef struct Buffers:
+    # The model's buffers as raw pointers, taken with the GIL held, for the loops.
+    Py_ssize_t* sizes
+    void* params
+    void* grads
+    void* acts
+    void* delta
+    Py_ssize_t delta_stride
+    void* x_batch
+    Py_ssize_t* label_batch
+    void* target_batch
+
+
+cdef class Network:
+    """The compiled state of one MLP: its parameters, gradients, momentum buffer
+    and training workspace, as arrays this object keeps alive.
+
+    Parameters
+    ----------
+    sizes : ndarray of intp
+        The layer sizes, input first.
+    params : ndarray, float32 or float64, C-contiguous
+        The flat parameter buffer (see the module docstring); updated in place.
+    activation, loss : int
+        The hidden activation (0 tanh, 1 sigmoid, 2 relu) and the loss
+        (0 cross-entropy with softmax outputs, 1 MSE with linear outputs).
+    """
+    cdef readonly cnp.ndarray sizes, params, grads, velocity
+    cdef cnp.ndarray acts, delta, x_batch, label_batch, target_batch
+    cdef Py_ssize_t n_layers, rows, max_size
+    cdef int typenum
+    cdef Activation act
+    cdef Loss kind
+
+    def __init__(self, cnp.ndarray sizes, cnp.ndarray params, int activation, int loss):
+        self.sizes = sizes
+        self.params = params
+        self.grads = cnp.PyArray_ZEROS(1, cnp.PyArray_DIMS(params), cnp.PyArray_TYPE(params), 0)
+        self.velocity = params[:0]
+        self.n_layers = sizes.shape[0] - 1
+        self.max_size = max(sizes)
+        self.typenum = cnp.PyArray_TYPE(params)
+        self.act = <Activation> activation
+        self.kind = <Loss> loss
+        self.rows = 0
+
+    def reserve(self, Py_ssize_t rows):
+        """Make the workspace hold batches of up to ``rows`` rows (allocating only to grow)."""
+        if rows <= self.rows:
+            return
+        dtype = self.params.dtype
+        n_out = sum(self.sizes[1:])
+        self.acts = np.empty(rows * n_out, dtype=dtype)
+        self.delta = np.empty((2, rows * self.max_size), dtype=dtype)
+        self.x_batch = np.empty((rows, self.sizes[0]), dtype=dtype)
+        self.label_batch = np.empty(rows, dtype=np.intp)
+        self.target_batch = np.empty((rows, self.sizes[self.n_layers]), dtype=dtype)
+        self.rows = rows
+
+    def reset_velocity(self, bint keep):
+        """Start the momentum buffer at zero (keep=True) or drop it (keep=False)."""
+        self.velocity = np.zeros_like(self.params) if keep else self.params[:0]
+
+    cdef Buffers buffers(self):
+        cdef Buffers b
+        b.sizes = <Py_ssize_t*> data(self.sizes)
+        b.params, b.grads = data(self.params), data(self.grads)
+        b.acts, b.delta = data(self.acts), data(self.delta)
+        b.delta_stride = self.delta.shape[1]
+        b.x_batch, b.target_batch = data(self.x_batch), data(self.target_batch)
+        b.label_batch = <Py_ssize_t*> data(self.label_batch)
+        return b
+
+    cdef bint fits(self, object X, object y):
+        """Are X and y exactly what the loops read: ndarrays of the right dtype, shape
+        and C order, with every label in range? (Checked with the GIL held.)"""
+        cdef cnp.ndarray x_arr, y_arr
+        cdef Py_ssize_t n, i, k = self.sizes[self.n_layers]
+        cdef const Py_ssize_t* lab
+        if not (cnp.PyArray_CheckExact(X) and cnp.PyArray_CheckExact(y)):
+            return False
+        x_arr, y_arr = X, y
+        if (cnp.PyArray_TYPE(x_arr) != self.typenum or cnp.PyArray_NDIM(x_arr) != 2
+                or not cnp.PyArray_IS_C_CONTIGUOUS(x_arr)
+                or x_arr.shape[1] != self.sizes[0] or x_arr.shape[0] == 0):
+            return False
+        n = x_arr.shape[0]
+        if not cnp.PyArray_IS_C_CONTIGUOUS(y_arr) or y_arr.shape[0] != n:
+            return False
+        if self.kind == MSE:
+            return (cnp.PyArray_TYPE(y_arr) == self.typenum and cnp.PyArray_NDIM(y_arr) == 2
+                    and y_arr.shape[1] == k)
+        if cnp.PyArray_TYPE(y_arr) != cnp.NPY_INTP or cnp.PyArray_NDIM(y_arr) != 1:
+            return False
+        lab = <const Py_ssize_t*> cnp.PyArray_DATA(y_arr)
+        for i in range(n):
+            if lab[i] < 0 or lab[i] >= k:
+                return False
+        return True
+
+    def step(self, X, y, double lr, double momentum=0, bint nesterov=False,
+             double weight_decay=0, bint update=True, cnp.ndarray grad_x=None):
+        """One forward/backward pass over the batch (X, y), with the SGD update when
+        ``update``; returns the batch's mean loss, or None when X, y or the
+        hyper-parameters need fastmlp.model's checks (nothing is computed then).
+
+        dL/dX is written into ``grad_x`` (n, sizes[0]) when it is given. With
+        momentum, the buffer is created at zero on first use and kept.
+        """
+        cdef Py_ssize_t correct = 0
+        cdef double loss
+        cdef const Py_ssize_t* lab = NULL
+        cdef void* tgt = NULL
+        cdef void* gx
+        if not (isfinite(lr) and lr > 0 and isfinite(momentum) and momentum >= 0
+                and isfinite(weight_decay) and weight_decay >= 0
+                and (momentum > 0 or not nesterov)):
+            return None
+        if not self.fits(X, y):
+            return None
+        cdef cnp.ndarray x_arr = X, y_arr = y
+        cdef Py_ssize_t n = x_arr.shape[0]
+        self.reserve(n)
+        if momentum != 0 and cnp.PyArray_SIZE(self.velocity) == 0:
+            self.reset_velocity(True)
+        if self.kind == CROSS_ENTROPY:
+            lab = <const Py_ssize_t*> cnp.PyArray_DATA(y_arr)
+        else:
+            tgt = cnp.PyArray_DATA(y_arr)
+        gx = data(grad_x) if grad_x is not None else NULL
+        cdef void* v = data(self.velocity) if momentum != 0 else NULL
+        cdef void* x = cnp.PyArray_DATA(x_arr)
+        cdef Buffers b = self.buffers()
+        with nogil:
+            if self.typenum == cnp.NPY_DOUBLE:
+                loss = train_step(b.sizes, self.n_layers, <double*> b.params,
+                                  <double*> b.grads, <double*> v, <double*> x, lab,
+                                  <double*> tgt, n, self.act, self.kind, <double*> b.acts,
+                                  <double*> b.delta, b.delta_stride, <double*> gx, update,
+                                  lr, momentum, nesterov, weight_decay, &correct)
             else:
-                for i in range(rows):
-                    memcpy(&x_batch[i, 0], &X[order[start + i], 0], n_in * sizeof(floating))
-                    if kind == CROSS_ENTROPY:
-                        label_batch[i] = labels[order[start + i]]
-                    else:
-                        memcpy(&target_batch[i, 0], &targets[order[start + i], 0],
-                               k * sizeof(floating))
-                x = &x_batch[0, 0]
-                lab = &label_batch[0] if kind == CROSS_ENTROPY else NULL
-                tgt = &target_batch[0, 0] if kind == MSE else NULL
-            correct = 0
-            loss = train_step(&sizes[0], sizes.shape[0] - 1, &params[0], &grads[0], v, x,
-                              lab, tgt, rows, <Activation> act, <Loss> kind, &acts[0],
-                              &delta[0, 0], delta.shape[1], NULL, True, lr, momentum,
-                              nesterov, weight_decay, &correct)
-            if not isfinite(loss):
-                status = DIVERGED
-                break
-            loss_sum += loss * rows
-            n_correct += correct
-            batches += 1
-            if batches % SIGNAL_EVERY == 0:
-                with gil:
-                    if PyErr_CheckSignals() != 0:
-                        status = INTERRUPTED
-                if status == INTERRUPTED:
-                    break
-    if status == INTERRUPTED:
-        raise_pending()
-    return loss_sum, n_correct, batches, status
+                loss = train_step(b.sizes, self.n_layers, <float*> b.params,
+                                  <float*> b.grads, <float*> v, <float*> x, lab,
+                                  <float*> tgt, n, self.act, self.kind, <float*> b.acts,
+                                  <float*> b.delta, b.delta_stride, <float*> gx, update,
+                                  <float> lr, <float> momentum, nesterov,
+                                  <float> weight_decay, &correct)
+        return loss
+
+    def train_epoch(self, cnp.ndarray X, cnp.ndarray labels, cnp.ndarray targets,
+                    cnp.ndarray order, Py_ssize_t batch_size, double lr, double momentum,
+                    bint nesterov, double weight_decay):
+        """One epoch of minibatch SGD over X (checked by the caller: C-contiguous, the
+        model's dtype; labels intp in range for cross-entropy or targets for MSE, the
+        other empty). ``order`` is a permutation of the rows (intp) or empty for
+        the rows in sequence. The momentum buffer must be set up (reset_velocity).
+
+        Returns (sum over batches of mean loss * rows, correct predictions, batches
+        completed, diverged). Ctrl-C raises KeyboardInterrupt after the step in
+        progress, leaving the parameters of the last completed step.
+        """
+        cdef double loss_sum = 0
+        cdef Py_ssize_t correct = 0, batches = 0, n = X.shape[0]
+        cdef Status status
+        cdef void* v = data(self.velocity) if momentum != 0 else NULL
+        cdef void* lab = data(labels)
+        cdef void* tgt = data(targets)
+        cdef void* ordr = data(order)
+        cdef void* x = data(X)
+        self.reserve(batch_size)
+        cdef Buffers b = self.buffers()
+        with nogil:
+            if self.typenum == cnp.NPY_DOUBLE:
+                status = train_epoch(
+                    b.sizes, self.n_layers, <double*> b.params, <double*> b.grads,
+                    <double*> v, <double*> x, <Py_ssize_t*> lab, <double*> tgt, n,
+                    <Py_ssize_t*> ordr, batch_size, <double*> b.x_batch, b.label_batch,
+                    <double*> b.target_batch, self.act, self.kind, <double*> b.acts,
+                    <double*> b.delta, b.delta_stride, lr, momentum, nesterov, weight_decay,
+                    &loss_sum, &correct, &batches)
+            else:
+                status = train_epoch(
+                    b.sizes, self.n_layers, <float*> b.params, <float*> b.grads,
+                    <float*> v, <float*> x, <Py_ssize_t*> lab, <float*> tgt, n,
+                    <Py_ssize_t*> ordr, batch_size, <float*> b.x_batch, b.label_batch,
+                    <float*> b.target_batch, self.act, self.kind, <float*> b.acts,
+                    <float*> b.delta, b.delta_stride, <float> lr, <float> momentum, nesterov,
+                    <float> weight_decay, &loss_sum, &correct, &batches)
+        if status == INTERRUPTED:
+            raise_pending()
+        return loss_sum, correct, batches, status == DIVERGED
+
+    def forward(self, cnp.ndarray X, cnp.ndarray acts, bint probabilities):
+        """acts (X.shape[0] * sum(sizes[1:]),) := every layer's output for the checked X;
+        the last is softmax(z) when ``probabilities``. Reads the parameters only,
+        so several threads may call it at once with their own ``acts``."""
+        cdef Py_ssize_t n = X.shape[0], k = self.sizes[self.n_layers]
+        cdef Py_ssize_t last = acts.shape[0] - n * k
+        cdef Py_ssize_t* sizes = <Py_ssize_t*> data(self.sizes)
+        cdef void* params = data(self.params)
+        cdef void* x = data(X)
+        cdef void* out = data(acts)
+        with nogil:
+            if self.typenum == cnp.NPY_DOUBLE:
+                forward_layers(sizes, self.n_layers, <double*> params, <double*> x, n,
+                               self.act, <double*> out)
+                if probabilities:
+                    softmax_rows(<double*> out + last, <double*> out + last, n, k)
+            else:
+                forward_layers(sizes, self.n_layers, <float*> params, <float*> x, n,
+                               self.act, <float*> out)
+                if probabilities:
+                    softmax_rows(<float*> out + last, <float*> out + last, n, k)

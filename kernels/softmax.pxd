@@ -3,7 +3,8 @@
 
 softmax(z)_j = exp(z_j - m) / sum_l exp(z_l - m) with m = max_l z_l: subtracting the
 row maximum changes nothing mathematically and keeps every exp in (0, 1], so rows
-of +-1e4 neither overflow nor lose the largest entry. -inf entries give exp = 0.
+of +-1e4 neither overflow nor lose the largest entry (and the vectorised
+exp_nonpositive of vecmath.pxd applies). -inf entries give exp = 0.
 A row whose maximum is +inf, -inf (all entries -inf) or NaN has no defined softmax
 and comes out as NaN, as in NumPy, SciPy and PyTorch.
 
@@ -14,9 +15,10 @@ when the array is large enough to pay for them. ``out`` may be ``z`` itself.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, log, logf
+from libc.math cimport log, logf
 
 from parallel cimport PARALLEL_MIN_ELEMENTS
+from vecmath cimport exp_nonpositive
 
 
 cdef inline floating row_max(const floating* z, Py_ssize_t k) noexcept nogil:
@@ -37,7 +39,7 @@ cdef inline floating exp_shifted_row(const floating* z, floating* out, Py_ssize_
     cdef floating m = row_max(z, k)
     cdef floating s = 0
     for j in range(k):
-        out[j] = expf(z[j] - m) if floating is float else exp(z[j] - m)
+        out[j] = exp_nonpositive(z[j] - m)
         s = s + out[j]
     max_out[0] = m
     return s
@@ -63,7 +65,7 @@ cdef inline void log_softmax_row(const floating* z, floating* out, Py_ssize_t k)
     cdef floating s = 0
     cdef floating lse
     for j in range(k):
-        s = s + (expf(z[j] - m) if floating is float else exp(z[j] - m))
+        s = s + exp_nonpositive(z[j] - m)
     lse = m + (logf(s) if floating is float else log(s))
     for j in range(k):
         out[j] = z[j] - lse

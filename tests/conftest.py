@@ -1,4 +1,6 @@
 """Shared fixtures and tolerances for the kernel tests."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -34,3 +36,14 @@ def rng():
 def torch_or_skip():
     """Import torch, or skip the test cleanly when it is not installed."""
     return pytest.importorskip("torch")
+
+
+# The real MNIST test set lives beside the repository, never in it.
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+def mnist_dir_or_skip():
+    """The folder with the MNIST test split, or skip cleanly when it is absent."""
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"MNIST test split not found at {MNIST_DIR}")
+    return MNIST_DIR
