@@ -389,9 +389,11 @@ class MLP:
         Raises
         ------
         TrainingDivergedError
-            When the loss becomes NaN or infinite. The model keeps the parameters
-            of the last step with a finite loss; the error's ``history`` holds the
-            epochs completed.
+            When a batch's loss becomes NaN or infinite. That batch makes no update,
+            so the model keeps the parameters left by the last step with a finite
+            loss (or, should those hold inf or NaN, the ones it had at the start of
+            the epoch); the error names the epoch and step, and its ``history``
+            holds the epochs completed.
 
         Ctrl-C (KeyboardInterrupt) stops training after the step in progress; the
         model keeps its parameters and ``fit`` returns the history so far with
@@ -420,8 +422,18 @@ class MLP:
                 loss_sum, correct, batches, diverged = self._net.train_epoch(
                     X, labels, targets, order, batch_size, lr, momentum, nesterov,
                     weight_decay)
-                if diverged:
-                    self._diverged(epoch, batches + 1, lr, snapshot, history)
+                if diverged or not np.isfinite(self._params).all():
+                    self._diverged(epoch, batches + diverged, lr, snapshot, history)
+                # The epoch's last update is only judged by the next loss: take it now,
+                # on the last batch, so that fit never returns a model that diverged.
+                if not math.isfinite(self._net.step(X[-batch_size:], y[-batch_size:], 1.0,
+                                                    update=False)):
+                    self._params[...] = snapshot
+                    raise TrainingDivergedError(
+                        f"training diverged in epoch {epoch}: after its last step the loss "
+                        f"is NaN or infinite. The model keeps the parameters it had at the "
+                        f"start of this epoch. Try a lower learning rate than lr={lr}.",
+                        history)
                 history.loss.append(loss_sum / n)
                 if ce:
                     history.accuracy.append(correct / n)
@@ -440,16 +452,19 @@ class MLP:
                 bar.close()
         return history
 
-    def _diverged(self, epoch, batch, lr, snapshot, history):
-        if not np.isfinite(self._params).all():  # an update overflowed before the loss did
-            self._params[...] = snapshot
-            where = "the start of this epoch"
+    def _diverged(self, epoch, step, lr, snapshot, history):
+        """Leave the model on finite parameters and raise TrainingDivergedError."""
+        if np.isfinite(self._params).all():
+            what = "the loss became NaN or infinite, so that step made no update"
+            kept = (f"the parameters after step {step - 1}, the last step with a finite loss"
+                    if step > 1 else "the parameters it had at the start of this epoch")
         else:
-            where = "the last step with a finite loss"
+            self._params[...] = snapshot
+            what = "its update overflowed the parameters to inf or NaN"
+            kept = "the parameters it had at the start of this epoch"
         raise TrainingDivergedError(
-            f"training diverged at epoch {epoch}, step {batch}: the loss became NaN or "
-            f"infinite. The model keeps the parameters of {where}. Try a lower learning "
-            f"rate than lr={lr}.", history)
+            f"training diverged at epoch {epoch}, step {step}: {what}. The model keeps "
+            f"{kept}. Try a lower learning rate than lr={lr}.", history)
 
     # --- saving ---------------------------------------------------------------------
 

@@ -25,15 +25,15 @@ cdef inline void linear_forward(const floating* x, const floating* W, const floa
     gemm(False, True, <int> n, <int> n_out, <int> n_in, 1, x, W, 1, out)
 
 
-cdef inline void column_sum(const floating* a, floating* out, Py_ssize_t n,
-                            Py_ssize_t k) noexcept nogil:
-    """out := sum of the n rows of a (n, k)"""
+cdef inline void column_sum(const floating* a, floating* out, Py_ssize_t n, Py_ssize_t k,
+                            floating alpha, floating beta) noexcept nogil:
+    """out := alpha * (sum of the n rows of a (n, k)) + beta * out"""
     cdef Py_ssize_t i, j
     for j in range(k):
-        out[j] = 0
+        out[j] = beta * out[j] if beta != 0 else 0
     for i in range(n):
         for j in range(k):
-            out[j] = out[j] + a[i * k + j]
+            out[j] = out[j] + alpha * a[i * k + j]
 
 
 cdef inline void linear_backward_params(const floating* x, const floating* grad_out,
@@ -41,7 +41,7 @@ cdef inline void linear_backward_params(const floating* x, const floating* grad_
                                         Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
     """grad_W := grad_out.T @ x,  grad_b := column sums of grad_out"""
     gemm(True, False, <int> n_out, <int> n_in, <int> n, 1, grad_out, x, 0, grad_W)
-    column_sum(grad_out, grad_b, n, n_out)
+    column_sum(grad_out, grad_b, n, n_out, 1, 0)
 
 
 cdef inline void linear_backward_input(const floating* W, const floating* grad_out,
@@ -49,3 +49,18 @@ cdef inline void linear_backward_input(const floating* W, const floating* grad_o
                                        Py_ssize_t n_out) noexcept nogil:
     """grad_x := grad_out @ W"""
     gemm(False, False, <int> n, <int> n_in, <int> n_out, 1, grad_out, W, 0, grad_x)
+
+
+cdef inline void linear_sgd_step(const floating* x, const floating* grad_out, floating* W,
+                                 floating* b, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
+                                 floating lr, floating weight_decay) noexcept nogil:
+    """Plain SGD on the layer without storing its gradient (sgd.pxd with momentum 0):
+
+        W := (1 - lr wd) W - lr grad_out.T @ x,   b := (1 - lr wd) b - lr sum_i grad_out[i]
+
+    The product adds straight into W (alpha = -lr, beta = 1 - lr wd), which saves
+    writing grad_W and the separate pass of the update over W and grad_W.
+    """
+    cdef floating decay = 1 - lr * weight_decay
+    gemm(True, False, <int> n_out, <int> n_in, <int> n, -lr, grad_out, x, decay, W)
+    column_sum(grad_out, b, n, n_out, -lr, decay)

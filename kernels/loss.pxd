@@ -78,9 +78,14 @@ cdef inline floating softmax_xent_labels(const floating* z, const Py_ssize_t* la
     """
     cdef Py_ssize_t i
     cdef floating total = 0
-    for i in prange(n, schedule="static", use_threads_if=n * k >= PARALLEL_MIN_ELEMENTS):
-        total += xent_label_row(z + i * k, k, labels[i], row_weight(w, w_total, i, n),
-                                grad + i * k)
+    if n * k < PARALLEL_MIN_ELEMENTS:
+        for i in range(n):
+            total = total + xent_label_row(z + i * k, k, labels[i],
+                                           row_weight(w, w_total, i, n), grad + i * k)
+    else:
+        for i in prange(n, schedule="static"):
+            total += xent_label_row(z + i * k, k, labels[i], row_weight(w, w_total, i, n),
+                                    grad + i * k)
     return total
 
 
@@ -90,9 +95,14 @@ cdef inline floating softmax_xent_targets(const floating* z, const floating* y,
     """Mean cross-entropy of logits z (n, k) against target rows y (n, k); grad := dL/dz."""
     cdef Py_ssize_t i
     cdef floating total = 0
-    for i in prange(n, schedule="static", use_threads_if=n * k >= PARALLEL_MIN_ELEMENTS):
-        total += xent_target_row(z + i * k, y + i * k, k, row_weight(w, w_total, i, n),
-                                 grad + i * k)
+    if n * k < PARALLEL_MIN_ELEMENTS:
+        for i in range(n):
+            total = total + xent_target_row(z + i * k, y + i * k, k,
+                                            row_weight(w, w_total, i, n), grad + i * k)
+    else:
+        for i in prange(n, schedule="static"):
+            total += xent_target_row(z + i * k, y + i * k, k, row_weight(w, w_total, i, n),
+                                     grad + i * k)
     return total
 
 

@@ -33,7 +33,8 @@ from libc.math cimport isfinite
 from libc.string cimport memcpy
 
 from activations cimport Activation, activation_backward, activation_forward
-from linear cimport linear_backward_input, linear_backward_params, linear_forward
+from linear cimport (linear_backward_input, linear_backward_params, linear_forward,
+                     linear_sgd_step)
 from loss cimport mse, softmax_xent_labels
 from sgd cimport sgd_update
 from softmax cimport softmax_rows
@@ -116,9 +117,11 @@ cdef inline void backward_layers(const Py_ssize_t* sizes, Py_ssize_t n_layers,
                                  floating weight_decay) noexcept nogil:
     """Back from delta = dL/d(last output) (n, sizes[-1]) through every layer.
 
-    Writes every layer's gradient into grads; with ``update``, applies the SGD
-    step to each layer as soon as its gradient exists. ``grad_x`` (n, sizes[0])
-    receives dL/dx unless it is NULL.
+    Without ``update``, writes every layer's gradient into grads. With it, applies
+    the SGD step to each layer as soon as its gradient exists: for plain SGD
+    (momentum 0) the gradient product adds straight into the weights and grads
+    is left alone; with momentum it goes through grads and the velocity.
+    ``grad_x`` (n, sizes[0]) receives dL/dx unless it is NULL.
     """
     cdef Py_ssize_t l, n_in, n_out, p_off = 0, a_off = 0
     cdef floating* W
@@ -134,17 +137,21 @@ cdef inline void backward_layers(const Py_ssize_t* sizes, Py_ssize_t n_layers,
         a_off -= n * n_in
         W = params + p_off
         a_in = x if l == 0 else acts + a_off
-        linear_backward_params(a_in, delta, grads + p_off, grads + p_off + n_out * n_in,
-                               n, n_in, n_out)
+        # dL/d(input) first: it needs W before the update changes it.
         if l > 0:
             linear_backward_input(W, delta, delta_next, n, n_in, n_out)
             activation_backward(act, a_in, delta_next, n * n_in)
         elif grad_x != NULL:
             linear_backward_input(W, delta, grad_x, n, n_in, n_out)
-        if update:
-            sgd_update(W, grads + p_off, layer_size(sizes, l), lr, momentum,
-                       velocity + p_off if velocity != NULL else NULL, nesterov,
-                       weight_decay)
+        if update and momentum == 0:
+            linear_sgd_step(a_in, delta, W, W + n_out * n_in, n, n_in, n_out, lr,
+                            weight_decay)
+        else:
+            linear_backward_params(a_in, delta, grads + p_off, grads + p_off + n_out * n_in,
+                                   n, n_in, n_out)
+            if update:
+                sgd_update(W, grads + p_off, layer_size(sizes, l), lr, momentum,
+                           velocity + p_off, nesterov, weight_decay)
         swap = delta
         delta = delta_next
         delta_next = swap
@@ -274,7 +281,7 @@ cdef class Network:
     """
     cdef readonly cnp.ndarray sizes, params, grads, velocity
     cdef cnp.ndarray acts, delta, x_batch, label_batch, target_batch
-    cdef Py_ssize_t n_layers, rows, max_size
+    cdef Py_ssize_t n_layers, rows, max_size, n_inputs, n_outputs
     cdef int typenum
     cdef Activation act
     cdef Loss kind
@@ -286,6 +293,7 @@ cdef class Network:
         self.velocity = params[:0]
         self.n_layers = sizes.shape[0] - 1
         self.max_size = max(sizes)
+        self.n_inputs, self.n_outputs = sizes[0], sizes[self.n_layers]
         self.typenum = cnp.PyArray_TYPE(params)
         self.act = <Activation> activation
         self.kind = <Loss> loss
@@ -322,14 +330,14 @@ cdef class Network:
         """Are X and y exactly what the loops read: ndarrays of the right dtype, shape
         and C order, with every label in range? (Checked with the GIL held.)"""
         cdef cnp.ndarray x_arr, y_arr
-        cdef Py_ssize_t n, i, k = self.sizes[self.n_layers]
+        cdef Py_ssize_t n, i, k = self.n_outputs
         cdef const Py_ssize_t* lab
         if not (cnp.PyArray_CheckExact(X) and cnp.PyArray_CheckExact(y)):
             return False
         x_arr, y_arr = X, y
         if (cnp.PyArray_TYPE(x_arr) != self.typenum or cnp.PyArray_NDIM(x_arr) != 2
                 or not cnp.PyArray_IS_C_CONTIGUOUS(x_arr)
-                or x_arr.shape[1] != self.sizes[0] or x_arr.shape[0] == 0):
+                or x_arr.shape[1] != self.n_inputs or x_arr.shape[0] == 0):
             return False
         n = x_arr.shape[0]
         if not cnp.PyArray_IS_C_CONTIGUOUS(y_arr) or y_arr.shape[0] != n:
@@ -367,7 +375,8 @@ cdef class Network:
             return None
         cdef cnp.ndarray x_arr = X, y_arr = y
         cdef Py_ssize_t n = x_arr.shape[0]
-        self.reserve(n)
+        if n > self.rows:
+            self.reserve(n)
         if momentum != 0 and cnp.PyArray_SIZE(self.velocity) == 0:
             self.reset_velocity(True)
         if self.kind == CROSS_ENTROPY:
@@ -441,7 +450,7 @@ cdef class Network:
         """acts (X.shape[0] * sum(sizes[1:]),) := every layer's output for the checked X;
         the last is softmax(z) when ``probabilities``. Reads the parameters only,
         so several threads may call it at once with their own ``acts``."""
-        cdef Py_ssize_t n = X.shape[0], k = self.sizes[self.n_layers]
+        cdef Py_ssize_t n = X.shape[0], k = self.n_outputs
         cdef Py_ssize_t last = acts.shape[0] - n * k
         cdef Py_ssize_t* sizes = <Py_ssize_t*> data(self.sizes)
         cdef void* params = data(self.params)

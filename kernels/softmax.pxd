@@ -75,13 +75,21 @@ cdef inline void softmax_rows(const floating* z, floating* out, Py_ssize_t n,
                               Py_ssize_t k) noexcept nogil:
     """out[i] := softmax(z[i]) for each of the n rows of z (n, k)"""
     cdef Py_ssize_t i
-    for i in prange(n, schedule="static", use_threads_if=n * k >= PARALLEL_MIN_ELEMENTS):
-        softmax_row(z + i * k, out + i * k, k)
+    if n * k < PARALLEL_MIN_ELEMENTS:
+        for i in range(n):
+            softmax_row(z + i * k, out + i * k, k)
+    else:
+        for i in prange(n, schedule="static"):
+            softmax_row(z + i * k, out + i * k, k)
 
 
 cdef inline void log_softmax_rows(const floating* z, floating* out, Py_ssize_t n,
                                   Py_ssize_t k) noexcept nogil:
     """out[i] := log_softmax(z[i]) for each of the n rows of z (n, k)"""
     cdef Py_ssize_t i
-    for i in prange(n, schedule="static", use_threads_if=n * k >= PARALLEL_MIN_ELEMENTS):
-        log_softmax_row(z + i * k, out + i * k, k)
+    if n * k < PARALLEL_MIN_ELEMENTS:
+        for i in range(n):
+            log_softmax_row(z + i * k, out + i * k, k)
+    else:
+        for i in prange(n, schedule="static"):
+            log_softmax_row(z + i * k, out + i * k, k)

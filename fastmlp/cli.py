@@ -1,0 +1,436 @@
+"""The ``fastmlp`` command line: train, sweep and evaluate on circles or MNIST.
+
+Usage::
+
+    fastmlp train [--data circles|mnist] [--hidden N ...] [--epochs N] [--lr LR]
+                  [--batch-size N|full] [--plot FILE.png] [--save FILE.npz] ...
+    fastmlp sweep --lr 0.01 0.1 1 --batch-size 1 32 full [train's data and model options]
+    fastmlp evaluate MODEL.npz [--data circles|mnist] [--data-dir DIR] [--seed S]
+
+``python -m fastmlp`` is the same command.
+
+Design
+------
+The command line is thin: it parses, loads data through ``fastmlp.datasets``,
+builds and trains ``fastmlp.MLP``, prints, and draws with ``fastmlp.plotting``.
+Option values are checked by the library (``--lr 0`` is the MLP's own
+ValueError), so the rules live in one place.
+
+Exit codes: 0 on success; 1 when training diverged; 2 for bad input (argparse
+usage errors, missing or invalid data or model files, option values the
+library rejects), reported as one ``fastmlp: error: ...`` line on stderr with
+no traceback; 130 when Ctrl-C arrives outside training (Ctrl-C during training
+stops it early, and the command reports what was trained so far).
+"""
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import datasets
+from .model import ACTIVATIONS, INITS, LOSSES, MLP
+
+__all__ = ["main"]
+
+DATASETS = ("circles", "mnist")
+# Per-dataset defaults of the options left unset on the command line.
+DEFAULTS = {
+    "circles": {"hidden": [10], "epochs": 50, "batch_size": 32, "lr": 0.1, "init": "normal"},
+    "mnist": {"hidden": [300], "epochs": 10, "batch_size": 32, "lr": 0.1, "init": "xavier"},
+}
+CIRCLES_SAMPLES = 2000  # 1500 to train, 500 to test
+CIRCLES_TEST_FRACTION = 0.25
+MNIST_FALLBACK_TRAIN = 8000  # of the 10,000 test images, when the train split is missing
+MNIST_IMAGE_SHAPE = (28, 28)
+
+
+# --- data ------------------------------------------------------------------------------
+
+@dataclass
+class Data:
+    """A dataset split for training and testing."""
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    image_shape: tuple = None
+
+    @property
+    def n_features(self):
+        return self.X_train.shape[1]
+
+    @property
+    def n_classes(self):
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+    def describe(self):
+        return (f"{self.name}: {len(self.y_train)} training and {len(self.y_test)} test "
+                f"samples, {self.n_features} features, {self.n_classes} classes")
+
+
+def _note(message):
+    print(f"fastmlp: note: {message}", file=sys.stderr)
+
+
+def load_data(args):
+    """The training and test data named by ``--data`` (with ``--data-dir``, ``--seed``)."""
+    if args.data == "circles":
+        X, y = datasets.circles(n_samples=CIRCLES_SAMPLES, seed=args.seed)
+        X_train, X_test, y_train, y_test = datasets.train_test_split(
+            X, y, test_size=CIRCLES_TEST_FRACTION, seed=args.seed)
+        return Data("circles", X_train, y_train, X_test, y_test)
+
+    directory = args.data_dir
+    try:
+        X_train, y_train = datasets.load_mnist(directory, "train", download=args.download)
+        X_test, y_test = datasets.load_mnist(directory, "test", download=args.download)
+    except FileNotFoundError as missing:
+        # A folder with only the test split (like the project's shared copy): split it.
+        try:
+            X, y = datasets.load_mnist(directory, "test", download=False)
+        except FileNotFoundError:
+            raise missing from None
+        n_train = min(MNIST_FALLBACK_TRAIN, (4 * len(y)) // 5)
+        _note(f"the MNIST training files are not in {directory}; using the first "
+              f"{n_train:,} of its {len(y):,} test images to train and the last "
+              f"{len(y) - n_train:,} to test (--download fetches the training set)")
+        X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+    return Data("mnist", X_train, y_train, X_test, y_test, image_shape=MNIST_IMAGE_SHAPE)
+
+
+def targets(model, y):
+    """What the model is trained on: the labels, or one-hot rows for an MSE model."""
+    if model.loss_name == "mse":
+        return np.eye(model.layer_sizes[-1], dtype=model.dtype)[y]
+    return y
+
+
+def accuracy(model, X, y):
+    """Fraction of rows whose largest output is the label (any loss)."""
+    return float(np.mean(model.forward(X).argmax(axis=1) == y))
+
+
+def evaluate_on(model, X, y):
+    """(loss, accuracy) of the model on (X, labels y)."""
+    return float(model.loss(X, targets(model, y))), accuracy(model, X, y)
+
+
+# --- options ---------------------------------------------------------------------------
+
+FULL = "full"  # --batch-size full: full-batch gradient descent (fit's batch_size=None)
+
+
+def _batch_size(text):
+    """``--batch-size`` values: an integer (checked by fit), or ``full``."""
+    if text.lower() == FULL:
+        return FULL
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid batch size {text!r}: expected an integer or 'full'") from None
+
+
+def _fit_batch(batch_size):
+    return None if batch_size == FULL else batch_size
+
+
+def _settings(args, data, *names):
+    """The options in ``names``, with the dataset's defaults for those left unset."""
+    out = {}
+    for name in names:
+        value = getattr(args, name)
+        out[name] = DEFAULTS[data.name][name] if value is None else value
+    return out
+
+
+def _check_output(path, option, png=False):
+    """Fail before training, not after, when an output file cannot be written."""
+    if path is None:
+        return
+    if png:
+        from .plotting import _png_path
+        try:
+            _png_path(path)
+        except ValueError as exc:
+            raise ValueError(f"{option} {path}: {exc}") from None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{option} {path}: the folder {folder} does not exist")
+
+
+def _build_model(args, data, hidden, init):
+    return MLP([data.n_features, *hidden, data.n_classes], activation=args.activation,
+               loss=args.loss, dtype=args.dtype, seed=args.seed, init=init)
+
+
+def _plural(n, word):
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _table(rows, header):
+    """Right-aligned columns; the first column left-aligned."""
+    rows = [header] + rows
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
+    lines = []
+    for r in rows:
+        cells = [str(r[0]).ljust(widths[0])]
+        cells += [str(c).rjust(w) for c, w in zip(r[1:], widths[1:])]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+# --- commands --------------------------------------------------------------------------
+
+def cmd_train(args):
+    data = load_data(args)
+    s = _settings(args, data, "hidden", "epochs", "batch_size", "lr", "init")
+    _check_output(args.plot, "--plot", png=True)
+    _check_output(args.save, "--save")
+    model = _build_model(args, data, s["hidden"], s["init"])
+    print(data.describe())
+    print(f"model: {model!r}, init={s['init']!r}, seed={args.seed}")
+    print(f"training: {_plural(s['epochs'], 'epoch')}, batch size "
+          f"{s['batch_size']}, lr {s['lr']:g}, momentum {args.momentum:g}")
+    T_train, T_test = targets(model, data.y_train), targets(model, data.y_test)
+    start = time.perf_counter()
+    history = model.fit(data.X_train, T_train, epochs=s["epochs"],
+                        batch_size=_fit_batch(s["batch_size"]),
+                        lr=s["lr"], momentum=args.momentum,
+                        validation_data=(data.X_test, T_test),
+                        progress=not args.no_progress, seed=args.seed)
+    seconds = time.perf_counter() - start
+    if history.interrupted:
+        _note(f"training interrupted after {history.epochs} epoch(s)")
+    print(f"trained {_plural(history.epochs, 'epoch')} in {seconds:.2f} s")
+    train, test = (evaluate_on(model, data.X_train, data.y_train),
+                   evaluate_on(model, data.X_test, data.y_test))
+    if not np.isfinite(train[0]):
+        # fit checks the loss before each step; the last step can still overflow.
+        raise FloatingPointError(f"training diverged: the training loss is {train[0]} after "
+                                 f"the last epoch. Try a lower learning rate than "
+                                 f"lr={s['lr']:g}.")
+    rows = [[split, f"{loss:.4f}", f"{acc:.4f}"]
+            for split, (loss, acc) in (("train", train), ("test", test))]
+    print(_table(rows, ["", "loss", "accuracy"]))
+
+    if args.save is not None:
+        model.save(args.save)
+        print(f"saved the model to {args.save}")
+    if args.plot is not None and history.epochs > 0:
+        from . import plotting
+        title = (f"{data.name}: layers {list(model.layer_sizes)}, {model.activation}, "
+                 f"{model.loss_name}, lr {s['lr']:g}, batch size {s['batch_size']}")
+        if data.image_shape is not None:
+            fig = plotting.plot_training(history, model, image_shape=data.image_shape,
+                                         title=title, val_label="test")
+        else:
+            fig = plotting.plot_training(history, model, data.X_train, data.y_train,
+                                         title=title, val_label="test")
+        plotting.save_figure(fig, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_sweep(args):
+    data = load_data(args)
+    s = _settings(args, data, "hidden", "epochs", "init")
+    lrs = list(dict.fromkeys(args.lr or [DEFAULTS[data.name]["lr"]]))
+    batch_sizes = list(dict.fromkeys(args.batch_size or [DEFAULTS[data.name]["batch_size"]]))
+    _check_output(args.plot, "--plot", png=True)
+    print(data.describe())
+    print(f"sweep: {_plural(len(lrs) * len(batch_sizes), 'run')} of "
+          f"{_plural(s['epochs'], 'epoch')}, layers "
+          f"{[data.n_features, *s['hidden'], data.n_classes]}, {args.activation}, "
+          f"{args.loss}, init {s['init']!r}, seed {args.seed}")
+    from .model import TrainingDivergedError
+    results, rows, stopped = [], [], False
+    for batch_size in batch_sizes:
+        for lr in lrs:
+            if not args.no_progress:
+                print(f"lr {lr:g}, batch size {batch_size}", file=sys.stderr)
+            model = _build_model(args, data, s["hidden"], s["init"])
+            T_train, T_test = targets(model, data.y_train), targets(model, data.y_test)
+            diverged_in = None
+            try:
+                history = model.fit(data.X_train, T_train, epochs=s["epochs"],
+                                    batch_size=_fit_batch(batch_size), lr=lr,
+                                    momentum=args.momentum,
+                                    validation_data=(data.X_test, T_test),
+                                    progress=not args.no_progress, seed=args.seed)
+            except TrainingDivergedError as exc:
+                history, diverged_in = exc.history, exc.history.epochs + 1
+            else:
+                train_loss, _ = evaluate_on(model, data.X_train, data.y_train)
+                if not np.isfinite(train_loss):  # the last step overflowed
+                    diverged_in = history.epochs
+            results.append({"lr": lr, "batch_size": batch_size, "history": history,
+                            "diverged": diverged_in is not None, "val_label": "test"})
+            if diverged_in is not None:
+                rows.append([f"{lr:g}", batch_size,
+                             f"diverged in epoch {diverged_in}", "", ""])
+            else:
+                test_loss, test_acc = evaluate_on(model, data.X_test, data.y_test)
+                rows.append([f"{lr:g}", batch_size, f"{train_loss:.4f}",
+                             f"{test_loss:.4f}", f"{test_acc:.4f}"])
+            if history.interrupted:
+                stopped = True
+                break
+        if stopped:
+            _note("sweep interrupted; reporting the runs so far")
+            break
+    print(_table(rows, ["lr", "batch size", "train loss", "test loss", "test accuracy"]))
+    if args.plot is not None:
+        from . import plotting
+        title = (f"{data.name}: layers {[data.n_features, *s['hidden'], data.n_classes]}, "
+                 f"{args.activation}, {args.loss}, seed {args.seed}")
+        plotting.save_figure(plotting.plot_sweep(results, title=title), args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_evaluate(args):
+    model = MLP.load(args.model)
+    data = load_data(args)
+    if model.layer_sizes[0] != data.n_features:
+        raise ValueError(f"the model {args.model} takes {model.layer_sizes[0]} inputs but "
+                         f"{data.name} has {data.n_features} features")
+    if model.layer_sizes[-1] != data.n_classes:
+        raise ValueError(f"the model {args.model} has {model.layer_sizes[-1]} outputs but "
+                         f"{data.name} has {data.n_classes} classes")
+    print(f"model: {model!r} from {args.model}")
+    print(f"{data.name} test set: {len(data.y_test)} samples")
+    loss, acc = evaluate_on(model, data.X_test, data.y_test)
+    print(_table([["test", f"{loss:.4f}", f"{acc:.4f}"]], ["", "loss", "accuracy"]))
+    return 0
+
+
+# --- parser ----------------------------------------------------------------------------
+
+def _data_options():
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("data")
+    group.add_argument("--data", choices=DATASETS, default="circles",
+                       help="circles: two noisy concentric circles, %d points (a quarter "
+                            "for testing); mnist: handwritten digits (default: %%(default)s)"
+                            % CIRCLES_SAMPLES)
+    group.add_argument("--data-dir", metavar="DIR", default=datasets.DEFAULT_DATA_DIR,
+                       help="folder of the MNIST files (default: %(default)s)")
+    group.add_argument("--download", action="store_true",
+                       help="download missing MNIST files into --data-dir")
+    group.add_argument("--seed", type=int, default=0,
+                       help="seed of the circles data, the initial weights and the "
+                            "shuffling (default: %(default)s)")
+    return parent
+
+
+def _model_options(sweep):
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("model and training")
+    group.add_argument("--hidden", type=int, nargs="*", metavar="N",
+                       help="hidden layer sizes; none for no hidden layer (default: 10 for "
+                            "circles, 300 for mnist)")
+    group.add_argument("--activation", choices=tuple(ACTIVATIONS), default="tanh",
+                       help="hidden activation (default: %(default)s)")
+    group.add_argument("--loss", choices=tuple(LOSSES), default="cross_entropy",
+                       help="cross_entropy on labels, or mse on one-hot targets "
+                            "(default: %(default)s)")
+    group.add_argument("--init", choices=INITS,
+                       help="initial weights (default: normal for circles, xavier for mnist)")
+    group.add_argument("--epochs", type=int,
+                       help="passes over the training data (default: 50 for circles, 10 "
+                            "for mnist)")
+    if sweep:
+        group.add_argument("--lr", type=float, nargs="+", metavar="LR",
+                           default=[0.01, 0.1, 1.0],
+                           help="learning rates to compare (default: 0.01 0.1 1)")
+        group.add_argument("--batch-size", type=_batch_size, nargs="+", metavar="N|full",
+                           default=[1, 32, FULL],
+                           help="batch sizes to compare; 'full' is full-batch gradient "
+                                "descent (default: 1 32 full)")
+    else:
+        group.add_argument("--lr", type=float, help="learning rate (default: 0.1)")
+        group.add_argument("--batch-size", type=_batch_size, metavar="N|full",
+                           help="rows per step, or 'full' for full-batch gradient descent "
+                                "(default: 32)")
+    group.add_argument("--momentum", type=float, default=0.0,
+                       help="SGD momentum (default: %(default)s)")
+    group.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                       help="precision of the model (default: %(default)s)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parent
+
+
+def build_parser():
+    """The argparse parser of the ``fastmlp`` command."""
+    parser = argparse.ArgumentParser(
+        prog="fastmlp",
+        description="Train and study multi-layer perceptrons on the CPU.",
+        epilog="Run 'fastmlp COMMAND --help' for a command's options.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    data, model, sweep_model = _data_options(), _model_options(False), _model_options(True)
+
+    train = commands.add_parser(
+        "train", parents=[data, model], help="train one model, print its accuracy, plot it",
+        description="Train one MLP, print its train and test accuracy, and plot its loss "
+                    "curves with its decision boundary (circles) or first-layer weights "
+                    "(mnist). With no options: circles, in a few seconds.")
+    train.add_argument("--plot", metavar="FILE.png", default="fastmlp-train.png",
+                       help="where to write the figure (default: %(default)s)")
+    train.add_argument("--save", metavar="FILE.npz", help="save the trained model here")
+    train.set_defaults(func=cmd_train)
+
+    sweep = commands.add_parser(
+        "sweep", parents=[data, sweep_model],
+        help="compare learning rates and batch sizes",
+        description="Train one model per (learning rate, batch size), all from the same "
+                    "initial weights, print their final losses and test accuracy, and plot "
+                    "their loss curves: one panel per batch size, one colour per learning "
+                    "rate.")
+    sweep.add_argument("--plot", metavar="FILE.png", default="fastmlp-sweep.png",
+                       help="where to write the figure (default: %(default)s)")
+    sweep.set_defaults(func=cmd_sweep)
+
+    evaluate = commands.add_parser(
+        "evaluate", parents=[data], help="test a saved model",
+        description="Print a saved model's loss and accuracy on a dataset's test set (for "
+                    "circles, the test set that 'train' makes with the same --seed).")
+    evaluate.add_argument("model", metavar="MODEL", help="a model saved by 'train --save'")
+    evaluate.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def _error(exc):
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"fastmlp: error: {message}", file=sys.stderr)
+
+
+def main(argv=None):
+    """Run the ``fastmlp`` command with ``argv`` (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code: 0 success, 1 training diverged, 2 bad input, 130 interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed by argparse
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    try:
+        return args.func(args)
+    except FloatingPointError as exc:  # TrainingDivergedError
+        _error(exc)
+        return 1
+    except (ValueError, TypeError, OSError) as exc:
+        _error(exc)
+        return 2
+    except KeyboardInterrupt:
+        print("fastmlp: interrupted", file=sys.stderr)
+        return 130

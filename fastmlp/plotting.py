@@ -1,0 +1,563 @@
+"""Pictures of training: loss curves, decision boundaries, first-layer weights, sweeps.
+
+Design
+------
+* Headless by construction: every figure is a ``matplotlib.figure.Figure`` made
+  directly, never through ``pyplot``, so no GUI backend is chosen or loaded and
+  the module works the same with or without a display (and whatever
+  ``MPLBACKEND`` says). Nothing here changes matplotlib's global state.
+* Every ``plot_*`` function returns the top-level Figure. Those that accept
+  ``fig`` draw into a given Figure or SubFigure (from ``Figure.subfigures``)
+  instead of a new one, which is how :func:`plot_training` puts several
+  pictures in one file.
+* :func:`save_figure` writes a PNG atomically: a temporary file in the
+  destination's folder, then ``os.replace``.
+"""
+import math
+import os
+import secrets
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+__all__ = ["plot_history", "plot_decision_boundary", "plot_first_layer", "plot_sweep",
+           "plot_training", "save_figure"]
+
+_CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
+# Lines get markers when there are few epochs, so that a one-epoch run is visible.
+_MARKER_EPOCHS = 25
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def _root(fig):
+    """The top-level Figure of a Figure or SubFigure."""
+    while not isinstance(fig, Figure):
+        fig = fig.figure
+    return fig
+
+
+def _new_figure(figsize):
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _curves(history, name="history"):
+    """The four per-epoch lists of a History (or of a mapping like ``History.as_dict()``)."""
+    if isinstance(history, Mapping):
+        get = history.get
+    elif all(hasattr(history, key) for key in _CURVES):
+        def get(key, default):
+            return getattr(history, key, default)
+    else:
+        raise TypeError(f"{name} must be a fastmlp History or a mapping with the keys "
+                        f"{', '.join(_CURVES)}; got {type(history).__name__}")
+    curves = {}
+    for key in _CURVES:
+        values = get(key, [])
+        values = [] if values is None else [float(v) for v in values]
+        curves[key] = values
+    return curves
+
+
+def _epoch_line(ax, values, **kwargs):
+    """Plot ``values`` against epochs 1, 2, ...; returns the Line2D."""
+    epochs = np.arange(1, len(values) + 1)
+    if 0 < len(values) <= _MARKER_EPOCHS:
+        kwargs.setdefault("marker", "o")
+        kwargs.setdefault("markersize", 3)
+    (line,) = ax.plot(epochs, values, **kwargs)
+    return line
+
+
+def _integer_epochs(ax, n_epochs):
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if n_epochs <= 1:  # a single point: centre it, with tick 1 alone
+        ax.set_xlim(0.5, 1.5)
+    ax.set_xlabel("epoch")
+
+
+def _check_positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+# --- training curves -------------------------------------------------------------------
+
+def plot_history(history, title=None, val_label="validation", fig=None):
+    """Loss curves, and accuracy curves when there are any, against the epoch.
+
+    Parameters
+    ----------
+    history : fastmlp.History or mapping
+        What :meth:`fastmlp.MLP.fit` returned, or a mapping with the lists
+        ``loss``, ``accuracy``, ``val_loss`` and ``val_accuracy`` (missing or
+        empty lists are not drawn). ``loss`` must hold at least one epoch.
+    title : str, optional
+        The figure's title.
+    val_label : str
+        Legend name of the ``val_`` curves (the CLI passes ``"test"``).
+    fig : Figure or SubFigure, optional
+        Draw here instead of in a new Figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One Axes with the loss (a "train" line, and a ``val_label`` line when
+        ``val_loss`` is present) and, when ``accuracy`` or ``val_accuracy`` is
+        present, a second Axes with the accuracy lines in the same order.
+
+    Raises
+    ------
+    ValueError
+        If the history has no epochs.
+    """
+    curves = _curves(history)
+    if not curves["loss"]:
+        raise ValueError("history has no epochs to plot (its loss list is empty)")
+    has_accuracy = bool(curves["accuracy"] or curves["val_accuracy"])
+    if fig is None:
+        fig = _new_figure((10.0 if has_accuracy else 5.5, 4.0))
+    axes = fig.subplots(1, 2 if has_accuracy else 1, squeeze=False)[0]
+
+    ax = axes[0]
+    _epoch_line(ax, curves["loss"], label="train", color="C0")
+    if curves["val_loss"]:
+        _epoch_line(ax, curves["val_loss"], label=val_label, color="C1")
+    ax.set_ylabel("loss")
+    ax.set_title("loss")
+    _integer_epochs(ax, max(len(curves["loss"]), len(curves["val_loss"])))
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+    if has_accuracy:
+        ax = axes[1]
+        if curves["accuracy"]:
+            _epoch_line(ax, curves["accuracy"], label="train", color="C0")
+        if curves["val_accuracy"]:
+            _epoch_line(ax, curves["val_accuracy"], label=val_label, color="C1")
+        ax.set_ylabel("accuracy")
+        ax.set_title("accuracy")
+        _integer_epochs(ax, max(len(curves["accuracy"]), len(curves["val_accuracy"])))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _root(fig)
+
+
+# --- decision boundary -----------------------------------------------------------------
+
+def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None):
+    """The model's prediction over the plane, with the data points on top.
+
+    Parameters
+    ----------
+    model : fastmlp.MLP
+        A model with two inputs.
+    X : array_like, shape (n_samples, 2)
+        The points; the grid covers them with a margin of 10% of their span.
+    y : array_like, shape (n_samples,), optional
+        Integer class labels that colour the points (one colour when omitted).
+    resolution : int
+        Grid points along each axis (at least 2).
+    ax : matplotlib Axes, optional
+        Draw here instead of in a new Figure.
+    title : str, optional
+        The Axes' title; by default it says what the colours show.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The background is a filled contour (``ax.collections``), the points one
+        scatter. What the background shows depends on the model:
+
+        * cross-entropy with two classes: P(class 1), with a colour bar and the
+          0.5 contour drawn as the boundary;
+        * more than one output otherwise (cross-entropy, or MSE on one-hot
+          targets): the predicted class, ``argmax`` of the outputs;
+        * MSE with one output: the output value, with a colour bar.
+
+    Raises
+    ------
+    ValueError
+        If the model or X is not two-dimensional, y does not match X, or the
+        resolution is below 2.
+    """
+    if model.layer_sizes[0] != 2:
+        raise ValueError(f"plot_decision_boundary needs a model with 2 inputs; this one has "
+                         f"{model.layer_sizes[0]} (layer_sizes {list(model.layer_sizes)})")
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
+        raise ValueError(f"plot_decision_boundary needs 2-D points, X of shape "
+                         f"(n_samples, 2) with n_samples >= 1; got shape {X.shape}")
+    if X.dtype.kind not in "iuf":
+        raise TypeError(f"X must be numeric; got dtype {X.dtype}")
+    X = X.astype(np.float64)
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinite values")
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must hold one label per point, shape ({X.shape[0]},); "
+                             f"got shape {y.shape}")
+    resolution = _check_positive_int(resolution, "resolution", minimum=2)
+
+    low, high = X.min(axis=0), X.max(axis=0)
+    margin = np.maximum(0.1 * (high - low), 0.5 * (high - low == 0))
+    gx = np.linspace(low[0] - margin[0], high[0] + margin[0], resolution)
+    gy = np.linspace(low[1] - margin[1], high[1] + margin[1], resolution)
+    xx, yy = np.meshgrid(gx, gy)
+    out = np.asarray(model.forward(np.c_[xx.ravel(), yy.ravel()]), dtype=np.float64)
+
+    if ax is None:
+        ax = _new_figure((5.5, 4.5)).add_subplot()
+    fig = ax.figure
+    k = model.layer_sizes[-1]
+    if model.loss_name == "cross_entropy" and k == 2:
+        what = "P(class 1)"
+        zz = out[:, 1].reshape(xx.shape)
+        cmap, norm = "coolwarm", None
+        cs = ax.contourf(xx, yy, zz, levels=np.linspace(0.0, 1.0, 11), cmap=cmap, alpha=0.8)
+        ax.contour(xx, yy, zz, levels=[0.5], colors="k", linewidths=1.0)
+        fig.colorbar(cs, ax=ax, label=what)
+        point_colors = dict(cmap=cmap, vmin=0.0, vmax=1.0)
+    elif k > 1:
+        what = "predicted class"
+        zz = out.argmax(axis=1).reshape(xx.shape)
+        base = "coolwarm" if k == 2 else ("tab10" if k <= 10 else "tab20")
+        from matplotlib import colormaps
+        colors = colormaps[base](np.linspace(0, 1, k) if k == 2 else np.arange(k) % 20)
+        cmap = ListedColormap(colors)
+        norm = BoundaryNorm(np.arange(k + 1) - 0.5, k)
+        ax.contourf(xx, yy, zz, levels=np.arange(k + 1) - 0.5, cmap=cmap, norm=norm, alpha=0.6)
+        point_colors = dict(cmap=cmap, norm=norm)
+    else:
+        what = "model output"
+        zz = out[:, 0].reshape(xx.shape)
+        cs = ax.contourf(xx, yy, zz, levels=20, cmap="viridis", alpha=0.8)
+        fig.colorbar(cs, ax=ax, label=what)
+        point_colors = dict(cmap="viridis", vmin=float(zz.min()), vmax=float(zz.max()))
+
+    if y is None:
+        ax.scatter(X[:, 0], X[:, 1], s=12, c="k", linewidths=0)
+    else:
+        ax.scatter(X[:, 0], X[:, 1], c=y, s=14, edgecolors="k", linewidths=0.4,
+                   **point_colors)
+    ax.set_xlim(gx[0], gx[-1])
+    ax.set_ylim(gy[0], gy[-1])
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title if title is not None else f"decision boundary: {what}")
+    return _root(fig)
+
+
+# --- first-layer weights -----------------------------------------------------------------
+
+def _weight_mosaic(W, shape, cols, gap=2):
+    """Tile the rows of W, each reshaped to ``shape`` and scaled to [-1, 1] by its own
+    largest magnitude, into one image; NaN between tiles and in unused places."""
+    n = W.shape[0]
+    h, w = shape
+    rows = math.ceil(n / cols)
+    mosaic = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
+    for i, row in enumerate(W):
+        scale = np.abs(row).max()
+        tile = row.reshape(h, w) / (scale if scale > 0 else 1.0)
+        r, c = divmod(i, cols)
+        mosaic[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
+    return mosaic
+
+
+def plot_first_layer(model, shape=(28, 28), max_units=64, fig=None, title=None):
+    """The first layer's weights, one small image per hidden unit.
+
+    Row ``j`` of ``model.weights[0]`` holds the weights from every input to unit
+    ``j``; reshaped to the input's image shape it shows the pattern the unit
+    responds to. Each image is scaled by its own largest magnitude (red
+    positive, blue negative, white zero), and the images are tiled, in unit
+    order and row by row, into one mosaic on a single Axes.
+
+    Parameters
+    ----------
+    model : fastmlp.MLP
+    shape : (int, int)
+        Image shape of an input row; its product must equal ``layer_sizes[0]``.
+    max_units : int
+        Show the first ``min(max_units, layer_sizes[1])`` units.
+    fig : Figure or SubFigure, optional
+        Draw here instead of in a new Figure.
+    title : str, optional
+        The Axes' title; by default it says how many units are shown.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One Axes holding one image (``ax.images[0]``): a grid of
+        ``ceil(sqrt(units))`` columns of tiles separated by two-pixel grey gaps.
+
+    Raises
+    ------
+    ValueError
+        If ``prod(shape)`` is not the model's number of inputs, or
+        ``max_units`` < 1.
+    """
+    if (not isinstance(shape, (tuple, list)) or len(shape) != 2
+            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0
+                       for s in shape)):
+        raise ValueError(f"shape must be two positive integers (height, width); got {shape!r}")
+    h, w = int(shape[0]), int(shape[1])
+    if h * w != model.layer_sizes[0]:
+        raise ValueError(f"shape {(h, w)} has {h * w} pixels but the model has "
+                         f"{model.layer_sizes[0]} inputs (layer_sizes "
+                         f"{list(model.layer_sizes)})")
+    max_units = _check_positive_int(max_units, "max_units")
+    W = np.asarray(model.weights[0], dtype=np.float64)
+    n_units = W.shape[0]
+    shown = min(n_units, max_units)
+    cols = math.ceil(math.sqrt(shown))
+    mosaic = _weight_mosaic(W[:shown], (h, w), cols)
+
+    if fig is None:
+        rows = math.ceil(shown / cols)
+        side = min(8.0, max(3.0, 0.9 * cols))
+        fig = _new_figure((side, side * rows / cols + 0.5))
+    ax = fig.add_subplot()
+    from matplotlib import colormaps
+    cmap = colormaps["RdBu_r"].with_extremes(bad="0.55")
+    ax.imshow(np.ma.masked_invalid(mosaic), cmap=cmap, vmin=-1.0, vmax=1.0,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title is None:
+        title = (f"first-layer weights ({shown} of {n_units} units)" if shown < n_units
+                 else f"first-layer weights ({n_units} units)")
+    ax.set_title(title)
+    return _root(fig)
+
+
+# --- learning-rate / batch-size sweeps ---------------------------------------------------
+
+def _batch_text(batch_size):
+    return "full batch" if batch_size in (None, "full") else f"batch size {batch_size}"
+
+
+def plot_sweep(results, title=None, fig=None):
+    """Loss curves of several training runs: one panel per batch size, one colour per lr.
+
+    Panels are side by side, one per distinct batch size in order of first
+    appearance, and share their y axis, which is logarithmic when every value
+    drawn is positive and they span more than a factor of 10 (losses of
+    different learning rates often differ by orders of magnitude). The y range
+    fits the runs that did not diverge, when there are any. In each
+    panel every run draws a solid line of its training loss, labelled
+    ``lr=<lr>`` in the legend, and, when its history has ``val_loss``, a
+    dashed line of the same colour; a learning rate keeps its colour across
+    panels. A run that diverged ends in a cross, and its legend entry says so;
+    if it diverged in its first epoch its line is empty.
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        One mapping per run with the keys ``lr`` (float), ``batch_size`` (int,
+        or None or ``"full"`` for full-batch), ``history`` (a History or
+        mapping as for :func:`plot_history`), and optionally ``diverged``
+        (bool) and ``val_label`` (legend text of dashed lines; default
+        ``"validation"``).
+    title : str, optional
+        The figure's title.
+    fig : Figure or SubFigure, optional
+        Draw here instead of in a new Figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If ``results`` is empty or a run lacks ``lr``, ``batch_size`` or ``history``.
+    """
+    runs = []  # (lr, batch_size, curves, diverged), validated before anything is drawn
+    val_label = "validation"
+    for i, run in enumerate(results):
+        if not isinstance(run, Mapping):
+            raise TypeError(f"results[{i}] must be a mapping with lr, batch_size and "
+                            f"history; got {type(run).__name__}")
+        missing = [k for k in ("lr", "batch_size", "history") if k not in run]
+        if missing:
+            raise ValueError(f"results[{i}] lacks {', '.join(missing)}")
+        batch = None if run["batch_size"] == "full" else run["batch_size"]
+        curves = _curves(run["history"], f"results[{i}]['history']")
+        runs.append((float(run["lr"]), batch, curves, bool(run.get("diverged", False))))
+        val_label = run.get("val_label", val_label)
+    if not runs:
+        raise ValueError("results is empty: there are no runs to plot")
+    batches = list(dict.fromkeys(batch for _, batch, _, _ in runs))
+    colour = {lr: f"C{i % 10}" for i, lr in enumerate(dict.fromkeys(lr for lr, *_ in runs))}
+    n_epochs = max(max(len(c["loss"]), len(c["val_loss"])) for _, _, c, _ in runs)
+    any_val = any(c["val_loss"] for _, _, c, _ in runs)
+
+    if fig is None:
+        fig = _new_figure((4.2 * len(batches) + 0.6, 4.0))
+    axes = fig.subplots(1, len(batches), sharey=True, squeeze=False)[0]
+    for ax, batch in zip(axes, batches):
+        for lr, _, curves, diverged in (r for r in runs if r[1] == batch):
+            label = f"lr={lr:g}"
+            if diverged:
+                label += " (diverged)"
+            _epoch_line(ax, curves["loss"], color=colour[lr], label=label)
+            if diverged and curves["loss"]:
+                ax.plot([len(curves["loss"])], [curves["loss"][-1]], marker="x",
+                        markersize=9, color=colour[lr], linestyle="none")
+            if curves["val_loss"]:
+                _epoch_line(ax, curves["val_loss"], color=colour[lr], linestyle="--")
+        ax.set_title(_batch_text(batch))
+        _integer_epochs(ax, n_epochs)
+        ax.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        if any_val:
+            handles += [Line2D([], [], color="0.3"), Line2D([], [], color="0.3", linestyle="--")]
+            labels += ["train (solid)", f"{val_label} (dashed)"]
+        ax.legend(handles, labels, fontsize="small")
+    axes[0].set_ylabel("loss")
+    # Scale to the runs that did not diverge; diverged curves leave through the top.
+    def finite_values(keep):
+        return np.asarray([v for _, _, c, d in runs if keep(d)
+                           for v in c["loss"] + c["val_loss"] if math.isfinite(v)])
+    values = finite_values(lambda diverged: not diverged)
+    clip = values.size > 0 and any(d for *_, d in runs)
+    if not values.size:
+        values = finite_values(lambda diverged: True)
+    log = values.size > 0 and (values > 0).all() and values.max() > 10 * values.min()
+    if log:
+        axes[0].set_yscale("log")
+    if clip:
+        low, high = values.min(), values.max()
+        if log:
+            axes[0].set_ylim(low / 1.5, high * 1.5)
+        else:
+            pad = 0.05 * (high - low) if high > low else 0.05 * abs(high) or 0.05
+            axes[0].set_ylim(low - pad, high + pad)
+    if title:
+        fig.suptitle(title)
+    return _root(fig)
+
+
+# --- a training summary in one figure ----------------------------------------------------
+
+def plot_training(history, model=None, X=None, y=None, image_shape=None, title=None,
+                  val_label="validation"):
+    """The curves of :func:`plot_history` and, to their right, a picture of the model.
+
+    Parameters
+    ----------
+    history : fastmlp.History or mapping
+        As for :func:`plot_history`.
+    model : fastmlp.MLP, optional
+        Needed for the right-hand panel.
+    X, y : array_like, optional
+        With a 2-input model and no ``image_shape``: the points of
+        :func:`plot_decision_boundary`.
+    image_shape : (int, int), optional
+        Show :func:`plot_first_layer` with this shape instead of a decision
+        boundary.
+    title : str, optional
+        The figure's title.
+    val_label : str
+        Legend name of the ``val_`` curves.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two SubFigures side by side: the curves, then the first-layer weights
+        (``image_shape`` given) or the decision boundary (``X`` given). With
+        neither, or without a model, only the curves.
+    """
+    picture = model is not None and (image_shape is not None or X is not None)
+    curves = _curves(history)
+    has_accuracy = bool(curves["accuracy"] or curves["val_accuracy"])
+    width = 10.0 if has_accuracy else 5.5
+    if not picture:
+        fig = _new_figure((width, 4.2))
+        plot_history(history, title=title, val_label=val_label, fig=fig)
+        return fig
+    fig = _new_figure((width + 5.5, 4.6))
+    left, right = fig.subfigures(1, 2, width_ratios=[width, 5.5])
+    plot_history(history, val_label=val_label, fig=left)
+    if image_shape is not None:
+        plot_first_layer(model, shape=image_shape, fig=right)
+    else:
+        plot_decision_boundary(model, X, y, ax=right.add_subplot())
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --- saving --------------------------------------------------------------------------------
+
+def _png_path(path):
+    """``path`` as a str, checked to name a .png file."""
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        path = os.fsdecode(path)
+    if os.path.splitext(path)[1].lower() != ".png":
+        raise ValueError(f"figures are saved as PNG: the file name must end in .png; "
+                         f"got {path!r}")
+    return path
+
+
+def save_figure(fig, path, dpi=100):
+    """Write ``fig`` to ``path`` as a PNG, atomically.
+
+    The image is written to a temporary file in the destination's folder and
+    moved into place with ``os.replace``, so a reader never sees a half-written
+    file and a failure leaves any existing file untouched.
+
+    Parameters
+    ----------
+    fig : Figure or SubFigure
+        What to save (a SubFigure saves its whole Figure).
+    path : str or path-like
+        The destination; must end in ``.png``. Its folder must exist.
+    dpi : float
+        Resolution in dots per inch.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` does not end in ``.png``.
+    FileNotFoundError
+        If the destination's folder does not exist.
+    """
+    path = _png_path(path)
+    fig = _root(fig)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save the figure to {path}: the folder {folder} "
+                                f"does not exist")
+    # O_EXCL on a fresh random name, mode 0o666 less the umask (mkstemp would make it 0o600).
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=dpi)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

@@ -1,0 +1,255 @@
+"""The fastmlp command line, run in-process through fastmlp.cli.main (and once as
+``python -m fastmlp``): train, sweep, evaluate, and the errors a user can make."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from fastmlp import MLP
+from fastmlp.cli import main
+
+# The real MNIST test set lives beside the repository, never in it.
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def mnist_dir_or_skip():
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"MNIST test split not found at {MNIST_DIR}")
+    return MNIST_DIR
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Every command runs in an empty folder, where default output files land."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(capsys, *argv):
+    """main(argv) -> (exit code, stdout, stderr)."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def scores(out):
+    """{'train': (loss, accuracy), 'test': (loss, accuracy)} from the printed table."""
+    found = {}
+    for split, loss, acc in re.findall(r"^(train|test)\s+(\S+)\s+(\S+)$", out, re.M):
+        found[split] = (float(loss), float(acc))
+    return found
+
+
+def assert_png(path):
+    path = Path(path)
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[2] in (3, 4) and min(image.shape[:2]) > 100
+
+
+def assert_one_line_error(err, *words):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("fastmlp: error: ")
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0]
+
+
+# --- train --------------------------------------------------------------------------------
+
+def test_train_with_no_arguments_learns_circles(capsys, in_tmp_path):
+    code, out, err = run(capsys, "train")
+    assert code == 0, err
+    result = scores(out)
+    assert set(result) == {"train", "test"}
+    assert result["train"][1] >= 0.95
+    assert result["test"][1] >= 0.95
+    assert "circles: 1500 training and 500 test samples" in out
+    assert "50/50" in err  # the progress bar reached the last epoch
+    assert_png(in_tmp_path / "fastmlp-train.png")
+
+
+def test_train_mse_on_one_hot_targets_then_evaluate(capsys, in_tmp_path):
+    code, out, err = run(capsys, "train", "--loss", "mse", "--epochs", "30", "--hidden", "8",
+                         "--seed", "3", "--no-progress", "--plot", "mse.png",
+                         "--save", "mse.npz")
+    assert code == 0, err
+    assert err == ""  # no progress bar
+    trained = scores(out)
+    assert trained["test"][1] > 0.9  # accuracy from argmax of the outputs
+    model = MLP.load(in_tmp_path / "mse.npz")
+    assert model.loss_name == "mse" and model.layer_sizes == (2, 8, 2)
+    assert_png(in_tmp_path / "mse.png")
+    assert not (in_tmp_path / "fastmlp-train.png").exists()
+
+    # evaluate sees the same test set as train for the same seed...
+    code, out, err = run(capsys, "evaluate", "mse.npz", "--seed", "3")
+    assert code == 0, err
+    assert scores(out)["test"] == trained["test"]
+    # ... and another one for another seed.
+    code, out, err = run(capsys, "evaluate", "mse.npz", "--seed", "4")
+    assert code == 0, err
+    assert scores(out)["test"] != trained["test"]
+
+
+def test_train_options_reach_the_model(capsys, in_tmp_path):
+    code, out, err = run(capsys, "train", "--hidden", "--batch-size", "full", "--epochs", "2",
+                         "--dtype", "float64", "--activation", "relu", "--init", "he",
+                         "--momentum", "0.5", "--no-progress", "--save", "lin.npz")
+    assert code == 0, err
+    assert "batch size full" in out and "momentum 0.5" in out
+    model = MLP.load(in_tmp_path / "lin.npz")
+    assert model.layer_sizes == (2, 2)  # --hidden with no sizes: no hidden layer
+    assert model.dtype == np.float64 and model.activation == "relu" and model.init == "he"
+
+
+def test_train_divergence_exits_1(capsys, in_tmp_path):
+    code, out, err = run(capsys, "train", "--loss", "mse", "--lr", "1e8", "--epochs", "3",
+                         "--no-progress", "--save", "m.npz")
+    assert code == 1
+    assert_one_line_error(err, "diverged", "learning rate")
+    assert not (in_tmp_path / "m.npz").exists()
+
+
+# --- mnist --------------------------------------------------------------------------------
+
+def test_train_and_evaluate_mnist(capsys, in_tmp_path):
+    data_dir = str(mnist_dir_or_skip())
+    code, out, err = run(capsys, "train", "--data", "mnist", "--data-dir", data_dir,
+                         "--epochs", "1", "--hidden", "32", "--plot", "f.png", "--save", "m.npz",
+                         "--no-progress")
+    assert code == 0, err
+    trained = scores(out)
+    assert trained["train"][1] > 0.8 and trained["test"][1] > 0.8
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        assert "8,000" in err and "2,000" in err  # the note on using the test split
+        assert "8000 training and 2000 test samples" in out
+    assert_png(in_tmp_path / "f.png")
+    assert MLP.load(in_tmp_path / "m.npz").layer_sizes == (784, 32, 10)
+
+    code, out, err = run(capsys, "evaluate", "m.npz", "--data", "mnist", "--data-dir", data_dir)
+    assert code == 0, err
+    assert scores(out)["test"] == trained["test"]  # the same held-out images
+
+    # A 784-input model does not fit the circles.
+    code, out, err = run(capsys, "evaluate", "m.npz")
+    assert code == 2
+    assert_one_line_error(err, "784 inputs")
+
+
+def test_missing_mnist_folder(capsys, in_tmp_path):
+    missing = in_tmp_path / "no-mnist-here"
+    for command in (["train"], ["sweep", "--lr", "0.1", "--batch-size", "32"]):
+        code, out, err = run(capsys, *command, "--data", "mnist", "--data-dir", str(missing))
+        assert code == 2
+        assert_one_line_error(err, str(missing))
+    assert list(in_tmp_path.iterdir()) == []
+
+
+# --- sweep --------------------------------------------------------------------------------
+
+def test_sweep_prints_a_row_per_setting_and_plots(capsys, in_tmp_path):
+    code, out, err = run(capsys, "sweep", "--lr", "0.1", "1", "--batch-size", "32", "full",
+                         "--epochs", "3", "--hidden", "6")
+    assert code == 0, err
+    rows = re.findall(r"^(\S+)\s+(32|full)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
+    assert sorted((lr, bs) for lr, bs, *_ in rows) == sorted(
+        [("0.1", "32"), ("1", "32"), ("0.1", "full"), ("1", "full")])
+    by_setting = {(lr, bs): (float(a), float(b), float(c)) for lr, bs, a, b, c in rows}
+    # Three epochs of 47 steps at lr 1 get further than three full-batch steps at lr 0.1.
+    assert by_setting[("1", "32")][0] < by_setting[("0.1", "full")][0]
+    assert err.count("3/3") == 4  # a progress bar per run
+    assert_png(in_tmp_path / "fastmlp-sweep.png")
+
+
+def test_sweep_reports_diverged_runs(capsys, in_tmp_path):
+    code, out, err = run(capsys, "sweep", "--loss", "mse", "--lr", "0.1", "1e8",
+                         "--batch-size", "32", "--epochs", "2", "--no-progress",
+                         "--plot", "s.png")
+    assert code == 0, err
+    assert re.search(r"^1e\+08\s+32\s+diverged in epoch 1$", out, re.M)
+    assert re.search(r"^0\.1\s+32\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M)
+    assert_png(in_tmp_path / "s.png")
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+def test_invalid_learning_rate(capsys, in_tmp_path):
+    code, out, err = run(capsys, "train", "--lr", "0", "--no-progress")
+    assert code == 2
+    assert_one_line_error(err, "lr")
+    code, out, err = run(capsys, "sweep", "--lr", "0.1", "-1", "--batch-size", "32",
+                         "--epochs", "1", "--no-progress")
+    assert code == 2
+    assert_one_line_error(err, "lr")
+    assert list(in_tmp_path.iterdir()) == []  # no figure for a failed command
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--batch-size", "0"], ["batch_size"]),
+    (["train", "--epochs", "0"], ["epochs"]),
+    (["train", "--hidden", "10", "0"], ["layer_sizes"]),
+    (["train", "--momentum", "-1"], ["momentum"]),
+    (["train", "--plot", "curves.pdf"], ["--plot", ".png"]),
+    (["train", "--save", "no/such/folder/m.npz"], ["--save", "does not exist"]),
+], ids=["batch-size-0", "epochs-0", "hidden-0", "momentum", "plot-not-png", "save-folder"])
+def test_bad_option_values(capsys, in_tmp_path, argv, words):
+    code, out, err = run(capsys, *argv, "--no-progress")
+    assert code == 2
+    assert_one_line_error(err, *words)
+    assert "trained" not in out
+    assert list(in_tmp_path.iterdir()) == []
+
+
+def test_evaluate_rejects_bad_model_files(capsys, in_tmp_path):
+    (in_tmp_path / "notes.npz").write_text("not a model\n")
+    code, out, err = run(capsys, "evaluate", "notes.npz")
+    assert code == 2
+    assert_one_line_error(err, "notes.npz")
+
+    code, out, err = run(capsys, "evaluate", "missing.npz")
+    assert code == 2
+    assert_one_line_error(err, "missing.npz")
+
+    MLP([3, 4, 2], seed=0).save(in_tmp_path / "three.npz")
+    code, out, err = run(capsys, "evaluate", "three.npz")
+    assert code == 2
+    assert_one_line_error(err, "3 inputs", "2 features")
+
+    MLP([2, 4, 5], seed=0).save(in_tmp_path / "five.npz")
+    code, out, err = run(capsys, "evaluate", "five.npz")
+    assert code == 2
+    assert_one_line_error(err, "5 outputs", "2 classes")
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["fit"], ["train", "--batch-size", "some"], ["train", "--activation", "swish"],
+    ["train", "--lr", "fast"], ["sweep", "--lr"], ["evaluate"],
+], ids=["no-command", "unknown-command", "batch-size-word", "activation", "lr-word",
+        "sweep-lr-empty", "evaluate-no-model"])
+def test_usage_errors_exit_2(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert "usage: fastmlp" in err and "error:" in err
+
+
+def test_help_exits_0(capsys):
+    code, out, err = run(capsys, "train", "--help")
+    assert code == 0
+    assert "--batch-size" in out and "--data-dir" in out
+
+
+def test_python_m_fastmlp_help(tmp_path):
+    # cwd=tmp_path: the source folder is not on sys.path; the installed package runs.
+    proc = subprocess.run([sys.executable, "-m", "fastmlp", "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: fastmlp")
+    for command in ("train", "sweep", "evaluate"):
+        assert command in proc.stdout
