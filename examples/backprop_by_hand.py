@@ -8,21 +8,13 @@ Run:  python examples/backprop_by_hand.py
 """
 import numpy as np
 
+from fastmlp import datasets
 from fastmlp import kernels as K
 from fastmlp import reference as R
 
 
-def circles(n, seed=0):
-    """Points on two noisy concentric circles (radius 1 and 0.5), labelled 0 and 1."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    angle = rng.uniform(0, 2 * np.pi, n)
-    radius = np.where(y == 0, 1.0, 0.5) + rng.normal(0, 0.05, n)
-    return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)]), y
-
-
 def main():
-    X, y = circles(400)
+    X, y = datasets.circles(400, noise=0.05, seed=0)
     params = R.init_params(nx=2, nh=10, ny=2, seed=0)
     Wh, bh, Wy, by = (params[k].copy() for k in ("Wh", "bh", "Wy", "by"))
     lr = 0.5
