@@ -20,6 +20,7 @@ from ._validation import check_real, check_shape
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
 
+_isfinite = math.isfinite
 ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2}
 LOSSES = {"cross_entropy": 0, "mse": 1}
 INITS = ("normal", "xavier", "he")
@@ -340,7 +341,8 @@ class MLP:
                                                            weight_decay)
             X, y = self._xy(X, y)
             loss = self._net.step(X, y, lr, momentum, nesterov, weight_decay)
-        self._check_finite_loss(loss, X, y)
+        if not _isfinite(loss):
+            self._check_finite_loss(loss, X, y)
         return loss
 
     @staticmethod

@@ -1,13 +1,15 @@
 # cython: language_level=3
 """Element-wise activations, their derivatives and fused backward forms.
 
-Design: one inline scalar function per formula, and loops over flat, contiguous
-buffers of n elements (raw pointers, shared by the per-kernel entry points and
-the fused network loops). The forward loops spell out the in-place case, because
-a vectoriser that sees two pointers guards against their overlap and falls back
-to scalar code when they are equal, and use OpenMP threads only for arrays large
-enough to repay starting them (an OpenMP region costs microseconds even when it
-runs on one thread). Derivatives are written from the
+Design: loops over flat, contiguous buffers of n elements (raw pointers, shared
+by the per-kernel entry points and the fused network loops). tanh and sigmoid
+are vecmath's array loops, built for the CPU's widest vectors. The relu forward
+spells out the in-place case, because a vectoriser that sees two pointers guards
+against their overlap and falls back to scalar code when they are equal. With
+``threads`` the forward loops use OpenMP for arrays large enough to repay
+starting a team (an OpenMP region costs microseconds even on one thread); the
+network loops pass False, because there BLAS owns the cores and OpenMP threads
+spinning between regions would steal them. Derivatives are written from the
 activation's *output* (t = tanh(x), s = sigmoid(x), r = relu(x)), which is what a
 backward pass has in memory. ``out`` may be the input itself (in place).
 """
@@ -15,18 +17,11 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from parallel cimport PARALLEL_MIN_ELEMENTS
-from vecmath cimport exp_nonpositive, tanh_vec
+from vecmath cimport sigmoid_array, tanh_array
 
-
-cdef inline floating tanh_scalar(floating x) noexcept nogil:
-    return tanh_vec(x)
-
-
-cdef inline floating sigmoid_scalar(floating x) noexcept nogil:
-    """1 / (1 + exp(-x)) through e = exp(-|x|) <= 1, so nothing overflows."""
-    cdef floating zero = 0, one = 1  # typed: a bare literal would be a C double
-    cdef floating e = exp_nonpositive(-x if x >= zero else x)
-    return (one if x >= zero else e) / (one + e)
+# Elements per OpenMP task in the threaded activation loops.
+cdef enum:
+    CHUNK = 16384
 
 
 cdef inline floating relu_scalar(floating x) noexcept nogil:
@@ -34,32 +29,26 @@ cdef inline floating relu_scalar(floating x) noexcept nogil:
     return 0 if x < 0 else x
 
 
-cdef inline void tanh_forward(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
-    """out := tanh(x)"""
-    cdef Py_ssize_t i
-    if n >= PARALLEL_MIN_ELEMENTS:
-        for i in prange(n, schedule="static"):
-            out[i] = tanh_scalar(x[i])
-    elif out == x:  # in place through one pointer, which the compiler vectorises
-        for i in range(n):
-            out[i] = tanh_scalar(out[i])
+cdef inline void tanh_forward(const floating* x, floating* out, Py_ssize_t n,
+                      bint threads) noexcept nogil:
+    """out := tanh(x); out may be x"""
+    cdef Py_ssize_t c
+    if threads and n >= PARALLEL_MIN_ELEMENTS:
+        for c in prange((n + CHUNK - 1) // CHUNK, schedule="static"):
+            tanh_array(x + c * CHUNK, out + c * CHUNK, min(CHUNK, n - c * CHUNK))
     else:
-        for i in range(n):
-            out[i] = tanh_scalar(x[i])
+        tanh_array(x, out, n)
 
 
-cdef inline void sigmoid_forward(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
-    """out := 1 / (1 + exp(-x))"""
-    cdef Py_ssize_t i
-    if n >= PARALLEL_MIN_ELEMENTS:
-        for i in prange(n, schedule="static"):
-            out[i] = sigmoid_scalar(x[i])
-    elif out == x:  # in place through one pointer, which the compiler vectorises
-        for i in range(n):
-            out[i] = sigmoid_scalar(out[i])
+cdef inline void sigmoid_forward(const floating* x, floating* out, Py_ssize_t n,
+                         bint threads) noexcept nogil:
+    """out := 1 / (1 + exp(-x)); out may be x"""
+    cdef Py_ssize_t c
+    if threads and n >= PARALLEL_MIN_ELEMENTS:
+        for c in prange((n + CHUNK - 1) // CHUNK, schedule="static"):
+            sigmoid_array(x + c * CHUNK, out + c * CHUNK, min(CHUNK, n - c * CHUNK))
     else:
-        for i in range(n):
-            out[i] = sigmoid_scalar(x[i])
+        sigmoid_array(x, out, n)
 
 
 cdef inline void relu_forward(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
@@ -129,11 +118,11 @@ cdef enum Activation:
 
 cdef inline void activation_forward(Activation kind, const floating* x, floating* out,
                                     Py_ssize_t n) noexcept nogil:
-    """out := f(x) for the activation f named by kind"""
+    """out := f(x) for the activation f named by kind (single-threaded: see above)"""
     if kind == TANH:
-        tanh_forward(x, out, n)
+        tanh_forward(x, out, n, False)
     elif kind == SIGMOID:
-        sigmoid_forward(x, out, n)
+        sigmoid_forward(x, out, n, False)
     else:
         relu_forward(x, out, n)
 

@@ -11,12 +11,12 @@ cimport activations as act
 
 def tanh(const floating[::1] x, floating[::1] out):
     with nogil:
-        act.tanh_forward(&x[0], &out[0], x.shape[0])
+        act.tanh_forward(&x[0], &out[0], x.shape[0], True)
 
 
 def sigmoid(const floating[::1] x, floating[::1] out):
     with nogil:
-        act.sigmoid_forward(&x[0], &out[0], x.shape[0])
+        act.sigmoid_forward(&x[0], &out[0], x.shape[0], True)
 
 
 def relu(const floating[::1] x, floating[::1] out):

@@ -71,14 +71,16 @@ cdef inline floating row_weight(const floating* w, floating total, Py_ssize_t i,
 
 cdef inline floating softmax_xent_labels(const floating* z, const Py_ssize_t* labels,
                                          const floating* w, floating w_total, Py_ssize_t n,
-                                         Py_ssize_t k, floating* grad) noexcept nogil:
+                                         Py_ssize_t k, floating* grad,
+                                         bint threads) noexcept nogil:
     """Mean cross-entropy of logits z (n, k) against integer labels (n,); grad (n, k) := dL/dz.
 
     ``w`` is (n,) sample weights with sum ``w_total``, or NULL for the plain mean.
+    Rows run on OpenMP threads when ``threads`` and the array is large.
     """
     cdef Py_ssize_t i
     cdef floating total = 0
-    if n * k < PARALLEL_MIN_ELEMENTS:
+    if not threads or n * k < PARALLEL_MIN_ELEMENTS:
         for i in range(n):
             total = total + xent_label_row(z + i * k, k, labels[i],
                                            row_weight(w, w_total, i, n), grad + i * k)
@@ -91,11 +93,13 @@ cdef inline floating softmax_xent_labels(const floating* z, const Py_ssize_t* la
 
 cdef inline floating softmax_xent_targets(const floating* z, const floating* y,
                                           const floating* w, floating w_total, Py_ssize_t n,
-                                          Py_ssize_t k, floating* grad) noexcept nogil:
-    """Mean cross-entropy of logits z (n, k) against target rows y (n, k); grad := dL/dz."""
+                                          Py_ssize_t k, floating* grad,
+                                          bint threads) noexcept nogil:
+    """Mean cross-entropy of logits z (n, k) against target rows y (n, k); grad := dL/dz.
+    Threaded as softmax_xent_labels."""
     cdef Py_ssize_t i
     cdef floating total = 0
-    if n * k < PARALLEL_MIN_ELEMENTS:
+    if not threads or n * k < PARALLEL_MIN_ELEMENTS:
         for i in range(n):
             total = total + xent_target_row(z + i * k, y + i * k, k,
                                             row_weight(w, w_total, i, n), grad + i * k)

@@ -16,7 +16,7 @@ def softmax_cross_entropy_labels(const floating[:, ::1] z, const Py_ssize_t[::1]
     cdef const floating* w_ptr = &w[0] if w.shape[0] > 0 else NULL
     with nogil:
         total = loss.softmax_xent_labels(&z[0, 0], &labels[0], w_ptr, w_total,
-                                         z.shape[0], z.shape[1], &grad[0, 0])
+                                         z.shape[0], z.shape[1], &grad[0, 0], True)
     return total
 
 
@@ -27,7 +27,7 @@ def softmax_cross_entropy_targets(const floating[:, ::1] z, const floating[:, ::
     cdef const floating* w_ptr = &w[0] if w.shape[0] > 0 else NULL
     with nogil:
         total = loss.softmax_xent_targets(&z[0, 0], &y[0, 0], w_ptr, w_total,
-                                          z.shape[0], z.shape[1], &grad[0, 0])
+                                          z.shape[0], z.shape[1], &grad[0, 0], True)
     return total
 
 

@@ -50,6 +50,10 @@ cdef enum Status:
     DIVERGED = 1
     INTERRUPTED = 2
 
+# Rows times the widest layer below which a step keeps the GIL (see Network.step).
+cdef enum:
+    RELEASE_GIL_WORK = 4096
+
 # Batches between two looks at Ctrl-C: often enough to stop within a fraction of a
 # second on any model, rarely enough that taking the GIL costs nothing measurable.
 cdef enum:
@@ -104,7 +108,7 @@ cdef inline floating loss_and_delta(Loss kind, const floating* out, const Py_ssi
                                     floating* delta) noexcept nogil:
     """Mean loss of the last layer's raw output (n, k); delta := dL/d(output)."""
     if kind == CROSS_ENTROPY:
-        return softmax_xent_labels(out, labels, NULL, 0, n, k, delta)
+        return softmax_xent_labels(out, labels, NULL, 0, n, k, delta, False)
     return mse(out, targets, n, k, delta)
 
 
@@ -387,21 +391,33 @@ cdef class Network:
         cdef void* v = data(self.velocity) if momentum != 0 else NULL
         cdef void* x = cnp.PyArray_DATA(x_arr)
         cdef Buffers b = self.buffers()
-        with nogil:
-            if self.typenum == cnp.NPY_DOUBLE:
-                loss = train_step(b.sizes, self.n_layers, <double*> b.params,
-                                  <double*> b.grads, <double*> v, <double*> x, lab,
-                                  <double*> tgt, n, self.act, self.kind, <double*> b.acts,
-                                  <double*> b.delta, b.delta_stride, <double*> gx, update,
-                                  lr, momentum, nesterov, weight_decay, &correct)
-            else:
-                loss = train_step(b.sizes, self.n_layers, <float*> b.params,
-                                  <float*> b.grads, <float*> v, <float*> x, lab,
-                                  <float*> tgt, n, self.act, self.kind, <float*> b.acts,
-                                  <float*> b.delta, b.delta_stride, <float*> gx, update,
-                                  <float> lr, <float> momentum, nesterov,
-                                  <float> weight_decay, &correct)
+        # Releasing and retaking the GIL costs about as much as a whole step of a
+        # tiny network, so only a step with real work lets other threads run.
+        if n * self.max_size >= RELEASE_GIL_WORK:
+            with nogil:
+                loss = self.run_step(&b, x, lab, tgt, n, gx, update, lr, momentum, nesterov,
+                                     weight_decay, v, &correct)
+        else:
+            loss = self.run_step(&b, x, lab, tgt, n, gx, update, lr, momentum, nesterov,
+                                 weight_decay, v, &correct)
         return loss
+
+    cdef double run_step(self, Buffers* b, void* x, const Py_ssize_t* lab, void* tgt,
+                         Py_ssize_t n, void* gx, bint update, double lr, double momentum,
+                         bint nesterov, double weight_decay, void* v,
+                         Py_ssize_t* correct) noexcept nogil:
+        """train_step in the model's dtype"""
+        if self.typenum == cnp.NPY_DOUBLE:
+            return train_step(b.sizes, self.n_layers, <double*> b.params, <double*> b.grads,
+                              <double*> v, <double*> x, lab, <double*> tgt, n, self.act,
+                              self.kind, <double*> b.acts, <double*> b.delta, b.delta_stride,
+                              <double*> gx, update, lr, momentum, nesterov, weight_decay,
+                              correct)
+        return train_step(b.sizes, self.n_layers, <float*> b.params, <float*> b.grads,
+                          <float*> v, <float*> x, lab, <float*> tgt, n, self.act, self.kind,
+                          <float*> b.acts, <float*> b.delta, b.delta_stride, <float*> gx,
+                          update, <float> lr, <float> momentum, nesterov,
+                          <float> weight_decay, correct)
 
     def train_epoch(self, cnp.ndarray X, cnp.ndarray labels, cnp.ndarray targets,
                     cnp.ndarray order, Py_ssize_t batch_size, double lr, double momentum,
@@ -461,9 +477,9 @@ cdef class Network:
                 forward_layers(sizes, self.n_layers, <double*> params, <double*> x, n,
                                self.act, <double*> out)
                 if probabilities:
-                    softmax_rows(<double*> out + last, <double*> out + last, n, k)
+                    softmax_rows(<double*> out + last, <double*> out + last, n, k, False)
             else:
                 forward_layers(sizes, self.n_layers, <float*> params, <float*> x, n,
                                self.act, <float*> out)
                 if probabilities:
-                    softmax_rows(<float*> out + last, <float*> out + last, n, k)
+                    softmax_rows(<float*> out + last, <float*> out + last, n, k, False)

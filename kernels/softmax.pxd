@@ -71,11 +71,12 @@ cdef inline void log_softmax_row(const floating* z, floating* out, Py_ssize_t k)
         out[j] = z[j] - lse
 
 
-cdef inline void softmax_rows(const floating* z, floating* out, Py_ssize_t n,
-                              Py_ssize_t k) noexcept nogil:
-    """out[i] := softmax(z[i]) for each of the n rows of z (n, k)"""
+cdef inline void softmax_rows(const floating* z, floating* out, Py_ssize_t n, Py_ssize_t k,
+                              bint threads) noexcept nogil:
+    """out[i] := softmax(z[i]) for each of the n rows of z (n, k); rows on OpenMP
+    threads when ``threads`` and the array is large"""
     cdef Py_ssize_t i
-    if n * k < PARALLEL_MIN_ELEMENTS:
+    if not threads or n * k < PARALLEL_MIN_ELEMENTS:
         for i in range(n):
             softmax_row(z + i * k, out + i * k, k)
     else:
@@ -84,10 +85,10 @@ cdef inline void softmax_rows(const floating* z, floating* out, Py_ssize_t n,
 
 
 cdef inline void log_softmax_rows(const floating* z, floating* out, Py_ssize_t n,
-                                  Py_ssize_t k) noexcept nogil:
-    """out[i] := log_softmax(z[i]) for each of the n rows of z (n, k)"""
+                                  Py_ssize_t k, bint threads) noexcept nogil:
+    """out[i] := log_softmax(z[i]) for each of the n rows of z (n, k), threaded as above"""
     cdef Py_ssize_t i
-    if n * k < PARALLEL_MIN_ELEMENTS:
+    if not threads or n * k < PARALLEL_MIN_ELEMENTS:
         for i in range(n):
             log_softmax_row(z + i * k, out + i * k, k)
     else:

@@ -11,9 +11,9 @@ cimport softmax as sm
 
 def softmax(const floating[:, ::1] z, floating[:, ::1] out):
     with nogil:
-        sm.softmax_rows(&z[0, 0], &out[0, 0], z.shape[0], z.shape[1])
+        sm.softmax_rows(&z[0, 0], &out[0, 0], z.shape[0], z.shape[1], True)
 
 
 def log_softmax(const floating[:, ::1] z, floating[:, ::1] out):
     with nogil:
-        sm.log_softmax_rows(&z[0, 0], &out[0, 0], z.shape[0], z.shape[1])
+        sm.log_softmax_rows(&z[0, 0], &out[0, 0], z.shape[0], z.shape[1], True)

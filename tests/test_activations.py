@@ -214,3 +214,18 @@ def test_matches_torch(name, dtype, rng):
     a = f(x)
     assert_close(a, at.detach().numpy(), dtype)
     assert_close(backward(a, cot.copy()), xt.grad.numpy(), dtype, scale=10)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_accuracy_in_ulps_over_a_wide_grid(name, dtype):
+    # tanh and sigmoid are fastmlp's own vectorised formulas (kernels/vecmath.h),
+    # not libm's: check them against float64 NumPy to a few units in the last place.
+    x = np.concatenate([np.linspace(-30, 30, 600001), np.geomspace(1e-30, 30, 20000),
+                        -np.geomspace(1e-30, 30, 20000)]).astype(dtype)
+    exact = getattr(reference, name)(x.astype(np.float64))
+    got = getattr(kernels, name)(x)
+    ulp = np.spacing(np.abs(exact).astype(dtype)).astype(np.float64)
+    normal = np.abs(exact) >= np.finfo(dtype).tiny  # subnormal results are flushed to 0
+    ulps = np.abs(got - exact)[normal] / ulp[normal]
+    assert ulps.max() <= 4, (ulps.max(), x[normal][ulps.argmax()])
+    assert np.all(np.abs(got[~normal]) <= np.finfo(dtype).tiny)
