@@ -196,7 +196,7 @@ class MLP:
         else:
             arr = np.asarray(X)
             if arr.dtype.kind not in "iufb":
-                raise TypeError(f"{name} must be a numeric array (converted to "
+                raise TypeError(f"{name} must be an array of real numbers (converted to "
                                 f"{self.dtype.name}); got dtype {arr.dtype}")
             if arr.ndim != 2:
                 raise ValueError(f"{name} must be a 2-D array (n_samples, "
@@ -219,7 +219,7 @@ class MLP:
         k = self.layer_sizes[-1]
         arr = np.asarray(y)
         if arr.dtype.kind not in "iufb":
-            raise TypeError(f"{name} must be a numeric array; got dtype {arr.dtype}")
+            raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}")
         if arr.ndim == 0 or arr.shape[0] != n:
             raise ValueError(f"{name} must have one row per row of X ({n}); got shape "
                              f"{arr.shape}")

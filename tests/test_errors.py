@@ -1,0 +1,197 @@
+"""Every bad input, in one table: the call, the exception and a fragment of its message.
+
+Each message must name the argument and say what was expected and what was
+received; the fragments below check that. Bad input is caught in Python before
+any compiled loop runs, at the kernel level, through ``MLP`` and ``fit``, and
+through the command line. The last tests pin down what is *not* an error:
+conversions of integer and float64 data, and any memory layout for inputs.
+"""
+import numpy as np
+import pytest
+
+from fastmlp import MLP, cli, kernels
+
+X = np.zeros((5, 3))
+Y = np.array([0, 1, 0, 1, 1])
+Z = np.zeros((5, 2))
+W, B = np.zeros((2, 3)), np.zeros(2)
+
+
+def read_only(shape):
+    a = np.zeros(shape)
+    a.flags.writeable = False
+    return a
+
+
+def model():
+    return MLP([3, 4, 2], seed=0)
+
+
+KERNEL_CASES = [
+    # (id, call, exception, message fragment)
+    ("ndim softmax", lambda: kernels.softmax(np.zeros((2, 2, 2))), ValueError,
+     "z must be a 1-D or 2-D array (n_classes,) or (n_samples, n_classes); got 3-D"),
+    ("ndim linear x", lambda: kernels.linear_forward(np.zeros(3), W, B), ValueError,
+     "x must be a 2-D array (n_samples, n_in); got 1-D with shape (3,)"),
+    ("rows of z and y differ", lambda: kernels.softmax_cross_entropy(Z, Y[:4]), ValueError,
+     "y must have shape (5,) (one label per row of the logits); got (4,)"),
+    ("rows of yhat and y differ", lambda: kernels.mse(Z, np.zeros((4, 2))), ValueError,
+     "y must have shape (5, 2) (targets must match the predictions); got (4, 2)"),
+    ("features of x and W differ", lambda: kernels.linear_forward(X, np.zeros((2, 4)), B),
+     ValueError, "W must have shape (n_out, 3) to match x's 3 features"),
+    ("label out of range", lambda: kernels.softmax_cross_entropy(Z, [0, 1, 2, 0, 1]),
+     ValueError, "y must hold labels in [0, 2) for 2 classes; got the label 2"),
+    ("negative label", lambda: kernels.softmax_cross_entropy(Z, [0, -1, 1, 0, 1]),
+     ValueError, "y must hold labels in [0, 2); got the negative label -1"),
+    ("non-integer label", lambda: kernels.softmax_cross_entropy(Z, [0, 0.5, 1, 0, 1]),
+     ValueError, "y must hold integer class labels; got the non-integer value 0.5"),
+    ("NaN label", lambda: kernels.softmax_cross_entropy(Z, [0, np.nan, 1, 0, 1]),
+     ValueError, "y contains NaN or infinite labels"),
+    ("inf in target rows", lambda: kernels.softmax_cross_entropy(Z, np.full((5, 2), np.inf)),
+     ValueError, "y contains NaN or infinite values"),
+    ("empty z", lambda: kernels.softmax(np.zeros((0, 4))), ValueError,
+     "z must not be empty; got shape (0, 4)"),
+    ("empty x", lambda: kernels.tanh(np.zeros(0)), ValueError, "x must not be empty"),
+    ("lr zero", lambda: kernels.sgd_update(np.zeros(3), np.zeros(3), 0.0), ValueError,
+     "lr must be > 0.0; got 0.0"),
+    ("lr negative", lambda: kernels.sgd_update(np.zeros(3), np.zeros(3), -0.1), ValueError,
+     "lr must be > 0.0; got -0.1"),
+    ("lr NaN", lambda: kernels.sgd_update(np.zeros(3), np.zeros(3), float("nan")), ValueError,
+     "lr must be finite; got nan"),
+    ("object array", lambda: kernels.relu(np.array([1, None], dtype=object)), TypeError,
+     "x must be an array of float32 or float64 (integers are converted); got dtype object"),
+    ("complex array", lambda: kernels.sigmoid(np.zeros(2, complex)), TypeError,
+     "x must be an array of float32 or float64 (integers are converted); got dtype complex128"),
+    ("string array", lambda: kernels.tanh(np.array(["1.0"])), TypeError,
+     "x must be an array of float32 or float64 (integers are converted); got dtype <U3"),
+    ("mixed precision", lambda: kernels.linear_forward(X, W.astype(np.float32), B), TypeError,
+     "W must have dtype float64 like the other arrays of this call; got float32"),
+    ("read-only out", lambda: kernels.tanh(X, out=read_only((5, 3))), ValueError,
+     "out is read-only, but the kernel writes into it"),
+    ("read-only param", lambda: kernels.sgd_update(read_only(3), np.zeros(3), 0.1),
+     ValueError, "param is read-only, but the kernel writes into it"),
+    ("read-only grad", lambda: kernels.tanh_backward(np.zeros(3), read_only(3)), ValueError,
+     "grad is read-only, but the kernel writes into it"),
+    ("strided out", lambda: kernels.relu(X, out=np.zeros((5, 6))[:, ::2]), ValueError,
+     "out must be C-contiguous (it is written in place)"),
+]
+
+MLP_CASES = [
+    ("X 1-D", lambda: model().fit(np.zeros(3), Y), ValueError,
+     "X must be a 2-D array (n_samples, 3); got 1-D with shape (3,)"),
+    ("X 3-D", lambda: model().predict(np.zeros((2, 3, 1))), ValueError,
+     "X must be a 2-D array (n_samples, 3); got 3-D with shape (2, 3, 1)"),
+    ("rows of X and y differ", lambda: model().fit(X, Y[:4]), ValueError,
+     "y must have one row per row of X (5); got shape (4,)"),
+    ("features", lambda: model().predict(np.zeros((5, 4))), ValueError,
+     "X has 4 features but the model's first layer takes 3: expected shape (n_samples, 3); "
+     "got (5, 4)"),
+    ("label out of range", lambda: model().fit(X, [0, 1, 2, 0, 1]), ValueError,
+     "y must hold labels in [0, 2) for the model's 2 outputs; got 2"),
+    ("negative label", lambda: model().step(X, [0, -1, 1, 0, 1], lr=0.1), ValueError,
+     "y must hold labels in [0, 2) for the model's 2 outputs; got -1"),
+    ("non-integer label", lambda: model().fit(X, [0, 0.5, 1, 0, 1]), ValueError,
+     "y must hold integer class labels; got 0.5"),
+    ("NaN in X", lambda: model().fit(np.full((5, 3), np.nan), Y), ValueError,
+     "X contains NaN or infinite values (first at row 0)"),
+    ("inf in X", lambda: model().predict(np.full((5, 3), np.inf)), ValueError,
+     "X contains NaN or infinite values"),
+    ("NaN in X, one step", lambda: model().step(np.full((5, 3), np.nan), Y, lr=0.1),
+     ValueError, "X contains NaN or infinite values"),
+    ("NaN in y", lambda: model().fit(X, [0, np.nan, 1, 0, 1]), ValueError,
+     "y contains NaN or infinite labels"),
+    ("inf in y (mse)", lambda: MLP([3, 2], loss="mse").fit(X, np.full((5, 2), np.inf)),
+     ValueError, "y contains NaN or infinite values"),
+    ("empty X", lambda: model().predict(np.zeros((0, 3))), ValueError,
+     "X must not be empty; got shape (0, 3)"),
+    ("layer size zero", lambda: MLP([3, 0, 2]), ValueError, "layer_sizes[1] must be >= 1; got 0"),
+    ("layer size negative", lambda: MLP([3, -4, 2]), ValueError,
+     "layer_sizes[1] must be >= 1; got -4"),
+    ("one layer size", lambda: MLP([3]), ValueError,
+     "layer_sizes needs at least two sizes (inputs and outputs); got [3]"),
+    ("layer sizes a string", lambda: MLP("784"), TypeError,
+     "layer_sizes must be a sequence of integers like [784, 300, 10]; got '784'"),
+    ("unknown activation", lambda: MLP([3, 2], activation="swish"), ValueError,
+     "activation must be one of 'tanh', 'sigmoid', 'relu'; got 'swish'"),
+    ("unknown loss", lambda: MLP([3, 2], loss="hinge"), ValueError,
+     "loss must be one of 'cross_entropy', 'mse'; got 'hinge'"),
+    ("unknown init", lambda: MLP([3, 2], init="zeros"), ValueError,
+     "init must be one of 'normal', 'xavier', 'he'; got 'zeros'"),
+    ("bad dtype", lambda: MLP([3, 2], dtype=np.int32), TypeError,
+     "dtype must be float32 or float64; got int32"),
+    ("lr zero", lambda: model().fit(X, Y, lr=0), ValueError, "lr must be > 0.0; got 0.0"),
+    ("lr negative", lambda: model().step(X, Y, lr=-1), ValueError, "lr must be > 0.0; got -1.0"),
+    ("lr NaN", lambda: model().fit(X, Y, lr=float("nan")), ValueError, "lr must be finite; got nan"),
+    ("batch size zero", lambda: model().fit(X, Y, batch_size=0), ValueError,
+     "batch_size must be >= 1; got 0"),
+    ("batch size negative", lambda: model().fit(X, Y, batch_size=-3), ValueError,
+     "batch_size must be >= 1; got -3"),
+    ("epochs zero", lambda: model().fit(X, Y, epochs=0), ValueError, "epochs must be >= 1; got 0"),
+    ("object array", lambda: model().predict(np.array([[1, 2, None]], dtype=object)), TypeError,
+     "X must be an array of real numbers (converted to float32); got dtype object"),
+    ("complex array", lambda: model().predict(np.zeros((2, 3), complex)), TypeError,
+     "X must be an array of real numbers (converted to float32); got dtype complex128"),
+    ("string array", lambda: model().fit(np.array([["a", "b", "c"]] * 5), Y), TypeError,
+     "X must be an array of real numbers (converted to float32); got dtype <U1"),
+    ("string labels", lambda: model().fit(X, np.array(["a"] * 5)), TypeError,
+     "y must be an array of real numbers; got dtype <U1"),
+]
+
+
+@pytest.mark.parametrize("call, exc, fragment",
+                         [case[1:] for case in KERNEL_CASES + MLP_CASES],
+                         ids=[case[0] for case in KERNEL_CASES + MLP_CASES])
+def test_bad_input_is_a_clear_error(call, exc, fragment):
+    with pytest.raises(exc) as info:
+        call()
+    assert fragment in str(info.value)
+
+
+CLI_CASES = [
+    ("lr zero", ["train", "--lr", "0"], "lr must be > 0.0"),
+    ("batch size zero", ["train", "--batch-size", "0"], "batch_size must be >= 1; got 0"),
+    ("epochs zero", ["train", "--epochs", "0"], "epochs"),
+    ("layer size zero", ["train", "--hidden", "0"], "layer_sizes[1] must be >= 1; got 0"),
+    ("unknown activation", ["train", "--activation", "swish"], "invalid choice: 'swish'"),
+    ("missing MNIST", ["train", "--data", "mnist", "--data-dir", "/nonexistent/mnist"],
+     "/nonexistent/mnist"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", [c[1:] for c in CLI_CASES],
+                         ids=[c[0] for c in CLI_CASES])
+def test_bad_command_line_input_is_a_clear_error(argv, fragment, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = cli.main(argv + ["--no-progress"])
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+# --- what is not an error ----------------------------------------------------------
+
+def test_integer_and_float64_data_are_converted_for_a_float32_model():
+    m32 = model()
+    X_int = np.arange(15).reshape(5, 3)
+    expected = m32.forward(X_int.astype(np.float32))
+    np.testing.assert_array_equal(m32.forward(X_int), expected)
+    np.testing.assert_array_equal(m32.forward(X_int.astype(np.float64)), expected)
+    assert m32.forward(X_int).dtype == np.float32
+    assert np.isfinite(m32.step(X_int, Y.astype(np.int32), lr=0.1))
+    assert np.isfinite(m32.step(X_int, Y.astype(np.float64), lr=0.1))
+
+
+def test_fortran_ordered_and_strided_inputs_are_accepted():
+    rng = np.random.default_rng(0)
+    m = MLP([3, 4, 2], dtype=np.float64, seed=0)
+    big = rng.standard_normal((10, 6))
+    Xc = np.ascontiguousarray(big[::2, ::2])
+    for Xv in (np.asfortranarray(Xc), big[::2, ::2]):
+        np.testing.assert_array_equal(m.forward(Xv), m.forward(Xc))
+        for (a, b), (c, d) in zip(m.gradients(Xv, Y), m.gradients(Xc, Y)):
+            np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(kernels.tanh(np.asfortranarray(big)), kernels.tanh(big))
