@@ -4,7 +4,8 @@ Environment switches
 --------------------
 FASTMLP_DEBUG=1
     Compile with bounds and initialisation checks on and without optimisation,
-    so an out-of-bounds index raises ``IndexError`` instead of corrupting memory.
+    so an out-of-bounds index raises ``IndexError`` instead of corrupting memory
+    (kernels/checks.pxd extends the checks to the raw-pointer workers).
 """
 import os
 import shutil
@@ -54,6 +55,9 @@ def openmp_flags(compiler):
 
 class BuildExt(build_ext):
     def build_extensions(self):
+        # Release and debug builds share the in-tree build folder: never reuse an
+        # object file compiled with the other's flags.
+        self.force = True
         omp = openmp_flags(self.compiler)
         if self.compiler.compiler_type == "msvc":
             opt = ["/Od"] if DEBUG else ["/O2"]
@@ -73,12 +77,15 @@ extensions = [
         f"fastmlp._{name}",
         [f"kernels/{name}.pyx"],
         include_dirs=[np.get_include(), "kernels"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                       ("FASTMLP_DEBUG", "1" if DEBUG else "0")],
     )
     for name in KERNELS
 ]
 
 setup(
-    ext_modules=cythonize(extensions, include_path=["kernels"], compiler_directives=DIRECTIVES),
+    # force: the generated C depends on the directives, which FASTMLP_DEBUG changes.
+    ext_modules=cythonize(extensions, include_path=["kernels"], compiler_directives=DIRECTIVES,
+                          force=True),
     cmdclass={"build_ext": BuildExt},
 )

@@ -6,6 +6,8 @@ weights and writability; ``w`` is empty when there are no weights. Each returns 
 """
 from cython cimport floating
 
+from checks cimport covers, covers_2d, covers_labels
+
 cimport loss
 
 
@@ -14,6 +16,9 @@ def softmax_cross_entropy_labels(const floating[:, ::1] z, const Py_ssize_t[::1]
                                  floating[:, ::1] grad):
     cdef floating total
     cdef const floating* w_ptr = &w[0] if w.shape[0] > 0 else NULL
+    covers_labels(labels, z.shape[0])
+    covers(w, z.shape[0] if w_ptr != NULL else 0)
+    covers_2d(grad, z.shape[0], z.shape[1])
     with nogil:
         total = loss.softmax_xent_labels(&z[0, 0], &labels[0], w_ptr, w_total,
                                          z.shape[0], z.shape[1], &grad[0, 0], True)
@@ -25,6 +30,9 @@ def softmax_cross_entropy_targets(const floating[:, ::1] z, const floating[:, ::
                                   floating[:, ::1] grad):
     cdef floating total
     cdef const floating* w_ptr = &w[0] if w.shape[0] > 0 else NULL
+    covers_2d(y, z.shape[0], z.shape[1])
+    covers(w, z.shape[0] if w_ptr != NULL else 0)
+    covers_2d(grad, z.shape[0], z.shape[1])
     with nogil:
         total = loss.softmax_xent_targets(&z[0, 0], &y[0, 0], w_ptr, w_total,
                                           z.shape[0], z.shape[1], &grad[0, 0], True)
@@ -34,6 +42,8 @@ def softmax_cross_entropy_targets(const floating[:, ::1] z, const floating[:, ::
 def mse(const floating[::1] yhat, const floating[::1] y, Py_ssize_t n_rows,
         floating[::1] grad):
     cdef floating total
+    covers(y, yhat.shape[0])
+    covers(grad, yhat.shape[0])
     with nogil:
         total = loss.mse(&yhat[0], &y[0], n_rows, yhat.shape[0] // n_rows, &grad[0])
     return total

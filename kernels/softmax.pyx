@@ -6,14 +6,18 @@ writability. ``out`` may be ``z`` itself.
 """
 from cython cimport floating
 
+from checks cimport covers_2d
+
 cimport softmax as sm
 
 
 def softmax(const floating[:, ::1] z, floating[:, ::1] out):
+    covers_2d(out, z.shape[0], z.shape[1])
     with nogil:
         sm.softmax_rows(&z[0, 0], &out[0, 0], z.shape[0], z.shape[1], True)
 
 
 def log_softmax(const floating[:, ::1] z, floating[:, ::1] out):
+    covers_2d(out, z.shape[0], z.shape[1])
     with nogil:
         sm.log_softmax_rows(&z[0, 0], &out[0, 0], z.shape[0], z.shape[1], True)

@@ -1,0 +1,37 @@
+"""The debug build (FASTMLP_DEBUG=1 pip install .) turns out-of-bounds access into IndexError.
+
+The public kernels never let a bad shape reach compiled code, so these tests call
+the private entry points directly with buffers too short for the loop. In the
+release build the checks are compiled out and the tests are skipped; .ci/run
+also runs the kernel tests against a debug build, where they run.
+"""
+import numpy as np
+import pytest
+
+from fastmlp import _activations, _linear, _loss, _sgd, _softmax
+
+pytestmark = pytest.mark.skipif(not _activations.BOUNDS_CHECKED,
+                                reason="release build: bounds checks are compiled out")
+
+SHORT = [
+    ("tanh", lambda: _activations.tanh(np.zeros(5), np.zeros(4))),
+    ("relu_backward", lambda: _activations.relu_backward(np.zeros(5), np.zeros(3))),
+    ("softmax", lambda: _softmax.softmax(np.zeros((3, 4)), np.zeros((2, 4)))),
+    ("cross-entropy labels",
+     lambda: _loss.softmax_cross_entropy_labels(np.zeros((3, 4)), np.zeros(2, np.intp),
+                                                np.zeros(0), 0.0, np.zeros((3, 4)))),
+    ("mse", lambda: _loss.mse(np.zeros(6), np.zeros(5), 3, np.zeros(6))),
+    ("linear_forward", lambda: _linear.linear_forward(np.zeros((3, 4)), np.zeros((2, 3)),
+                                                      np.zeros(2), np.zeros((3, 2)))),
+    ("linear_backward", lambda: _linear.linear_backward(
+        np.zeros((3, 4)), np.zeros((2, 4)), np.zeros((3, 2)), np.zeros((3, 4)),
+        np.zeros((2, 4)), np.zeros(1))),
+    ("sgd_update", lambda: _sgd.sgd_update(np.zeros(4), np.zeros(3), 0.1, 0.0, np.zeros(0),
+                                           False, 0.0)),
+]
+
+
+@pytest.mark.parametrize("call", [c[1] for c in SHORT], ids=[c[0] for c in SHORT])
+def test_a_buffer_too_short_is_an_index_error(call):
+    with pytest.raises(IndexError):
+        call()
