@@ -27,7 +27,6 @@ message; the other methods take arguments fastmlp.model has already checked.
 import numpy as np
 
 cimport numpy as cnp
-from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 from libc.math cimport isfinite
 from libc.string cimport memcpy
@@ -61,6 +60,12 @@ cdef enum:
 
 
 cnp.import_array()
+
+cdef extern from "Python.h":
+    # Declared without an exception value: a pending KeyboardInterrupt must reach
+    # train_epoch's caller (through raise_pending), not be reported and dropped as
+    # an exception inside a noexcept function.
+    int check_signals "PyErr_CheckSignals"()
 
 
 cdef int raise_pending() except -1:
@@ -245,7 +250,7 @@ cdef inline Status train_epoch(const Py_ssize_t* sizes, Py_ssize_t n_layers,
         batches[0] += 1
         if batches[0] % SIGNAL_EVERY == 0:
             with gil:
-                interrupted = PyErr_CheckSignals() != 0
+                interrupted = check_signals() != 0
             if interrupted:
                 return INTERRUPTED
     return DONE
