@@ -6,6 +6,7 @@ BLAS libraries read the thread count when they load.
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -66,13 +67,17 @@ def optional(name):
 SETTLE = float(__import__("os").environ.get("BENCH_SETTLE", "0.2"))
 
 
-def interleaved_medians(fns, min_block=0.02, blocks=9):
-    """Median seconds per call of each function, timed in interleaved blocks.
+def interleaved_rounds(fns, min_block=0.02, blocks=9):
+    """Seconds per call of each function, timed in interleaved rounds.
 
     Each function is first timed to find how many calls fill ``min_block``
-    seconds; then blocks run round-robin (a, b, c, a, b, c, ...) so that noise
-    from other work on the machine falls on every implementation alike, each
-    block after a pause of SETTLE seconds.
+    seconds; then ``blocks`` rounds run, each timing every function once, back
+    to back (a, b, c, a, b, c, ...), each block after a pause of SETTLE seconds.
+    Returns {name: [seconds per call in round 0, round 1, ...]}.
+
+    On a shared machine the speed of the host drifts over seconds; a round is
+    short, so the ratio of two functions within one round is far steadier than
+    the ratio of their medians over the whole run (see ``paired_ratio``).
     """
     counts = {}
     for name, fn in fns.items():
@@ -98,7 +103,12 @@ def interleaved_medians(fns, min_block=0.02, blocks=9):
             for _ in range(n):
                 fn()
             samples[name].append((time.perf_counter() - t) / n)
-    return {name: sorted(s)[len(s) // 2] for name, s in samples.items()}
+    return samples
+
+
+def paired_ratio(slow, fast):
+    """Median over rounds of slow[i] / fast[i]: how many times faster ``fast`` is."""
+    return statistics.median([s / f for s, f in zip(slow, fast)])
 
 
 def write_results(stem, info, rows):

@@ -1,6 +1,6 @@
 """One training step of a tanh MLP with softmax cross-entropy, side by side.
 
-Times, in one process and in interleaved blocks (so machine noise hits all
+Times, in one process and in interleaved rounds (so machine noise hits all
 alike), one SGD step — forward, loss, backward, update — of:
 
 * fastmlp: ``MLP.step(X, y, lr)``;
@@ -10,8 +10,9 @@ alike), one SGD step — forward, loss, backward, update — of:
   outputs (one per layer forward, grad_W per layer and grad_input per layer but
   the first) — what no implementation can beat.
 
-Reports the median µs per step, how many times faster fastmlp is than each peer,
-fastmlp's GFLOP/s and its step time over the GEMM floor; writes
+Reports the median µs per step, how many times faster fastmlp is than each peer
+and its step time over the GEMM floor (medians of the ratios within each round),
+fastmlp's GFLOP/s; writes
 benchmarks/results/bench_step.{csv,json,png}.
 
 Run:  python benchmarks/bench_step.py [--threads N] [--quick] [--dtype float32]
@@ -23,11 +24,12 @@ from _common import set_threads
 THREADS = set_threads(sys.argv)
 
 import argparse  # noqa: E402
+from statistics import median  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from _common import (RESULTS, NumpyMLP, TorchMLP, interleaved_medians, machine,  # noqa: E402
-                     optional, write_results)
+from _common import (RESULTS, NumpyMLP, TorchMLP, interleaved_rounds, machine,  # noqa: E402
+                     optional, paired_ratio, write_results)
 from fastmlp import MLP  # noqa: E402
 
 CONFIGS = [([2, 10, 2], 10), ([784, 100, 10], 64), ([784, 300, 10], 128),
@@ -74,17 +76,17 @@ def bench(sizes, batch, dtype, torch, min_block, blocks):
         tm = TorchMLP(torch, sizes, dtype, LR)
         Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
         fns["torch"] = lambda: tm.step(Xt, yt)
-    t = interleaved_medians(fns, min_block=min_block, blocks=blocks)
-    us = {k: v * 1e6 for k, v in t.items()}
+    t = interleaved_rounds(fns, min_block=min_block, blocks=blocks)
+    us = {k: median(v) * 1e6 for k, v in t.items()}
     return {
         "config": f"{sizes} batch {batch}", "dtype": np.dtype(dtype).name,
         "fastmlp_us": round(us["fastmlp"], 2), "numpy_us": round(us["numpy"], 2),
         "torch_us": round(us["torch"], 2) if "torch" in us else None,
         "floor_us": round(us["floor"], 2),
-        "x_numpy": round(us["numpy"] / us["fastmlp"], 2),
-        "x_torch": round(us["torch"] / us["fastmlp"], 2) if "torch" in us else None,
-        "gflops": round(flops(sizes, batch) / t["fastmlp"] / 1e9, 2),
-        "vs_floor": round(us["fastmlp"] / us["floor"], 3),
+        "x_numpy": round(paired_ratio(t["numpy"], t["fastmlp"]), 2),
+        "x_torch": round(paired_ratio(t["torch"], t["fastmlp"]), 2) if "torch" in t else None,
+        "gflops": round(flops(sizes, batch) / median(t["fastmlp"]) / 1e9, 2),
+        "vs_floor": round(paired_ratio(t["fastmlp"], t["floor"]), 3),
     }
 
 
@@ -121,7 +123,8 @@ def main():
                         help="threads for BLAS, OpenMP and torch (default: all cores)")
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     parser.add_argument("--quick", action="store_true", help="short blocks: a smoke run")
-    parser.add_argument("--blocks", type=int, default=9, help="timed blocks per implementation")
+    parser.add_argument("--blocks", type=int, default=21,
+                        help="timed rounds (one block of each implementation a round)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     args = parser.parse_args()
     torch = None if args.no_torch else optional("torch")
@@ -129,7 +132,7 @@ def main():
         torch.set_num_threads(args.threads)
     info = machine(args.threads)
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
-    min_block, blocks = (0.005, 3) if args.quick else (0.05, args.blocks)
+    min_block, blocks = (0.005, 3) if args.quick else (0.1, args.blocks)
     rows = []
     print(f"{info['cpu']}, {info['cores']} cores, {args.threads} threads, {info['date']}")
     header = (f"{'config':32} {'dtype':8} {'fastmlp µs':>11} {'numpy µs':>10} {'torch µs':>10} "
