@@ -80,6 +80,19 @@ def _integer_epochs(ax, n_epochs):
     ax.set_xlabel("epoch")
 
 
+def _train_val_panel(ax, quantity, train, val, val_label):
+    """One Axes of ``quantity`` against the epoch: the train and val curves that exist."""
+    if train:
+        _epoch_line(ax, train, label="train", color="C0")
+    if val:
+        _epoch_line(ax, val, label=val_label, color="C1")
+    ax.set_ylabel(quantity)
+    ax.set_title(quantity)
+    _integer_epochs(ax, max(len(train), len(val)))
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
 def _check_positive_int(value, name, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
@@ -126,27 +139,10 @@ def plot_history(history, title=None, val_label="validation", fig=None):
         fig = _new_figure((10.0 if has_accuracy else 5.5, 4.0))
     axes = fig.subplots(1, 2 if has_accuracy else 1, squeeze=False)[0]
 
-    ax = axes[0]
-    _epoch_line(ax, curves["loss"], label="train", color="C0")
-    if curves["val_loss"]:
-        _epoch_line(ax, curves["val_loss"], label=val_label, color="C1")
-    ax.set_ylabel("loss")
-    ax.set_title("loss")
-    _integer_epochs(ax, max(len(curves["loss"]), len(curves["val_loss"])))
-    ax.grid(alpha=0.3)
-    ax.legend()
-
+    _train_val_panel(axes[0], "loss", curves["loss"], curves["val_loss"], val_label)
     if has_accuracy:
-        ax = axes[1]
-        if curves["accuracy"]:
-            _epoch_line(ax, curves["accuracy"], label="train", color="C0")
-        if curves["val_accuracy"]:
-            _epoch_line(ax, curves["val_accuracy"], label=val_label, color="C1")
-        ax.set_ylabel("accuracy")
-        ax.set_title("accuracy")
-        _integer_epochs(ax, max(len(curves["accuracy"]), len(curves["val_accuracy"])))
-        ax.grid(alpha=0.3)
-        ax.legend()
+        _train_val_panel(axes[1], "accuracy", curves["accuracy"], curves["val_accuracy"],
+                         val_label)
     if title:
         fig.suptitle(title)
     return _root(fig)
