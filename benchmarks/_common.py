@@ -64,10 +64,10 @@ def optional(name):
 # call before they sleep. NumPy and SciPy each bring their own OpenBLAS (and torch
 # its OpenMP pool), so the pool used by the previous block would still be spinning
 # on the cores the next block needs: pause long enough for it to fall asleep.
-SETTLE = float(__import__("os").environ.get("BENCH_SETTLE", "0.2"))
+SETTLE = float(os.environ.get("BENCH_SETTLE", "0.2"))
 
 
-def interleaved_rounds(fns, min_block=0.02, blocks=9):
+def interleaved_rounds(fns, min_block, blocks):
     """Seconds per call of each function, timed in interleaved rounds.
 
     Each function is first timed to find how many calls fill ``min_block``
