@@ -9,18 +9,11 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from conftest import mnist_dir_or_skip
 from fastmlp import MLP
 from fastmlp.cli import main
 
-# The real MNIST test set lives beside the repository, never in it.
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def mnist_dir_or_skip():
-    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"MNIST test split not found at {MNIST_DIR}")
-    return MNIST_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -127,7 +120,7 @@ def test_train_and_evaluate_mnist(capsys, in_tmp_path):
     assert code == 0, err
     trained = scores(out)
     assert trained["train"][1] > 0.8 and trained["test"][1] > 0.8
-    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+    if not (Path(data_dir) / "train-images-idx3-ubyte.gz").exists():
         assert "8,000" in err and "2,000" in err  # the note on using the test split
         assert "8000 training and 2000 test samples" in out
     assert_png(in_tmp_path / "f.png")
