@@ -24,6 +24,7 @@ must be C-contiguous, writeable ndarrays of the exact dtype and shape, because
 a copy would silently drop the result.
 """
 import numbers
+import os
 
 import numpy as np
 
@@ -195,10 +196,16 @@ def check_sample_weight(w, name, n_samples, dtype):
 
 
 def check_real(value, name, *, minimum=None, exclusive=False):
-    """A finite real number (not bool), optionally bounded below."""
+    """A finite real number (not bool), optionally bounded below, as a float.
+
+    An integer too large for a float is a ValueError, like inf.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name} must be finite; got {value!r}") from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value!r}")
     if minimum is not None:
@@ -207,3 +214,78 @@ def check_real(value, name, *, minimum=None, exclusive=False):
         if not exclusive and not value >= minimum:
             raise ValueError(f"{name} must be >= {minimum}; got {value!r}")
     return value
+
+
+def _is_integer(value):
+    """A Python or NumPy integer, but not a bool (True is no count and no seed)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(value, name, minimum, maximum=None):
+    """An integer (Python or NumPy, not bool) in [minimum, maximum], as a Python int.
+
+    A float is a TypeError even when it is whole (3.0): a count is never a
+    measurement. ``maximum=None`` leaves the value unbounded above.
+    """
+    expected = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+    if not _is_integer(value):
+        raise TypeError(f"{name} must be an integer {expected}; "
+                        f"got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {expected}; got {value}")
+    return value
+
+
+def check_seed(seed, name="seed"):
+    """A seed for ``numpy.random.default_rng``: None, or an integer >= 0 (Python or
+    NumPy, not bool), returned as None or a Python int."""
+    if seed is None:
+        return None
+    if not _is_integer(seed):
+        raise TypeError(f"{name} must be None or an integer >= 0; "
+                        f"got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be None or an integer >= 0; got {int(seed)}")
+    return int(seed)
+
+
+def check_output_path(path, name):
+    """A file that can be written atomically (a temporary file beside it, then a rename).
+
+    Returns the path to write, as a str, with symbolic links resolved so that
+    writing through a link replaces the file it points to, not the link.
+    Checked before anything is computed that a failed write would lose:
+
+    * TypeError: ``path`` is not a str, bytes or os.PathLike;
+    * ValueError: it holds a NUL byte, or names something other than a regular
+      file (a device such as /dev/null, a pipe), which the rename would replace;
+    * IsADirectoryError: it names a folder;
+    * NotADirectoryError: a part of its folder is a file;
+    * FileNotFoundError: its folder does not exist;
+    * PermissionError: the folder is not writable (``os.access``).
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or os.PathLike); "
+                        f"got {type(path).__name__} {path!r}")
+    given = os.fsdecode(os.fspath(path))
+    if "\0" in given:
+        raise ValueError(f"{name} must be a file path; got {given!r}, which holds a NUL byte")
+    target = os.path.realpath(given)
+    where = f"{name} {given}"
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"{where} is a folder, not a file; name a file in it")
+    if os.path.lexists(target) and not os.path.isfile(target):
+        raise ValueError(f"{where} exists and is not a regular file (a device or a pipe), "
+                         f"which saving would replace")
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        existing = folder
+        while not os.path.lexists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise NotADirectoryError(f"{where}: {existing} is a file, not a folder")
+        raise FileNotFoundError(f"{where}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{where}: the folder {folder} is not writable")
+    return target

@@ -26,6 +26,11 @@ MNIST
     checksum of every ``.gz`` file against the official one (``MNIST_FILES``).
     Missing files are a ``FileNotFoundError`` that says how to get them; a
     corrupt file is a ``ValueError`` that names it and says what is wrong.
+    The checks come before the data is read: the size and checksum of a
+    ``.gz`` file, then the header (the first bytes, decompressed); the data
+    then goes into an array of exactly the size the header declares, and
+    anything more or less is an error. A corrupt or hostile file, such as a
+    gzip bomb, thus never takes more memory or time than the real one.
 
     With ``download=True`` the missing ``.gz`` files of the split are fetched
     from ``base_url``: by default the environment variable ``FASTMLP_MNIST_URL``
@@ -45,7 +50,9 @@ import math
 import numbers
 import os
 import secrets
+import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from http.client import HTTPException
@@ -54,8 +61,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._validation import check_int, check_real, check_seed
+
 __all__ = ["circles", "train_test_split", "load_mnist", "MNIST_FILES", "MNIST_URL",
-           "DEFAULT_DATA_DIR"]
+           "DEFAULT_DATA_DIR", "MAX_CIRCLES"]
 
 #: Where MNIST is downloaded from unless ``base_url`` or ``FASTMLP_MNIST_URL`` says
 #: otherwise: a public mirror of the official files (used by torchvision).
@@ -105,31 +114,9 @@ _IDX_MAGIC = {"images": 0x00000803, "labels": 0x00000801}
 
 # --- circles ----------------------------------------------------------------------------
 
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, "
-                        f"got {value!r} of type {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_real(value, name, expected):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number {expected}, "
-                        f"got {value!r} of type {type(value).__name__}")
-    return float(value)
-
-
-def _check_seed(seed):
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be None or an integer, "
-                        f"got {seed!r} of type {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be None or an integer >= 0, got {seed}")
-    return int(seed)
+# The bytes of X (16 a point) must fit a signed pointer-sized integer, or NumPy cannot
+# even describe the array: more points than this is an error in the argument.
+MAX_CIRCLES = sys.maxsize // 16
 
 
 def circles(n_samples=1000, noise=0.1, factor=0.5, seed=None):
@@ -143,14 +130,15 @@ def circles(n_samples=1000, noise=0.1, factor=0.5, seed=None):
     Parameters
     ----------
     n_samples : int, default 1000
-        Number of points, at least 2. With an odd count the inner circle gets
-        the extra point.
+        Number of points, from 2 to ``MAX_CIRCLES`` (2**59 - 1 on 64-bit
+        machines, the most whose array NumPy can address). With an odd count
+        the inner circle gets the extra point.
     noise : float, default 0.1
         Standard deviation of the Gaussian noise added to each coordinate;
         finite and >= 0 (0 puts every point exactly on its circle).
     factor : float, default 0.5
         Radius of the inner circle, strictly between 0 and 1.
-    seed : int or None, default None
+    seed : int >= 0 or None, default None
         Seed of the random generator (``numpy.random.default_rng``). The same
         seed gives the same points; None draws fresh ones every call.
 
@@ -166,7 +154,11 @@ def circles(n_samples=1000, noise=0.1, factor=0.5, seed=None):
     TypeError
         If an argument has the wrong type (``n_samples`` not an integer, ...).
     ValueError
-        If an argument is out of range.
+        If an argument is out of range, or ``noise`` is so large that points
+        overflow to infinity.
+    MemoryError
+        If the ``n_samples`` points do not fit in memory; the message names
+        ``n_samples``.
 
     Examples
     --------
@@ -174,24 +166,36 @@ def circles(n_samples=1000, noise=0.1, factor=0.5, seed=None):
     >>> X.shape, y.shape, int(y.sum())
     ((200, 2), (200,), 100)
     """
-    n_samples = _check_int(n_samples, "n_samples", 2)
-    noise = _check_real(noise, "noise", "(finite, >= 0)")
-    if not (math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise}")
-    factor = _check_real(factor, "factor", "in the open interval (0, 1)")
+    n_samples = check_int(n_samples, "n_samples", 2, MAX_CIRCLES)
+    noise = check_real(noise, "noise", minimum=0.0)
+    factor = check_real(factor, "factor")
     if not 0 < factor < 1:
-        raise ValueError(f"factor must be in the open interval (0, 1), got {factor}")
-    rng = np.random.default_rng(_check_seed(seed))
+        raise ValueError(f"factor must be in the open interval (0, 1); got {factor!r}")
+    rng = np.random.default_rng(check_seed(seed))
 
-    n_outer = n_samples // 2
-    y = np.zeros(n_samples, dtype=np.int64)
-    y[n_outer:] = 1
-    radius = np.where(y == 0, 1.0, factor)
-    angle = rng.uniform(0.0, 2.0 * np.pi, n_samples)
-    X = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
-    X += rng.normal(0.0, noise, size=X.shape)
-    order = rng.permutation(n_samples)
-    return np.ascontiguousarray(X[order]), y[order]
+    try:
+        n_outer = n_samples // 2
+        y = np.zeros(n_samples, dtype=np.int64)
+        y[n_outer:] = 1
+        radius = np.where(y == 0, 1.0, factor)
+        angle = rng.uniform(0.0, 2.0 * np.pi, n_samples)
+        X = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+        X += rng.normal(0.0, noise, size=X.shape)
+        order = rng.permutation(n_samples)
+        X, y = np.ascontiguousarray(X[order]), y[order]
+    except MemoryError as exc:
+        raise MemoryError(f"n_samples={n_samples} points do not fit in memory: {exc}") from None
+    if not np.isfinite(X).all():
+        raise ValueError(f"noise={noise!r} is too large: points overflow to infinity")
+    return X, y
+
+
+def _as_rows(data, name):
+    try:
+        return np.asarray(data)
+    except (TypeError, ValueError) as exc:  # ragged lists
+        raise ValueError(f"{name} must be an array with one row per sample; "
+                         f"NumPy cannot convert it: {exc}") from None
 
 
 def train_test_split(X, y, test_size=0.25, seed=None):
@@ -205,9 +209,9 @@ def train_test_split(X, y, test_size=0.25, seed=None):
         The targets, with the same number of rows as ``X``.
     test_size : float or int, default 0.25
         A float in the open interval (0, 1) is the fraction of rows that go to
-        the test part (rounded up); an int is their number. Both parts must end
-        up non-empty.
-    seed : int or None, default None
+        the test part (rounded up, so at least one row); an int is their
+        number. Both parts must end up non-empty.
+    seed : int >= 0 or None, default None
         Seed of the shuffle; the same seed gives the same split.
 
     Returns
@@ -221,8 +225,9 @@ def train_test_split(X, y, test_size=0.25, seed=None):
     TypeError
         If ``test_size`` or ``seed`` has the wrong type.
     ValueError
-        If ``X`` and ``y`` have different numbers of rows, if either is a scalar,
-        or if ``test_size`` leaves one of the parts empty.
+        If ``X`` and ``y`` have different numbers of rows, if either is a scalar
+        or cannot be converted to an array (ragged lists), if ``test_size``
+        leaves one of the parts empty, or if ``seed`` is negative.
 
     Examples
     --------
@@ -231,8 +236,8 @@ def train_test_split(X, y, test_size=0.25, seed=None):
     >>> len(X_train), len(X_test)
     (80, 20)
     """
-    X = np.asarray(X)
-    y = np.asarray(y)
+    X = _as_rows(X, "X")
+    y = _as_rows(y, "y")
     if X.ndim == 0:
         raise ValueError("X must have at least one dimension (one row per sample), "
                          "got a scalar")
@@ -261,12 +266,13 @@ def train_test_split(X, y, test_size=0.25, seed=None):
         if not 0 < fraction < 1:
             raise ValueError(f"test_size as a fraction must be in the open interval "
                              f"(0, 1), got {fraction}")
-        # Rounded first, so that 0.07 * 100 = 7.000000000000001 gives 7 rows, not 8.
-        n_test = math.ceil(round(fraction * n, 9))
+        # Rounded first, so that 0.07 * 100 = 7.000000000000001 gives 7 rows, not 8;
+        # at least 1, so that a tiny fraction (1e-12) that rounds to 0 still tests.
+        n_test = max(1, math.ceil(round(fraction * n, 9)))
         if n_test > n - 1:
             raise ValueError(f"test_size={fraction} of {n} rows leaves no training rows; "
                              f"use a smaller fraction or an integer count")
-    rng = np.random.default_rng(_check_seed(seed))
+    rng = np.random.default_rng(check_seed(seed))
 
     order = rng.permutation(n)
     test, train = order[:n_test], order[n_test:]
@@ -275,8 +281,22 @@ def train_test_split(X, y, test_size=0.25, seed=None):
 
 # --- MNIST ------------------------------------------------------------------------------
 
-def _md5(data):
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+# Files are hashed and decompressed this many bytes at a time.
+_CHUNK = 1 << 20
+
+
+def _idx_layout(spec):
+    """(magic number, header length, dimensions, data length) of the IDX file ``spec``."""
+    dims = (spec.count,) + (MNIST_IMAGE_SHAPE if spec.kind == "images" else ())
+    return _IDX_MAGIC[spec.kind], 4 + 4 * len(dims), dims, math.prod(dims)
+
+
+def _max_gz_size(spec):
+    """The most bytes a gzip-compressed ``spec`` can take: deflate's stored blocks add 5
+    bytes in 65,535 and gzip a header and trailer of a few dozen, so anything larger is
+    not that file, and neither hashing nor downloading it needs to go on."""
+    _, header, _, size = _idx_layout(spec)
+    return header + size + size // 100 + 4096
 
 
 def _how_to_get(directory, split):
@@ -288,72 +308,121 @@ def _how_to_get(directory, split):
             f"(gzip-compressed or not) in that folder")
 
 
-def _parse_idx(data, path, spec):
-    """The uint8 array in the IDX bytes ``data`` of ``spec``, checked for MNIST."""
+def _check_header(head, path, spec):
+    """Check ``head``, the first bytes of the (decompressed) IDX file ``spec``."""
     where = f"MNIST file {path}"
-    magic = _IDX_MAGIC[spec.kind]
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{where} is too short to be an IDX {spec.kind} file: {len(data)} "
+    magic, header, expected, _ = _idx_layout(spec)
+    ndim = len(expected)
+    if len(head) < header:
+        raise ValueError(f"{where} is too short to be an IDX {spec.kind} file: {len(head)} "
                          f"bytes, less than its {header}-byte header; delete it and "
                          f"download it again")
-    found = int.from_bytes(data[:4], "big")
+    found = int.from_bytes(head[:4], "big")
     if found != magic:
         raise ValueError(f"{where} has the wrong magic number 0x{found:08x}, expected "
                          f"0x{magic:08x} for an IDX file of {ndim}-D unsigned bytes "
                          f"({spec.kind}); is it the right file, and not corrupt?")
-    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = (spec.count,) + (MNIST_IMAGE_SHAPE if spec.kind == "images" else ())
+    dims = tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     if dims != expected:
         raise ValueError(f"{where} has dimensions {dims} in its header, expected "
                          f"{expected} for MNIST {spec.kind}")
-    size = math.prod(dims)
-    body = len(data) - header
-    if body < size:
-        raise ValueError(f"{where} is truncated: its header announces {size} bytes of "
-                         f"{spec.kind} but only {body} follow; delete it and download "
-                         f"it again")
-    if body > size:
-        raise ValueError(f"{where} has {body - size} trailing bytes after the {size} "
-                         f"bytes of {spec.kind} its header announces; is it corrupt?")
-    return np.frombuffer(data, dtype=np.uint8, count=size, offset=header).reshape(dims)
+
+
+def _truncated(path, spec, size, found):
+    return ValueError(f"MNIST file {path} is truncated: its header announces {size} bytes "
+                      f"of {spec.kind} but only {found} follow; delete it and download it "
+                      f"again")
+
+
+def _read_data(stream, path, spec):
+    """The data after the header, read from ``stream`` into an array of exactly the
+    size the checked header declares: never more is read or kept, however much follows."""
+    _, _, dims, size = _idx_layout(spec)
+    data = np.empty(size, dtype=np.uint8)
+    view = memoryview(data)
+    filled = 0
+    while filled < size:
+        got = stream.readinto(view[filled:filled + _CHUNK])
+        if not got:
+            raise _truncated(path, spec, size, filled)
+        filled += got
+    if stream.read(1):
+        raise ValueError(f"MNIST file {path} holds more than the {size} bytes of "
+                         f"{spec.kind} its header announces; is it corrupt?")
+    return data.reshape(dims)
+
+
+def _read_raw(path, spec):
+    """An uncompressed IDX file: header and file size checked before the data is read."""
+    _, header, _, size = _idx_layout(spec)
+    with open(path, "rb") as file:
+        length = os.fstat(file.fileno()).st_size
+        _check_header(file.read(header), path, spec)
+        if length - header < size:
+            raise _truncated(path, spec, size, length - header)
+        if length - header > size:
+            raise ValueError(f"MNIST file {path} has {length - header - size} trailing bytes "
+                             f"after the {size} bytes of {spec.kind} its header announces; "
+                             f"is it corrupt?")
+        return _read_data(file, path, spec)
+
+
+def _read_gz(path, spec):
+    """A gzip-compressed IDX file: its size and MD5 checked, then its header, before
+    anything beyond the header is decompressed (so a gzip bomb inflates no further)."""
+    _, header, _, _ = _idx_layout(spec)
+    with open(path, "rb") as file:
+        length = os.fstat(file.fileno()).st_size
+        if length > _max_gz_size(spec):
+            raise ValueError(f"MNIST file {path} is {length} bytes, more than a gzip-"
+                             f"compressed MNIST {spec.kind} file can be "
+                             f"({_max_gz_size(spec)}); is it the right file?")
+        if spec.md5 is not None:
+            digest = hashlib.md5(usedforsecurity=False)
+            while chunk := file.read(_CHUNK):
+                digest.update(chunk)
+            if digest.hexdigest() != spec.md5:
+                raise ValueError(f"MNIST file {path} fails its checksum: MD5 "
+                                 f"{digest.hexdigest()}, expected {spec.md5} (the official "
+                                 f"file); it is corrupt or not the official one, delete it "
+                                 f"and download it again")
+            file.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=file, mode="rb") as stream:
+                _check_header(stream.read(header), path, spec)
+                return _read_data(stream, path, spec)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise ValueError(f"MNIST file {path} is not a valid gzip file ({exc}); delete "
+                             f"it and download it again") from None
 
 
 def _read_mnist_file(directory, spec):
     """The checked uint8 array of one MNIST file (``.gz`` preferred over raw)."""
     path = directory / f"{spec.name}.gz"
-    compressed = path.is_file()
-    if not compressed:
-        path = directory / spec.name
-    content = path.read_bytes()
-    data = content
-    if compressed:
-        try:
-            data = gzip.decompress(content)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"MNIST file {path} is not a valid gzip file ({exc}); delete "
-                             f"it and download it again") from None
-    array = _parse_idx(data, path, spec)
-    if compressed and spec.md5 is not None:
-        found = _md5(content)
-        if found != spec.md5:
-            raise ValueError(f"MNIST file {path} fails its checksum: MD5 {found}, expected "
-                             f"{spec.md5} (the official file); it is corrupt or not the "
-                             f"official one, delete it and download it again")
-    return array, path
+    if path.is_file():
+        return _read_gz(path, spec), path
+    path = directory / spec.name
+    return _read_raw(path, spec), path
 
 
-def _download(url, destination, md5):
-    """Fetch ``url`` to ``destination`` through a temporary file, checked by MD5."""
+def _download(url, destination, spec):
+    """Fetch ``url`` to ``destination`` through a temporary file, checked by size and MD5."""
     temporary = destination.with_name(
         f".{destination.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     digest = hashlib.md5(usedforsecurity=False)
+    limit = _max_gz_size(spec)
     try:
         try:
             with open(temporary, "xb") as out, \
                     urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+                written = 0
                 while chunk := response.read(1 << 16):
+                    written += len(chunk)
+                    if written > limit:
+                        raise ValueError(f"the MNIST download from {url} is more than "
+                                         f"{limit} bytes, more than a gzip-compressed "
+                                         f"MNIST {spec.kind} file can be; is the URL "
+                                         f"right? Nothing was saved to {destination}")
                     digest.update(chunk)
                     out.write(chunk)
         except urllib.error.HTTPError as exc:
@@ -365,9 +434,9 @@ def _download(url, destination, md5):
             raise OSError(f"downloading MNIST from {url} failed: "
                           f"{type(exc).__name__}: {exc}") from None
         found = digest.hexdigest()
-        if md5 is not None and found != md5:
+        if spec.md5 is not None and found != spec.md5:
             raise ValueError(f"the MNIST download from {url} is corrupt: its MD5 checksum "
-                             f"is {found}, expected {md5}; nothing was saved to "
+                             f"is {found}, expected {spec.md5}; nothing was saved to "
                              f"{destination}")
         os.replace(temporary, destination)
     finally:
@@ -386,11 +455,14 @@ def load_mnist(directory, split="train", download=False, base_url=None):
     gzip-compressed with the suffix ``.gz`` (preferred when both exist) or
     uncompressed. Every file is checked: IDX magic number, MNIST dimensions,
     exact data length, matching image and label counts, labels in 0..9, and the
-    MD5 checksum of ``.gz`` files against the official one.
+    MD5 checksum of ``.gz`` files against the official one. The size and
+    checksum of a ``.gz`` file and the header of every file are checked
+    before its data is read (or decompressed), and no more data is read than
+    the header declares, so memory stays bounded by the real file's size.
 
     Parameters
     ----------
-    directory : str or os.PathLike
+    directory : str, bytes or os.PathLike
         The folder holding the files (``DEFAULT_DATA_DIR`` is the usual one);
         a leading ``~`` is expanded.
     split : {"train", "test"}, default "train"
@@ -399,7 +471,8 @@ def load_mnist(directory, split="train", download=False, base_url=None):
         Download the files of the split that are missing from ``directory``
         (which is created if needed) before loading. Files already present,
         compressed or not, are not downloaded again. Each download is checked
-        against its MD5 checksum before it is moved into place.
+        against its MD5 checksum before it is moved into place, and stopped as
+        soon as it is larger than the compressed file can be.
     base_url : str or None, default None
         Where to download from: ``<base_url>/<name>.gz``. None means the
         environment variable ``FASTMLP_MNIST_URL`` if it is set, otherwise
@@ -419,12 +492,16 @@ def load_mnist(directory, split="train", download=False, base_url=None):
     TypeError
         If ``directory``, ``split``, ``download`` or ``base_url`` has the wrong type.
     ValueError
-        If ``split`` is not "train" or "test"; if a file is corrupt (not gzip,
-        wrong magic number, wrong dimensions, truncated, trailing bytes, labels
-        out of range, checksum mismatch); if a download is corrupt.
+        If ``split`` is not "train" or "test"; if ``base_url`` has no scheme
+        (``https://``); if a file is corrupt (not gzip, larger than the
+        compressed file can be, wrong magic number, wrong dimensions,
+        truncated, more data than its header declares, labels out of range,
+        checksum mismatch); if a download is corrupt or too large.
     FileNotFoundError
         If a file is missing and ``download`` is False. The message names the
         path and says how to get the data.
+    NotADirectoryError
+        If ``directory`` is a file.
     OSError
         If a download fails (network error, HTTP error); the message names the URL.
 
@@ -434,8 +511,8 @@ def load_mnist(directory, split="train", download=False, base_url=None):
     >>> X.shape, y[0]  # doctest: +SKIP
     ((10000, 784), 7)
     """
-    if not isinstance(directory, (str, os.PathLike)):
-        raise TypeError(f"directory must be a str or os.PathLike, "
+    if not isinstance(directory, (str, bytes, os.PathLike)):
+        raise TypeError(f"directory must be a str, bytes or os.PathLike, "
                         f"got {directory!r} of type {type(directory).__name__}")
     if not isinstance(split, str):
         raise TypeError(f"split must be 'train' or 'test', "
@@ -448,7 +525,16 @@ def load_mnist(directory, split="train", download=False, base_url=None):
     if base_url is not None and not isinstance(base_url, str):
         raise TypeError(f"base_url must be a str or None, "
                         f"got {base_url!r} of type {type(base_url).__name__}")
-    directory = Path(os.path.expanduser(os.fspath(directory)))
+    if base_url is not None and not urllib.parse.urlsplit(base_url).scheme:
+        raise ValueError(f"base_url must be a URL such as {MNIST_URL!r}, got {base_url!r}")
+    directory = os.fsdecode(os.fspath(directory))
+    if "\0" in directory:
+        raise ValueError(f"directory must be a folder path, got {directory!r}, which holds "
+                         f"a NUL byte")
+    directory = Path(os.path.expanduser(directory))
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(f"directory {directory} is a file, not the folder of the "
+                                 f"MNIST files")
     files = MNIST_FILES[split]
 
     def present(spec):
@@ -461,7 +547,7 @@ def load_mnist(directory, split="train", download=False, base_url=None):
         directory.mkdir(parents=True, exist_ok=True)
         for spec in missing:
             _download(f"{base_url.rstrip('/')}/{spec.name}.gz",
-                      directory / f"{spec.name}.gz", spec.md5)
+                      directory / f"{spec.name}.gz", spec)
     elif missing:
         paths = " and ".join(str(directory / f"{spec.name}.gz") for spec in missing)
         raise FileNotFoundError(f"MNIST {split} split not found in {directory}: missing "

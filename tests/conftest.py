@@ -47,3 +47,22 @@ def mnist_dir_or_skip():
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip(f"MNIST test split not found at {MNIST_DIR}")
     return MNIST_DIR
+
+
+def run_with_memory_limit(code, setup="", headroom=512 * 2**20):
+    """Run ``setup`` and then ``code`` in a fresh Python whose address space may grow by
+    only ``headroom`` bytes after ``setup``: an allocation beyond that is a MemoryError
+    in the child, whatever the machine's memory and overcommit policy.
+
+    Returns the CompletedProcess (text output captured).
+    """
+    import subprocess
+    import sys
+    import textwrap
+    limit = ("import os, resource\n"
+             "_pages = int(open('/proc/self/statm').read().split()[0])\n"
+             f"_size = _pages * os.sysconf('SC_PAGE_SIZE') + {headroom}\n"
+             "resource.setrlimit(resource.RLIMIT_AS, (_size, _size))\n")
+    program = textwrap.dedent(setup) + "\n" + limit + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=300)

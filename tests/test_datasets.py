@@ -11,16 +11,18 @@ import gzip
 import hashlib
 import http.server
 import importlib.util
+import os
 import re
 import socket
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import mnist_dir_or_skip
+from conftest import mnist_dir_or_skip, run_with_memory_limit
 from fastmlp import datasets
 from fastmlp.datasets import MNIST_FILES, circles, load_mnist, train_test_split
 
@@ -160,33 +162,71 @@ def test_circles_seed_determinism():
 
 
 CIRCLES_ERRORS = [
-    ({"n_samples": 1}, ValueError, r"n_samples must be an integer >= 2, got 1"),
+    ({"n_samples": 1}, ValueError,
+     r"n_samples must be between 2 and 576460752303423487; got 1$"),
     ({"n_samples": 0}, ValueError, r"n_samples .* got 0"),
-    ({"n_samples": 10.0}, TypeError, r"n_samples .* got 10\.0 of type float"),
-    ({"n_samples": True}, TypeError, r"n_samples .* type bool"),
-    ({"n_samples": "100"}, TypeError, r"n_samples .* type str"),
-    ({"noise": -0.1}, ValueError, r"noise must be a finite number >= 0, got -0\.1"),
-    ({"noise": float("nan")}, ValueError, r"noise .* got nan"),
+    ({"n_samples": 2**62}, ValueError,
+     r"n_samples must be between 2 and 576460752303423487; got 4611686018427387904"),
+    ({"n_samples": np.int64(2**62)}, ValueError, r"n_samples .* got 4611686018427387904"),
+    ({"n_samples": 10**30}, ValueError, r"n_samples .* got 10{30}"),
+    ({"n_samples": -2**70}, ValueError, r"n_samples .* got -1180591620717411303424"),
+    ({"n_samples": 10.0}, TypeError, r"n_samples must be an integer between 2 and \d+; "
+                                     r"got float 10\.0"),
+    ({"n_samples": np.float64(10)}, TypeError, r"n_samples .* got float64 np\.float64\(10\.0\)"),
+    ({"n_samples": float("nan")}, TypeError, r"n_samples .* got float nan"),
+    ({"n_samples": True}, TypeError, r"n_samples .* got bool True"),
+    ({"n_samples": np.bool_(True)}, TypeError, r"n_samples .* got bool"),
+    ({"n_samples": "100"}, TypeError, r"n_samples .* got str '100'"),
+    ({"noise": -0.1}, ValueError, r"noise must be >= 0\.0; got -0\.1"),
+    ({"noise": float("nan")}, ValueError, r"noise must be finite; got nan"),
     ({"noise": float("inf")}, ValueError, r"noise .* got inf"),
-    ({"noise": "0.1"}, TypeError, r"noise .* type str"),
+    ({"noise": 10**400}, ValueError, r"noise must be finite; got 10{400}"),
+    ({"noise": 1e308}, ValueError, r"noise=1e\+308 is too large: points overflow"),
+    ({"noise": "0.1"}, TypeError, r"noise must be a real number; got str '0\.1'"),
     ({"noise": None}, TypeError, r"noise .* NoneType"),
-    ({"factor": 0}, ValueError, r"factor must be in the open interval \(0, 1\), got 0"),
-    ({"factor": 1}, ValueError, r"factor .* got 1"),
+    ({"noise": True}, TypeError, r"noise .* bool"),
+    ({"factor": 0}, ValueError, r"factor must be in the open interval \(0, 1\); got 0\.0"),
+    ({"factor": 1}, ValueError, r"factor .* got 1\.0"),
     ({"factor": 1.5}, ValueError, r"factor .* got 1\.5"),
     ({"factor": -0.5}, ValueError, r"factor .* got -0\.5"),
-    ({"factor": float("nan")}, ValueError, r"factor .* got nan"),
-    ({"factor": [0.5]}, TypeError, r"factor .* type list"),
-    ({"seed": 1.5}, TypeError, r"seed must be None or an integer, got 1\.5"),
-    ({"seed": "0"}, TypeError, r"seed .* type str"),
-    ({"seed": -1}, ValueError, r"seed .* got -1"),
+    ({"factor": float("nan")}, ValueError, r"factor must be finite; got nan"),
+    ({"factor": 10**400}, ValueError, r"factor must be finite"),
+    ({"factor": [0.5]}, TypeError, r"factor .* list"),
+    ({"seed": 1.5}, TypeError, r"seed must be None or an integer >= 0; got float 1\.5"),
+    ({"seed": "abc"}, TypeError, r"seed must be None or an integer >= 0; got str 'abc'"),
+    ({"seed": True}, TypeError, r"seed .* got bool True"),
+    ({"seed": np.float64(2)}, TypeError, r"seed .* got float64"),
+    ({"seed": -1}, ValueError, r"seed must be None or an integer >= 0; got -1$"),
+    ({"seed": np.int64(-1)}, ValueError, r"seed .* got -1$"),
+    ({"seed": -2**70}, ValueError, r"seed .* got -1180591620717411303424"),
 ]
 
 
 @pytest.mark.parametrize("kwargs, error, match", CIRCLES_ERRORS, ids=[
-    ",".join(f"{k}={v!r}" for k, v in kwargs.items()) for kwargs, _, _ in CIRCLES_ERRORS])
+    ",".join(f"{k}={v!r}"[:40] for k, v in kwargs.items()) for kwargs, _, _ in CIRCLES_ERRORS])
 def test_circles_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         circles(**kwargs)
+
+
+def test_circles_accept_numpy_and_huge_integer_arguments():
+    X, y = circles(np.int32(50), noise=np.float32(0.0), factor=np.float64(0.5),
+                   seed=np.uint64(7))
+    np.testing.assert_array_equal(X, circles(50, noise=0.0, factor=0.5, seed=7)[0])
+    assert circles(10, seed=2**100)[0].shape == (10, 2)  # SeedSequence takes any size
+
+
+def test_circles_too_many_points_for_memory_is_a_memory_error_naming_n_samples():
+    # 10**8 points need about 8 GB; the child process may only grow by 512 MB.
+    proc = run_with_memory_limit("""
+        try:
+            circles(10**8, seed=0)
+        except MemoryError as exc:
+            print("MemoryError:", exc)
+        """, setup="from fastmlp.datasets import circles")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("MemoryError: n_samples=100000000 points do not fit in "
+                                  "memory"), proc.stdout
 
 
 # --- train_test_split -------------------------------------------------------------------
@@ -200,7 +240,8 @@ def numbered(n, width=3):
 @pytest.mark.parametrize("test_size, n_test", [(0.25, 25), (0.33, 33), (0.07, 7),
                                                (0.071, 8), (0.001, 1),
                                                (0.99, 99), (10, 10), (1, 1), (99, 99),
-                                               (np.int64(40), 40)])
+                                               (np.int64(40), 40), (1e-12, 1), (5e-324, 1),
+                                               (np.float32(0.25), 25), (np.uint8(3), 3)])
 def test_split_sizes(test_size, n_test):
     X, y = numbered(100)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, seed=0)
@@ -268,9 +309,20 @@ X10, y10 = np.zeros((10, 2)), np.zeros(10)
     (X10, y10, {"test_size": "0.2"}, TypeError,
      r"test_size must be a fraction in \(0, 1\) or an integer count, got '0\.2' of type str"),
     (X10, y10, {"test_size": True}, TypeError, r"test_size .* type bool"),
-    (X10, y10, {"seed": 0.5}, TypeError, r"seed .* got 0\.5"),
+    (X10, y10, {"test_size": float("nan")}, ValueError, r"test_size .* got nan"),
+    (X10, y10, {"test_size": float("inf")}, ValueError, r"test_size .* got inf"),
+    (X10, y10, {"test_size": 2**64}, ValueError, r"test_size .* got 18446744073709551616"),
+    (X10, y10, {"test_size": np.bool_(True)}, TypeError, r"test_size .* type bool"),
+    (X10, y10, {"seed": 0.5}, TypeError, r"seed .* got float 0\.5"),
+    (X10, y10, {"seed": "abc"}, TypeError, r"seed must be None or an integer >= 0; got str"),
+    (X10, y10, {"seed": -1}, ValueError, r"seed must be None or an integer >= 0; got -1"),
+    ([[0, 1], [2]], [0, 1], {}, ValueError,
+     r"X must be an array with one row per sample; NumPy cannot convert it"),
+    (X10, [[0], [1, 2]] * 5, {}, ValueError, r"y must be an array with one row per sample"),
 ], ids=["rows", "scalar-X", "scalar-y", "one-row", "fraction-0", "fraction-1",
-        "negative", "no-train-rows", "count-0", "count-n", "str", "bool", "seed"])
+        "negative", "no-train-rows", "count-0", "count-n", "str", "bool", "nan", "inf",
+        "huge-count", "numpy-bool", "seed-float", "seed-str", "seed-negative", "ragged-X",
+        "ragged-y"])
 def test_split_errors(X, y, kwargs, error, match):
     with pytest.raises(error, match=match):
         train_test_split(X, y, **kwargs)
@@ -390,15 +442,131 @@ def test_checksum_mismatch_of_synthetic_gz(tmp_path):
     assert f"MD5 {found}, expected {IMAGES.md5}" in message
 
 
+@pytest.fixture
+def unknown_md5(monkeypatch):
+    """The test split without MD5 checksums, as for files whose checksum is not known:
+    crafted .gz files then get past the checksum to the checks behind it."""
+    for kind, spec in MNIST_FILES["test"].items():
+        monkeypatch.setitem(MNIST_FILES["test"], kind, spec._replace(md5=None))
+
+
+def test_the_checksum_comes_before_decompression(tmp_path):
+    # Garbage that is not even gzip fails its checksum, before anything is decompressed.
+    (tmp_path / IMAGES.name).write_bytes(idx_bytes("images"))
+    path = tmp_path / f"{LABELS.name}.gz"
+    path.write_bytes(b"this is not gzip data at all")
+    message = load_error(tmp_path)
+    assert f"MNIST file {path} fails its checksum" in message
+
+
 @pytest.mark.parametrize("content", [b"this is not gzip data at all",
-                                     gz(idx_bytes("labels"))[:-20]],
-                         ids=["garbage", "truncated-gz"])
-def test_bad_gzip(tmp_path, content):
+                                     gz(idx_bytes("labels"))[:-20],
+                                     gz(idx_bytes("labels"))[:-4] + b"\0\0\0\0"],
+                         ids=["garbage", "truncated-gz", "wrong-length-in-trailer"])
+def test_bad_gzip(tmp_path, unknown_md5, content):
     (tmp_path / IMAGES.name).write_bytes(idx_bytes("images"))
     path = tmp_path / f"{LABELS.name}.gz"
     path.write_bytes(content)
     message = load_error(tmp_path)
     assert f"MNIST file {path} is not a valid gzip file" in message
+
+
+@pytest.mark.parametrize("kind, content, words", [
+    ("images", idx_bytes("images")[:-100], ["truncated", "7840000 bytes", "only 7839900"]),
+    ("labels", idx_bytes("labels") + b"\x01",
+     ["holds more than the 10000 bytes of labels its header announces"]),
+    ("labels", idx_bytes("labels", dims=(2**32 - 1,)), ["dimensions (4294967295,)"]),
+    ("images", idx_bytes("images")[:12], ["too short", "12 bytes", "16-byte header"]),
+], ids=["truncated", "trailing", "huge-count", "short-header"])
+def test_corrupt_gz_content(tmp_path, unknown_md5, kind, content, words):
+    write_split(tmp_path)
+    spec = MNIST_FILES["test"][kind]
+    path = tmp_path / f"{spec.name}.gz"
+    path.write_bytes(gz(content))
+    message = load_error(tmp_path)
+    assert f"MNIST file {path}" in message
+    for word in words:
+        assert word in message, message
+
+
+def test_synthetic_gz_split_without_checksums_is_parsed_exactly(tmp_path, unknown_md5):
+    for spec in (IMAGES, LABELS):
+        (tmp_path / f"{spec.name}.gz").write_bytes(gz(idx_bytes(spec.kind)))
+    X, y = load_mnist(tmp_path, split="test")
+    X_expected, y_expected = synthetic_expected()
+    np.testing.assert_array_equal(X, X_expected)
+    np.testing.assert_array_equal(y, y_expected)
+
+
+# --- MNIST: memory stays bounded by the real file's size --------------------------------
+
+BOMB_ZEROS = 128  # MiB of zeros after the header, from about 130 kB of gzip
+
+
+@functools.lru_cache(maxsize=None)
+def gzip_bomb(header):
+    """A gzip file of ``header`` then BOMB_ZEROS MiB of zeros: one member per MiB, each of
+    about a kilobyte (gzip readers decompress concatenated members as one stream)."""
+    return gz(header) + gz(bytes(2**20)) * BOMB_ZEROS
+
+
+def peak_memory(call):
+    """(what ``call()`` raised, the peak of memory traced while it ran, in bytes)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as info:
+            call()
+        return str(info.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+# The test images hold 7.84 MB, read into one array of exactly that size.
+PEAK_LIMIT = 24 * 2**20
+
+
+@pytest.mark.parametrize("header, words", [
+    (idx_bytes("images", body=b""), ["holds more than the 7840000 bytes of images"]),
+    (idx_bytes("images", dims=(2**32 - 1, 2**32 - 1, 2**32 - 1), body=b""),
+     ["dimensions (4294967295, 4294967295, 4294967295)", "expected (10000, 28, 28)"]),
+], ids=["mnist-size-then-more", "absurd-size"])
+def test_gzip_bomb_is_refused_without_inflating_it(tmp_path, unknown_md5, header, words):
+    write_split(tmp_path)
+    path = tmp_path / f"{IMAGES.name}.gz"
+    path.write_bytes(gzip_bomb(header))
+    message, peak = peak_memory(lambda: load_mnist(tmp_path, split="test"))
+    assert f"MNIST file {path}" in message
+    for word in words:
+        assert word in message, message
+    assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.0f} MiB while refusing a gzip bomb"
+
+
+def test_gzip_bomb_fails_its_checksum_before_any_decompression(tmp_path):
+    write_split(tmp_path)
+    path = tmp_path / f"{IMAGES.name}.gz"
+    path.write_bytes(gzip_bomb(idx_bytes("images", body=b"")))
+    message, peak = peak_memory(lambda: load_mnist(tmp_path, split="test"))
+    assert f"MNIST file {path} fails its checksum" in message
+    assert peak < 4 * 2**20  # no image buffer either
+
+
+def test_huge_raw_file_is_refused_from_its_size(tmp_path):
+    write_split(tmp_path)
+    path = tmp_path / IMAGES.name
+    with open(path, "r+b") as f:  # sparse: takes no disk space
+        f.truncate(2**30)
+    message, peak = peak_memory(lambda: load_mnist(tmp_path, split="test"))
+    assert f"MNIST file {path} has {2**30 - 16 - 7840000} trailing bytes" in message
+    assert peak < 4 * 2**20
+
+
+def test_gz_larger_than_the_compressed_file_can_be(tmp_path):
+    write_split(tmp_path)
+    path = tmp_path / f"{LABELS.name}.gz"
+    path.write_bytes(bytes(20000))  # 10,016 bytes of labels compress to less
+    message = load_error(tmp_path)
+    assert f"MNIST file {path} is 20000 bytes, more than a gzip-compressed MNIST labels " \
+           f"file can be (14204)" in message
 
 
 def test_missing_files(tmp_path):
@@ -434,9 +602,51 @@ def test_load_mnist_argument_errors(tmp_path, kwargs, error, match):
         load_mnist(tmp_path, **kwargs)
 
 
-def test_load_mnist_directory_type():
-    with pytest.raises(TypeError, match=r"directory must be a str or os.PathLike, got 3"):
-        load_mnist(3)
+@pytest.mark.parametrize("directory", [3, None, ["a"]], ids=["int", "None", "list"])
+def test_load_mnist_directory_type(directory):
+    with pytest.raises(TypeError, match=r"directory must be a str, bytes or os.PathLike, "
+                                        r"got .* of type"):
+        load_mnist(directory)
+
+
+class BytesPath:
+    """An os.PathLike whose path is bytes."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __fspath__(self):
+        return self.path
+
+
+def test_load_mnist_directory_as_bytes(tmp_path):
+    write_split(tmp_path)
+    expected = load_mnist(tmp_path, split="test")
+    for directory in (os.fsencode(tmp_path), BytesPath(os.fsencode(tmp_path))):
+        X, y = load_mnist(directory, split="test")
+        np.testing.assert_array_equal(X, expected[0])
+        np.testing.assert_array_equal(y, expected[1])
+
+
+def test_load_mnist_directory_that_is_a_file(tmp_path):
+    path = tmp_path / "mnist"
+    path.write_text("not a folder")
+    for download in (False, True):
+        with pytest.raises(NotADirectoryError, match=f"directory {re.escape(str(path))} is a "
+                                                     f"file, not the folder"):
+            load_mnist(path, split="test", download=download)
+
+
+def test_load_mnist_directory_with_a_nul_byte():
+    with pytest.raises(ValueError, match=r"directory must be a folder path, got '/tmp/a\\x00b'"):
+        load_mnist("/tmp/a\0b", download=True)
+
+
+@pytest.mark.parametrize("base_url", ["", "ossci-datasets.s3.amazonaws.com/mnist"])
+def test_load_mnist_base_url_without_a_scheme(tmp_path, base_url):
+    with pytest.raises(ValueError, match=r"base_url must be a URL such as 'https://"):
+        load_mnist(tmp_path, split="test", download=True, base_url=base_url)
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- MNIST: download --------------------------------------------------------------------
@@ -521,6 +731,20 @@ def test_corrupt_download_leaves_nothing(serve, tmp_path):
     assert list(folder.iterdir()) == []  # no final file, no temporary file
 
 
+def test_download_larger_than_the_file_can_be_stops_and_leaves_nothing(serve, tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / f"{IMAGES.name}.gz").write_bytes(bytes(2**23))  # 8.4 MB, more than 7.9 MB
+    base_url, _ = serve(served)
+    folder = tmp_path / "mnist"
+    with pytest.raises(ValueError) as info:
+        load_mnist(folder, split="test", download=True, base_url=base_url)
+    message = str(info.value)
+    assert f"the MNIST download from {base_url}/{IMAGES.name}.gz is more than " in message
+    assert "more than a gzip-compressed MNIST images file can be" in message
+    assert list(folder.iterdir()) == []
+
+
 def test_download_404_names_the_url(serve, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -549,7 +773,7 @@ def test_download_connection_refused_names_the_url(tmp_path, monkeypatch):
 
 def fresh_datasets_module():
     """A separate copy of fastmlp.datasets, executed now (under the current env)."""
-    spec = importlib.util.spec_from_file_location("fastmlp_datasets_copy", datasets.__file__)
+    spec = importlib.util.spec_from_file_location("fastmlp._datasets_copy", datasets.__file__)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
