@@ -13,12 +13,20 @@ Design
 ------
 The command line is thin: it parses, loads data through ``fastmlp.datasets``,
 builds and trains ``fastmlp.MLP``, prints, and draws with ``fastmlp.plotting``.
-Option values are checked by the library (``--lr 0`` is the MLP's own
-ValueError), so the rules live in one place.
+Option values are checked with the library's own rules (``fastmlp._validation``,
+the checks ``MLP.fit`` applies), so the rules live in one place.
+
+Nothing is trained until everything that could fail after training has been
+checked: every option value (each learning rate and batch size of a sweep,
+not only the first), and every output path (``--save``, ``--plot``: the
+folder exists and is writable, the path is not a folder, ``--save`` and
+``--plot`` are different files). Then the data is loaded and the model built;
+a model too large for memory is an error naming ``--hidden``.
 
 Exit codes: 0 on success; 1 when training diverged; 2 for bad input (argparse
 usage errors, missing or invalid data or model files, option values the
-library rejects), reported as one ``fastmlp: error: ...`` line on stderr with
+library rejects, output paths that cannot be written, a model or batch too
+large for memory), reported as one ``fastmlp: error: ...`` line on stderr with
 no traceback; 130 when Ctrl-C arrives outside training (Ctrl-C during training
 stops it early, and the command reports what was trained so far).
 """
@@ -31,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import datasets
+from ._validation import check_int, check_output_path, check_real, check_seed
 from .model import ACTIVATIONS, INITS, LOSSES, MLP
 
 __all__ = ["main"]
@@ -140,33 +149,77 @@ def _fit_batch(batch_size):
     return None if batch_size == FULL else batch_size
 
 
-def _settings(args, data, *names):
+def _settings(args, *names):
     """The options in ``names``, with the dataset's defaults for those left unset."""
     out = {}
     for name in names:
         value = getattr(args, name)
-        out[name] = DEFAULTS[data.name][name] if value is None else value
+        out[name] = DEFAULTS[args.data][name] if value is None else value
     return out
 
 
-def _check_output(path, option, png=False):
-    """Fail before training, not after, when an output file cannot be written."""
-    if path is None:
-        return
-    if png:
+def _option(option, check, *check_args, **check_kwargs):
+    """``check(*check_args, **check_kwargs)``, its error prefixed with the option."""
+    try:
+        return check(*check_args, **check_kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{option}: {exc}") from None
+
+
+def _check_training(args, hidden, epochs, batch_sizes, lrs):
+    """The model and training options, with the rules ``MLP`` and ``fit`` apply, before
+    any data is loaded: a sweep passes all its learning rates and batch sizes, so that
+    the last one fails before the first is trained."""
+    _option("--seed", check_seed, args.seed)
+    for i, size in enumerate(hidden, start=1):
+        _option("--hidden", check_int, size, f"layer_sizes[{i}]", 1)
+    _option("--epochs", check_int, epochs, "epochs", 1)
+    for batch_size in batch_sizes:
+        if batch_size != FULL:
+            _option("--batch-size", check_int, batch_size, "batch_size", 1)
+    for lr in lrs:
+        _option("--lr", check_real, lr, "lr", minimum=0.0, exclusive=True)
+    _option("--momentum", check_real, args.momentum, "momentum", minimum=0.0)
+
+
+def _check_outputs(args):
+    """The output files (``--plot``, and ``--save`` for train), checked before any
+    work that a failed write would lose; returns {option: the path with links resolved}."""
+    outputs = {}
+    if args.plot is not None:
         from .plotting import _png_path
-        try:
-            _png_path(path)
-        except ValueError as exc:
-            raise ValueError(f"{option} {path}: {exc}") from None
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{option} {path}: the folder {folder} does not exist")
+        _option("--plot", _png_path, args.plot)
+        outputs["--plot"] = check_output_path(args.plot, "--plot")
+    if getattr(args, "save", None) is not None:
+        outputs["--save"] = check_output_path(args.save, "--save")
+        if outputs["--save"] == outputs.get("--plot"):
+            raise ValueError(f"--save {args.save} and --plot {args.plot} are the same file: "
+                             f"the figure would overwrite the model")
+    return outputs
 
 
 def _build_model(args, data, hidden, init):
-    return MLP([data.n_features, *hidden, data.n_classes], activation=args.activation,
-               loss=args.loss, dtype=args.dtype, seed=args.seed, init=init)
+    sizes = [data.n_features, *hidden, data.n_classes]
+    try:
+        return MLP(sizes, activation=args.activation, loss=args.loss, dtype=args.dtype,
+                   seed=args.seed, init=init)
+    except (MemoryError, OverflowError, ValueError) as exc:
+        # The sizes passed _check_training: what is left is their product.
+        raise ValueError(f"--hidden {' '.join(map(str, hidden))}: cannot build a model with "
+                         f"layer sizes {sizes}: {exc}") from None
+
+
+def _fit(model, data, epochs, batch_size, lr, args):
+    """``model.fit`` on ``data`` with the options; the History."""
+    try:
+        return model.fit(data.X_train, targets(model, data.y_train), epochs=epochs,
+                         batch_size=_fit_batch(batch_size), lr=lr, momentum=args.momentum,
+                         validation_data=(data.X_test, targets(model, data.y_test)),
+                         progress=not args.no_progress, seed=args.seed)
+    except MemoryError as exc:  # the workspace: a batch through every layer
+        raise MemoryError(f"--batch-size {batch_size} with layer sizes "
+                          f"{list(model.layer_sizes)} (--hidden): training needs more memory "
+                          f"than there is: {exc}") from None
 
 
 def _plural(n, word):
@@ -188,22 +241,17 @@ def _table(rows, header):
 # --- commands --------------------------------------------------------------------------
 
 def cmd_train(args):
+    s = _settings(args, "hidden", "epochs", "batch_size", "lr", "init")
+    _check_training(args, s["hidden"], s["epochs"], [s["batch_size"]], [s["lr"]])
+    outputs = _check_outputs(args)
     data = load_data(args)
-    s = _settings(args, data, "hidden", "epochs", "batch_size", "lr", "init")
-    _check_output(args.plot, "--plot", png=True)
-    _check_output(args.save, "--save")
     model = _build_model(args, data, s["hidden"], s["init"])
     print(data.describe())
     print(f"model: {model!r}, init={s['init']!r}, seed={args.seed}")
     print(f"training: {_plural(s['epochs'], 'epoch')}, batch size "
           f"{s['batch_size']}, lr {s['lr']:g}, momentum {args.momentum:g}")
-    T_train, T_test = targets(model, data.y_train), targets(model, data.y_test)
     start = time.perf_counter()
-    history = model.fit(data.X_train, T_train, epochs=s["epochs"],
-                        batch_size=_fit_batch(s["batch_size"]),
-                        lr=s["lr"], momentum=args.momentum,
-                        validation_data=(data.X_test, T_test),
-                        progress=not args.no_progress, seed=args.seed)
+    history = _fit(model, data, s["epochs"], s["batch_size"], s["lr"], args)
     seconds = time.perf_counter() - start
     if history.interrupted:
         _note(f"training interrupted after {history.epochs} epoch(s)")
@@ -220,7 +268,7 @@ def cmd_train(args):
     print(_table(rows, ["", "loss", "accuracy"]))
 
     if args.save is not None:
-        model.save(args.save)
+        model.save(outputs["--save"])  # resolved: model.save would replace a link itself
         print(f"saved the model to {args.save}")
     if args.plot is not None and history.epochs > 0:
         from . import plotting
@@ -238,11 +286,12 @@ def cmd_train(args):
 
 
 def cmd_sweep(args):
+    s = _settings(args, "hidden", "epochs", "init")
+    lrs = list(dict.fromkeys(args.lr or [DEFAULTS[args.data]["lr"]]))
+    batch_sizes = list(dict.fromkeys(args.batch_size or [DEFAULTS[args.data]["batch_size"]]))
+    _check_training(args, s["hidden"], s["epochs"], batch_sizes, lrs)
+    _check_outputs(args)
     data = load_data(args)
-    s = _settings(args, data, "hidden", "epochs", "init")
-    lrs = list(dict.fromkeys(args.lr or [DEFAULTS[data.name]["lr"]]))
-    batch_sizes = list(dict.fromkeys(args.batch_size or [DEFAULTS[data.name]["batch_size"]]))
-    _check_output(args.plot, "--plot", png=True)
     print(data.describe())
     print(f"sweep: {_plural(len(lrs) * len(batch_sizes), 'run')} of "
           f"{_plural(s['epochs'], 'epoch')}, layers "
@@ -255,14 +304,9 @@ def cmd_sweep(args):
             if not args.no_progress:
                 print(f"lr {lr:g}, batch size {batch_size}", file=sys.stderr)
             model = _build_model(args, data, s["hidden"], s["init"])
-            T_train, T_test = targets(model, data.y_train), targets(model, data.y_test)
             diverged_in = None
             try:
-                history = model.fit(data.X_train, T_train, epochs=s["epochs"],
-                                    batch_size=_fit_batch(batch_size), lr=lr,
-                                    momentum=args.momentum,
-                                    validation_data=(data.X_test, T_test),
-                                    progress=not args.no_progress, seed=args.seed)
+                history = _fit(model, data, s["epochs"], batch_size, lr, args)
             except TrainingDivergedError as exc:
                 history, diverged_in = exc.history, exc.history.epochs + 1
             else:
@@ -295,6 +339,7 @@ def cmd_sweep(args):
 
 
 def cmd_evaluate(args):
+    _option("--seed", check_seed, args.seed)
     model = MLP.load(args.model)
     data = load_data(args)
     if model.layer_sizes[0] != data.n_features:
@@ -416,7 +461,8 @@ def main(argv=None):
     Returns
     -------
     int
-        The exit code: 0 success, 1 training diverged, 2 bad input, 130 interrupted.
+        The exit code: 0 success, 1 training diverged, 2 bad input (including a
+        model or batch too large for memory), 130 interrupted.
     """
     parser = build_parser()
     try:
@@ -428,7 +474,7 @@ def main(argv=None):
     except FloatingPointError as exc:  # TrainingDivergedError
         _error(exc)
         return 1
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
         _error(exc)
         return 2
     except KeyboardInterrupt:

@@ -11,7 +11,8 @@ Design
   instead of a new one, which is how :func:`plot_training` puts several
   pictures in one file.
 * :func:`save_figure` writes a PNG atomically: a temporary file in the
-  destination's folder, then ``os.replace``.
+  destination's folder, then ``os.replace``; the destination is checked
+  first (see ``fastmlp._validation.check_output_path``).
 """
 import math
 import os
@@ -22,6 +23,8 @@ import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+
+from ._validation import check_output_path
 
 __all__ = ["plot_history", "plot_decision_boundary", "plot_first_layer", "plot_sweep",
            "plot_training", "save_figure"]
@@ -521,37 +524,43 @@ def save_figure(fig, path, dpi=100):
     fig : Figure or SubFigure
         What to save (a SubFigure saves its whole Figure).
     path : str or path-like
-        The destination; must end in ``.png``. Its folder must exist.
+        The destination; must end in ``.png``. Its folder must exist and be
+        writable. A symbolic link is followed: the file it points to is
+        replaced, and the link stays.
     dpi : float
         Resolution in dots per inch.
 
     Returns
     -------
     str
-        The path written.
+        The path written, as given.
 
     Raises
     ------
     ValueError
-        If ``path`` does not end in ``.png``.
-    FileNotFoundError
-        If the destination's folder does not exist.
+        If ``path`` does not end in ``.png``, or names an existing file that
+        is not a regular file (a device, a pipe).
+    IsADirectoryError
+        If ``path`` is a folder.
+    FileNotFoundError, NotADirectoryError, PermissionError
+        If the destination's folder does not exist, a part of it is a file,
+        or it is not writable.
+
+    All of these are raised before the PNG is rendered.
     """
     path = _png_path(path)
+    target = check_output_path(path, "path")
     fig = _root(fig)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save the figure to {path}: the folder {folder} "
-                                f"does not exist")
+    folder = os.path.dirname(target)
     # O_EXCL on a fresh random name, mode 0o666 less the umask (mkstemp would make it 0o600).
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png", dpi=dpi)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

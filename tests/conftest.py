@@ -49,10 +49,11 @@ def mnist_dir_or_skip():
     return MNIST_DIR
 
 
-def run_with_memory_limit(code, setup="", headroom=512 * 2**20):
-    """Run ``setup`` and then ``code`` in a fresh Python whose address space may grow by
-    only ``headroom`` bytes after ``setup``: an allocation beyond that is a MemoryError
-    in the child, whatever the machine's memory and overcommit policy.
+def run_with_memory_limit(code, setup="", headroom=512 * 2**20, cwd=None):
+    """Run ``setup`` and then ``code`` in a fresh Python, in the folder ``cwd``, whose
+    address space may grow by only ``headroom`` bytes after ``setup``: an allocation
+    beyond that is a MemoryError in the child, whatever the machine's memory and
+    overcommit policy.
 
     Returns the CompletedProcess (text output captured).
     """
@@ -65,4 +66,4 @@ def run_with_memory_limit(code, setup="", headroom=512 * 2**20):
              "resource.setrlimit(resource.RLIMIT_AS, (_size, _size))\n")
     program = textwrap.dedent(setup) + "\n" + limit + textwrap.dedent(code)
     return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                          timeout=300)
+                          cwd=cwd, timeout=300)

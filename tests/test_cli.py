@@ -1,5 +1,6 @@
 """The fastmlp command line, run in-process through fastmlp.cli.main (and once as
 ``python -m fastmlp``): train, sweep, evaluate, and the errors a user can make."""
+import os
 import re
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from conftest import mnist_dir_or_skip
+from conftest import mnist_dir_or_skip, run_with_memory_limit
 from fastmlp import MLP
 from fastmlp.cli import main
 
@@ -198,6 +199,139 @@ def test_bad_option_values(capsys, in_tmp_path, argv, words):
     assert_one_line_error(err, *words)
     assert "trained" not in out
     assert list(in_tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if the command trains a model."""
+    def fit(*args, **kwargs):
+        pytest.fail("MLP.fit was called: training started before the error")
+    monkeypatch.setattr(MLP, "fit", fit)
+
+
+@pytest.fixture
+def obstacles(in_tmp_path):
+    """A folder ``adir``, a folder named like a figure ``adir.png``, a regular file
+    ``afile`` and ``same.png`` with a symbolic link to it, ``link.npz``."""
+    (in_tmp_path / "adir").mkdir()
+    (in_tmp_path / "adir.png").mkdir()
+    (in_tmp_path / "afile").write_text("a file")
+    (in_tmp_path / "same.png").write_bytes(b"old")
+    (in_tmp_path / "link.npz").symlink_to("same.png")
+    return in_tmp_path
+
+
+def tree(folder):
+    """Every path under ``folder`` and its content (None for folders and links)."""
+    return {str(p.relative_to(folder)): None if p.is_dir() or p.is_symlink() else p.read_bytes()
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--save", "adir"], ["--save adir is a folder, not a file"]),
+    (["train", "--save", "afile/m.npz"], ["--save afile/m.npz:", "afile is a file, not a folder"]),
+    (["train", "--save", "afile/sub/m.npz"], ["afile is a file, not a folder"]),
+    (["train", "--save", "no/such/m.npz"], ["--save no/such/m.npz:", "does not exist"]),
+    (["train", "--save", "/dev/null"], ["--save /dev/null", "not a regular file"]),
+    (["train", "--plot", "adir.png"], ["--plot adir.png is a folder, not a file"]),
+    (["train", "--plot", "afile/f.png"], ["--plot afile/f.png:", "is a file, not a folder"]),
+    (["train", "--plot", "no/such/f.png"], ["--plot no/such/f.png:", "does not exist"]),
+    (["train", "--save", "same.png", "--plot", "same.png"],
+     ["--save same.png and --plot same.png are the same file"]),
+    (["train", "--save", "link.npz", "--plot", "same.png"], ["are the same file"]),
+    (["sweep", "--plot", "adir.png"], ["--plot adir.png is a folder"]),
+    (["sweep", "--plot", "afile/s.png"], ["--plot afile/s.png:", "is a file, not a folder"]),
+    (["sweep", "--plot", "s.pdf"], ["--plot", ".png"]),
+    (["sweep", "--lr", "0.1", "0"], ["--lr: lr must be > 0.0; got 0.0"]),
+    (["sweep", "--lr", "0.1", "1", "nan"], ["--lr: lr must be finite; got nan"]),
+    (["sweep", "--lr", "0.1", "inf"], ["--lr: lr must be finite; got inf"]),
+    (["sweep", "--batch-size", "32", "0"], ["--batch-size: batch_size must be >= 1; got 0"]),
+    (["sweep", "--batch-size", "full", "-5"], ["--batch-size", "got -5"]),
+    (["sweep", "--epochs", "0"], ["--epochs: epochs must be >= 1; got 0"]),
+    (["sweep", "--hidden", "4", "0"], ["--hidden: layer_sizes[2] must be >= 1; got 0"]),
+    (["sweep", "--momentum", "nan"], ["--momentum: momentum must be finite; got nan"]),
+    (["train", "--momentum", "-0.5"], ["--momentum: momentum must be >= 0.0; got -0.5"]),
+    (["train", "--seed", "-1"], ["--seed: seed must be None or an integer >= 0; got -1"]),
+    (["sweep", "--seed", "-1"], ["--seed"]),
+    (["evaluate", "m.npz", "--seed", "-1"], ["--seed"]),
+    (["train", "--hidden", "1000000000000000000"],
+     ["--hidden 1000000000000000000: cannot build a model with layer sizes "
+      "[2, 1000000000000000000, 2]"]),
+    (["train", "--hidden", "8", str(10**20)], ["--hidden 8 100000000000000000000: cannot build"]),
+], ids=["save-folder", "save-under-file", "save-deep-under-file", "save-missing-folder",
+        "save-device", "plot-folder", "plot-under-file", "plot-missing-folder",
+        "save-is-plot", "save-links-to-plot", "sweep-plot-folder", "sweep-plot-under-file",
+        "sweep-plot-pdf", "sweep-second-lr-0", "sweep-third-lr-nan", "sweep-lr-inf",
+        "sweep-second-batch-0", "sweep-batch-negative", "sweep-epochs-0", "sweep-hidden-0",
+        "sweep-momentum-nan", "train-momentum-negative", "train-seed", "sweep-seed",
+        "evaluate-seed", "hidden-overflows", "hidden-overflows-int64"])
+def test_bad_options_and_outputs_fail_before_training(capsys, obstacles, no_training,
+                                                       argv, words):
+    before = tree(obstacles)
+    quiet = [] if argv[0] == "evaluate" else ["--no-progress"]
+    code, out, err = run(capsys, *argv, *quiet)
+    assert code == 2
+    assert_one_line_error(err, *words)
+    assert tree(obstacles) == before  # no figure, no model, nothing replaced
+    assert os.path.samefile(obstacles / "link.npz", obstacles / "same.png")
+
+
+def test_unwritable_output_folder_fails_before_training(capsys, obstacles, no_training,
+                                                         monkeypatch):
+    # Permission bits do not stop root, so the folder is made unwritable in os.access.
+    access = os.access
+    folder = str(obstacles / "adir")
+    monkeypatch.setattr(os, "access", lambda path, mode, **kwargs: False
+                        if os.fspath(path) == folder else access(path, mode, **kwargs))
+    for option, name in (("--save", "adir/m.npz"), ("--plot", "adir/f.png")):
+        code, out, err = run(capsys, "train", option, name, "--no-progress")
+        assert code == 2
+        assert_one_line_error(err, f"{option} {name}:", f"the folder {folder} is not writable")
+    assert list((obstacles / "adir").iterdir()) == []
+
+
+def test_model_too_large_for_memory_is_an_error_naming_hidden(tmp_path):
+    # 10**10 hidden units are 186 GiB of weights; the child may grow by 512 MiB only.
+    proc = run_with_memory_limit("""
+        import sys
+        sys.exit(main(["train", "--hidden", "10000000000", "--no-progress"]))
+        """, setup="from fastmlp.cli import main\nimport fastmlp.plotting", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert_one_line_error(proc.stderr, "--hidden 10000000000: cannot build a model with "
+                                       "layer sizes [2, 10000000000, 2]")
+    assert "training" not in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_batch_too_large_for_memory_is_an_error_naming_the_options(tmp_path):
+    # The weights (20 MB) fit, but a full batch of 1500 rows through a million units
+    # (about 6 GB of activations) does not.
+    proc = run_with_memory_limit("""
+        import sys
+        sys.exit(main(["train", "--hidden", "1000000", "--batch-size", "full",
+                       "--no-progress"]))
+        """, setup="from fastmlp.cli import main\nimport fastmlp.plotting", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert_one_line_error(proc.stderr, "--batch-size full with layer sizes [2, 1000000, 2] "
+                                       "(--hidden): training needs more memory")
+    assert "trained" not in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_through_symbolic_links_replace_their_targets(capsys, in_tmp_path):
+    (in_tmp_path / "out").mkdir()
+    (in_tmp_path / "out" / "model.npz").write_bytes(b"old model")
+    (in_tmp_path / "out" / "figure.png").write_bytes(b"old figure")
+    (in_tmp_path / "m.npz").symlink_to("out/model.npz")
+    (in_tmp_path / "f.png").symlink_to(in_tmp_path / "out" / "figure.png")
+    code, out, err = run(capsys, "train", "--epochs", "2", "--hidden", "4", "--no-progress",
+                         "--save", "m.npz", "--plot", "f.png")
+    assert code == 0, err
+    assert (in_tmp_path / "m.npz").is_symlink() and (in_tmp_path / "f.png").is_symlink()
+    assert MLP.load(in_tmp_path / "out" / "model.npz").layer_sizes == (2, 4, 2)
+    assert_png(in_tmp_path / "out" / "figure.png")
+    assert sorted(p.name for p in (in_tmp_path / "out").iterdir()) == ["figure.png",
+                                                                      "model.npz"]
 
 
 def test_evaluate_rejects_bad_model_files(capsys, in_tmp_path):

@@ -155,6 +155,14 @@ CLI_CASES = [
     ("unknown activation", ["train", "--activation", "swish"], "invalid choice: 'swish'"),
     ("missing MNIST", ["train", "--data", "mnist", "--data-dir", "/nonexistent/mnist"],
      "/nonexistent/mnist"),
+    ("sweep: second lr zero", ["sweep", "--lr", "0.1", "0"], "--lr: lr must be > 0.0; got 0.0"),
+    ("sweep: second batch size zero", ["sweep", "--batch-size", "32", "0"],
+     "--batch-size: batch_size must be >= 1; got 0"),
+    ("negative seed", ["train", "--seed", "-1"],
+     "--seed: seed must be None or an integer >= 0; got -1"),
+    ("save onto a folder", ["train", "--save", "."], "--save . is a folder, not a file"),
+    ("hidden size overflows", ["train", "--hidden", "1000000000000000000"],
+     "--hidden 1000000000000000000: cannot build a model"),
 ]
 
 
