@@ -270,7 +270,9 @@ def cmd_train(args):
     if args.save is not None:
         model.save(outputs["--save"])  # resolved: model.save would replace a link itself
         print(f"saved the model to {args.save}")
-    if args.plot is not None and history.epochs > 0:
+    if args.plot is not None and history.epochs == 0:
+        _note(f"no figure written to {args.plot}: no epoch was completed")
+    elif args.plot is not None:
         from . import plotting
         title = (f"{data.name}: layers {list(model.layer_sizes)}, {model.activation}, "
                  f"{model.loss_name}, lr {s['lr']:g}, batch size {s['batch_size']}")

@@ -32,6 +32,8 @@ __all__ = ["plot_history", "plot_decision_boundary", "plot_first_layer", "plot_s
 _CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
 # Lines get markers when there are few epochs, so that a one-epoch run is visible.
 _MARKER_EPOCHS = 25
+# The most activations (rows times units) one forward pass over a plot's grid holds.
+_FORWARD_VALUES = 2**22
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -165,7 +167,9 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     y : array_like, shape (n_samples,), optional
         Integer class labels that colour the points (one colour when omitted).
     resolution : int
-        Grid points along each axis (at least 2).
+        Grid points along each axis (at least 2). The grid goes through the
+        model in blocks of at most about 4 million activations, so memory does
+        not grow with the model's width times ``resolution**2``.
     ax : matplotlib Axes, optional
         Draw here instead of in a new Figure.
     title : str, optional
@@ -213,7 +217,12 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     gx = np.linspace(low[0] - margin[0], high[0] + margin[0], resolution)
     gy = np.linspace(low[1] - margin[1], high[1] + margin[1], resolution)
     xx, yy = np.meshgrid(gx, gy)
-    out = np.asarray(model.forward(np.c_[xx.ravel(), yy.ravel()]), dtype=np.float64)
+    grid = np.c_[xx.ravel(), yy.ravel()]
+    # A block of grid points at a time: the activations of a wide model over the
+    # whole grid (resolution**2 rows) could need gigabytes.
+    rows = max(1, _FORWARD_VALUES // sum(model.layer_sizes[1:]))
+    out = np.concatenate([np.asarray(model.forward(grid[i:i + rows]), dtype=np.float64)
+                          for i in range(0, len(grid), rows)])
 
     if ax is None:
         ax = _new_figure((5.5, 4.5)).add_subplot()

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.image import imread
 
 from conftest import mnist_dir_or_skip, run_with_memory_limit
-from fastmlp import MLP
+from fastmlp import MLP, History
 from fastmlp.cli import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -109,6 +109,16 @@ def test_train_divergence_exits_1(capsys, in_tmp_path):
     assert code == 1
     assert_one_line_error(err, "diverged", "learning rate")
     assert not (in_tmp_path / "m.npz").exists()
+
+
+def test_train_interrupted_in_its_first_epoch_says_there_is_no_figure(capsys, in_tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setattr(MLP, "fit", lambda *args, **kwargs: History(interrupted=True))
+    code, out, err = run(capsys, "train", "--no-progress", "--plot", "f.png", "--save", "m.npz")
+    assert code == 0, err
+    assert "training interrupted after 0 epoch(s)" in err
+    assert "no figure written to f.png: no epoch was completed" in err
+    assert sorted(p.name for p in in_tmp_path.iterdir()) == ["m.npz"]  # the model is kept
 
 
 # --- mnist --------------------------------------------------------------------------------
@@ -316,6 +326,18 @@ def test_batch_too_large_for_memory_is_an_error_naming_the_options(tmp_path):
                                        "(--hidden): training needs more memory")
     assert "trained" not in proc.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_decision_boundary_of_a_wide_model_fits_in_memory(tmp_path):
+    # The 40,000 grid points of the figure through 5,000 units are 800 MB of
+    # activations at once; the child may grow by 512 MiB only.
+    proc = run_with_memory_limit("""
+        import sys
+        sys.exit(main(["train", "--hidden", "5000", "--epochs", "1", "--batch-size", "full",
+                       "--no-progress"]))
+        """, setup="from fastmlp.cli import main\nimport fastmlp.plotting", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert_png(tmp_path / "fastmlp-train.png")
 
 
 def test_outputs_through_symbolic_links_replace_their_targets(capsys, in_tmp_path):
