@@ -258,8 +258,9 @@ def check_output_path(path, name):
     Checked before anything is computed that a failed write would lose:
 
     * TypeError: ``path`` is not a str, bytes or os.PathLike;
-    * ValueError: it holds a NUL byte, or names something other than a regular
-      file (a device such as /dev/null, a pipe), which the rename would replace;
+    * ValueError: it is empty or holds a NUL byte, or names something other than
+      a regular file (a device such as /dev/null, a pipe), which the rename would
+      replace;
     * IsADirectoryError: it names a folder;
     * NotADirectoryError: a part of its folder is a file;
     * FileNotFoundError: its folder does not exist;
@@ -269,8 +270,8 @@ def check_output_path(path, name):
         raise TypeError(f"{name} must be a file path (str or os.PathLike); "
                         f"got {type(path).__name__} {path!r}")
     given = os.fsdecode(os.fspath(path))
-    if "\0" in given:
-        raise ValueError(f"{name} must be a file path; got {given!r}, which holds a NUL byte")
+    if not given or "\0" in given:
+        raise ValueError(f"{name} must be a file path; got {given!r}")
     target = os.path.realpath(given)
     where = f"{name} {given}"
     if os.path.isdir(target):
