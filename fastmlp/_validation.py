@@ -224,16 +224,16 @@ def _is_integer(value):
 def check_int(value, name, minimum, maximum=None):
     """An integer (Python or NumPy, not bool) in [minimum, maximum], as a Python int.
 
-    A float is a TypeError even when it is whole (3.0): a count is never a
-    measurement. ``maximum=None`` leaves the value unbounded above.
+    A float is a TypeError even when it is whole (3.0). ``maximum=None`` leaves
+    the value unbounded above. A ValueError names the bound that is broken.
     """
-    expected = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
     if not _is_integer(value):
-        raise TypeError(f"{name} must be an integer {expected}; "
-                        f"got {type(value).__name__} {value!r}")
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
     value = int(value)
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be {expected}; got {value}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}; got {value}")
     return value
 
 

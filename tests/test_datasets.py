@@ -162,16 +162,14 @@ def test_circles_seed_determinism():
 
 
 CIRCLES_ERRORS = [
-    ({"n_samples": 1}, ValueError,
-     r"n_samples must be between 2 and 576460752303423487; got 1$"),
+    ({"n_samples": 1}, ValueError, r"n_samples must be >= 2; got 1$"),
     ({"n_samples": 0}, ValueError, r"n_samples .* got 0"),
     ({"n_samples": 2**62}, ValueError,
-     r"n_samples must be between 2 and 576460752303423487; got 4611686018427387904"),
+     r"n_samples must be <= 576460752303423487; got 4611686018427387904"),
     ({"n_samples": np.int64(2**62)}, ValueError, r"n_samples .* got 4611686018427387904"),
     ({"n_samples": 10**30}, ValueError, r"n_samples .* got 10{30}"),
     ({"n_samples": -2**70}, ValueError, r"n_samples .* got -1180591620717411303424"),
-    ({"n_samples": 10.0}, TypeError, r"n_samples must be an integer between 2 and \d+; "
-                                     r"got float 10\.0"),
+    ({"n_samples": 10.0}, TypeError, r"n_samples must be an integer; got float 10\.0"),
     ({"n_samples": np.float64(10)}, TypeError, r"n_samples .* got float64 np\.float64\(10\.0\)"),
     ({"n_samples": float("nan")}, TypeError, r"n_samples .* got float nan"),
     ({"n_samples": True}, TypeError, r"n_samples .* got bool True"),
