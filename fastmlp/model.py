@@ -4,19 +4,30 @@ The model keeps every parameter in one flat buffer (``weights[l]`` and
 ``biases[l]`` are views into it), so a training step is one call into compiled
 code and an epoch is one more: see ``kernels/network.pyx``. This module checks
 arguments, converts data once, allocates the workspace and keeps the history.
+
+Rules the compiled core relies on, enforced here:
+* the architecture (``layer_sizes``, ``activation``, ``loss_name``, ``dtype``,
+  ``init``) is read-only, and ``weights``/``biases`` can only be written through
+  checked copies into the buffer, never rebound to another array;
+* one training call (``fit``, ``step``, ``gradients``, ``input_gradient``) at a
+  time per model: another thread gets a RuntimeError (see ``Network.claim``);
+* copies (``copy.copy``, ``copy.deepcopy``, pickle) are whole, independent
+  models: parameters, momentum buffer and all.
 """
+import contextlib
 import math
-import numbers
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _network
 from ._serialization import FORMAT_VERSION, checksum, read_model
-from ._validation import check_real, check_shape
+from ._validation import (check_int, check_output_path, check_real, check_seed,
+                          check_shape, reject_masked)
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
 
@@ -29,20 +40,26 @@ INITS = ("normal", "xavier", "he")
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite during ``fit``; ``history`` holds the epochs so far."""
 
-    def __init__(self, message, history):
+    def __init__(self, message, history=None):
         super().__init__(message)
         self.history = history
+
+    def __reduce__(self):
+        # Rebuilt from both arguments, so that the error crosses process boundaries
+        # (multiprocessing, concurrent.futures) with its history.
+        return type(self), (str(self), self.history)
 
 
 @dataclass
 class History:
     """Per-epoch training curves returned by :meth:`MLP.fit`.
 
-    ``loss`` and ``accuracy`` are the means over each epoch's batches, each batch
-    measured just before its update (accuracy only for cross-entropy). The
-    ``val_`` lists are filled when ``fit`` was given ``validation_data``; for an
-    MSE model ``val_accuracy`` stays empty. ``interrupted`` is True when Ctrl-C
-    stopped training early.
+    ``loss`` is each epoch's mean training loss over its rows (every batch's mean
+    loss weighted by the batch's rows, each batch measured just before its
+    update); ``accuracy`` likewise (cross-entropy only). The ``val_`` lists are
+    filled when ``fit`` was given ``validation_data``; for an MSE model
+    ``val_accuracy`` stays empty. An epoch is recorded whole or not at all.
+    ``interrupted`` is True when Ctrl-C stopped training early.
     """
 
     loss: list = field(default_factory=list)
@@ -59,19 +76,23 @@ class History:
         return {"loss": list(self.loss), "accuracy": list(self.accuracy),
                 "val_loss": list(self.val_loss), "val_accuracy": list(self.val_accuracy)}
 
+    def _record(self, loss, accuracy, val_loss, val_accuracy):
+        """Append one epoch's values (None for a value the model does not measure)."""
+        for curve, value in ((self.loss, loss), (self.accuracy, accuracy),
+                             (self.val_loss, val_loss), (self.val_accuracy, val_accuracy)):
+            if value is not None:
+                curve.append(value)
+
+    def _keep(self, epochs):
+        """Drop anything recorded after the first ``epochs`` epochs (a cut-short record)."""
+        for curve in (self.loss, self.accuracy, self.val_loss, self.val_accuracy):
+            del curve[epochs:]
+
 
 def _check_choice(value, name, choices):
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
 
 
 def _check_dtype(dtype):
@@ -84,6 +105,91 @@ def _check_dtype(dtype):
     return dt
 
 
+def _check_layer_sizes(layer_sizes):
+    """The sizes as a list of ints: an ordered sequence of two or more sizes >= 1."""
+    ordered = isinstance(layer_sizes, Sequence) or (isinstance(layer_sizes, np.ndarray)
+                                                    and layer_sizes.ndim == 1)
+    if isinstance(layer_sizes, (str, bytes)) or not ordered:
+        why = (" (an unordered collection: the order of the layers would be arbitrary)"
+               if isinstance(layer_sizes, (set, frozenset, dict)) else "")
+        raise TypeError(f"layer_sizes must be a sequence (list or tuple) of integers like "
+                        f"[784, 300, 10]; got {type(layer_sizes).__name__} "
+                        f"{layer_sizes!r}{why}")
+    if len(layer_sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least two sizes (inputs and outputs); "
+                         f"got {list(layer_sizes)!r}")
+    # The compiled core indexes with intp: every size, and every count made from
+    # them, must fit one.
+    return [check_int(s, f"layer_sizes[{i}]", 1, np.iinfo(np.intp).max)
+            for i, s in enumerate(layer_sizes)]
+
+
+class LayerParams(Sequence):
+    """The per-layer weights (or biases) of an :class:`MLP`: views into its one
+    parameter buffer, one per layer.
+
+    ``params[l]`` is a writeable view of layer l, so ``model.weights[0][...] = W``
+    and ``model.weights[0] *= 2`` change the model. ``params[l] = value`` copies
+    ``value`` into layer l after checking its shape and that it is finite; the
+    sequence itself never grows, shrinks or holds anything but the model's views.
+    """
+
+    __slots__ = ("_model", "_kind")
+
+    def __init__(self, model, kind):
+        self._model, self._kind = model, kind
+
+    def __len__(self):
+        return self._model.n_layers
+
+    def __getitem__(self, l):
+        if isinstance(l, slice):
+            return [self[i] for i in range(*l.indices(len(self)))]
+        return self._model._layer(self._model._params, self._kind, self._index(l))
+
+    def __setitem__(self, l, value):
+        if isinstance(l, slice):
+            raise TypeError(f"assign {self._kind} one layer at a time: model.{self._kind}[l] = "
+                            f"array")
+        l = self._index(l)
+        self._model._layer(self._model._params, self._kind, l)[...] = self._checked(l, value)
+
+    def _index(self, l):
+        n = len(self)
+        if isinstance(l, bool) or not isinstance(l, (int, np.integer)):
+            raise TypeError(f"{self._kind} indices must be integers; got {type(l).__name__}")
+        if not -n <= l < n:
+            raise IndexError(f"{self._kind}[{l}]: the model has {n} layers")
+        return int(l) % n
+
+    def _checked(self, l, value):
+        name = f"{self._kind}[{l}]"
+        target = self._model._layer(self._model._params, self._kind, l)
+        reject_masked(value, name)
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}")
+        check_shape(arr, name, target.shape,
+                    "(n_out, n_in), as in PyTorch" if self._kind == "weights" else "(n_out,)")
+        arr = arr.astype(target.dtype)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinite values (in "
+                             f"{target.dtype.name})")
+        return arr
+
+    def _assign_all(self, values):
+        if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)) \
+                or len(values) != len(self):
+            raise ValueError(f"{self._kind} must be given as a sequence of {len(self)} arrays, "
+                             f"one per layer")
+        checked = [self._checked(l, v) for l, v in enumerate(values)]  # all, before any write
+        for l, arr in enumerate(checked):
+            self[l] = arr
+
+    def __repr__(self):
+        return repr(list(self))
+
+
 class MLP:
     """A fully connected network: affine layers, an activation between them, and a loss.
 
@@ -91,7 +197,8 @@ class MLP:
     ----------
     layer_sizes : sequence of int
         The width of every layer, input first: ``[784, 300, 10]`` is 784 inputs, one
-        hidden layer of 300 units and 10 outputs. Two or more positive sizes.
+        hidden layer of 300 units and 10 outputs. Two or more positive sizes, in a
+        list, tuple or 1-D array (not a set: the order matters).
     activation : {"tanh", "sigmoid", "relu"}
         The activation after every hidden layer.
     loss : {"cross_entropy", "mse"}
@@ -101,7 +208,7 @@ class MLP:
         The dtype of the parameters and of every computation. Inputs of other
         numeric dtypes (integers, float64 for a float32 model) are converted.
     seed : int or None
-        Seed of the initial weights.
+        Seed of the initial weights (an integer >= 0).
     init : {"normal", "xavier", "he"}
         ``normal``: weights and biases from N(0, 0.3**2), as in the course;
         ``xavier``: W from N(0, 2 / (n_in + n_out)), zero biases;
@@ -109,106 +216,185 @@ class MLP:
 
     Attributes
     ----------
-    weights : list of ndarray
-        ``weights[l]`` has shape (layer_sizes[l+1], layer_sizes[l]) (PyTorch's layout).
-    biases : list of ndarray
-        ``biases[l]`` has shape (layer_sizes[l+1],).
+    layer_sizes, activation, loss_name, dtype, init
+        The architecture, read-only.
+    weights : LayerParams
+        ``weights[l]`` is a writeable view of shape (layer_sizes[l+1], layer_sizes[l])
+        (PyTorch's layout); ``weights[l] = W`` copies W in after checking it.
+    biases : LayerParams
+        ``biases[l]`` has shape (layer_sizes[l+1],); assignment as for weights.
     n_params : int
         The number of trainable parameters.
 
-    The methods that train (``step``, ``fit``) keep a workspace on the model and
-    are not safe to call from several threads at once; ``forward``, ``predict``,
-    ``predict_proba``, ``loss`` and ``score`` are.
+    The methods that train (``step``, ``fit``, ``gradients``, ``input_gradient``)
+    use a workspace kept on the model: one of them at a time, and a call from
+    another thread while one runs raises RuntimeError. ``forward``, ``predict``,
+    ``predict_proba``, ``loss`` and ``score`` may run in several threads at once.
+    ``copy.deepcopy(model)`` and pickling give an independent model with the same
+    parameters and momentum buffer.
     """
 
     def __init__(self, layer_sizes, activation="tanh", loss="cross_entropy", dtype=np.float32,
                  seed=None, init="normal"):
-        if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
-            raise TypeError(f"layer_sizes must be a sequence of integers like [784, 300, 10]; "
-                            f"got {layer_sizes!r}")
-        if len(layer_sizes) < 2:
-            raise ValueError(f"layer_sizes needs at least two sizes (inputs and outputs); "
-                             f"got {list(layer_sizes)!r}")
-        sizes = [_check_int(s, f"layer_sizes[{i}]", 1) for i, s in enumerate(layer_sizes)]
-        self.layer_sizes = tuple(sizes)
-        self.activation = _check_choice(activation, "activation", tuple(ACTIVATIONS))
-        self.loss_name = _check_choice(loss, "loss", tuple(LOSSES))
-        self.dtype = _check_dtype(dtype)
-        self.init = _check_choice(init, "init", INITS)
-        self._sizes = np.array(sizes, dtype=np.intp)
-        self._params = np.empty(self.n_params, dtype=self.dtype)
-        self._make_views()
-        self._initialize(np.random.default_rng(seed))
-        self._net = _network.Network(self._sizes, self._params, ACTIVATIONS[self.activation],
-                                     LOSSES[self.loss_name])
+        sizes = _check_layer_sizes(layer_sizes)
+        rng = np.random.default_rng(check_seed(seed))
+        self._setup(sizes, activation, loss, dtype, init)
+        self._initialize(rng)
+
+    def _setup(self, sizes, activation, loss, dtype, init):
+        """Check the architecture and allocate the parameters (uninitialised) and the core."""
+        self._activation = _check_choice(activation, "activation", tuple(ACTIVATIONS))
+        self._loss_name = _check_choice(loss, "loss", tuple(LOSSES))
+        self._dtype = _check_dtype(dtype)
+        self._init = _check_choice(init, "init", INITS)
+        self._layer_sizes = tuple(sizes)
+        n = self.n_params
+        nbytes = n * self._dtype.itemsize
+        if nbytes > np.iinfo(np.intp).max:
+            raise ValueError(f"layer_sizes {list(sizes)} make {n:,} parameters, more than "
+                             f"this machine can address")
+        try:
+            self._params = np.empty(n, dtype=self._dtype)
+        except MemoryError:
+            raise MemoryError(f"layer_sizes {list(sizes)} make {n:,} parameters "
+                              f"({nbytes / 2**30:.1f} GiB of {self._dtype.name}), more than "
+                              f"can be allocated") from None
+        self._net = _network.Network(np.array(sizes, dtype=np.intp), self._params,
+                                     ACTIVATIONS[self._activation], LOSSES[self._loss_name])
         # Empty stand-ins for the arrays a call does not use.
-        self._none2 = np.empty((0, 0), dtype=self.dtype)
+        self._none2 = np.empty((0, 0), dtype=self._dtype)
         self._no_labels = np.empty(0, dtype=np.intp)
 
-    # --- structure -----------------------------------------------------------
+    # --- structure (read-only: the compiled core was built for it) -----------------------
+
+    layer_sizes = property(lambda self: self._layer_sizes, doc="Layer widths, input first.")
+    activation = property(lambda self: self._activation, doc="The hidden activation.")
+    loss_name = property(lambda self: self._loss_name, doc="The loss.")
+    dtype = property(lambda self: self._dtype, doc="The dtype of parameters and computation.")
+    init = property(lambda self: self._init, doc="How the weights were initialised.")
 
     @property
     def n_params(self):
-        s = self.layer_sizes
+        s = self._layer_sizes
         return sum(s[l + 1] * s[l] + s[l + 1] for l in range(len(s) - 1))
 
     @property
     def n_layers(self):
         """Number of affine layers (one less than the number of sizes)."""
-        return len(self.layer_sizes) - 1
+        return len(self._layer_sizes) - 1
 
-    def _make_views(self):
-        self.weights, self.biases = self._split(self._params)
+    @property
+    def weights(self):
+        """Per-layer weight views (n_out, n_in); see :class:`LayerParams`."""
+        return LayerParams(self, "weights")
+
+    @weights.setter
+    def weights(self, values):
+        LayerParams(self, "weights")._assign_all(values)
+
+    @property
+    def biases(self):
+        """Per-layer bias views (n_out,); see :class:`LayerParams`."""
+        return LayerParams(self, "biases")
+
+    @biases.setter
+    def biases(self, values):
+        LayerParams(self, "biases")._assign_all(values)
+
+    def _layer(self, flat, kind, l):
+        """Layer l's weights (n_out, n_in) or biases (n_out,) as a view of a flat,
+        parameter-shaped buffer (the parameters, their gradients, a snapshot)."""
+        s = self._layer_sizes
+        off = sum(s[i + 1] * s[i] + s[i + 1] for i in range(l))
+        n_in, n_out = s[l], s[l + 1]
+        if kind == "weights":
+            return flat[off:off + n_out * n_in].reshape(n_out, n_in)
+        return flat[off + n_out * n_in:off + n_out * n_in + n_out]
 
     def _split(self, flat):
         """Per-layer (n_out, n_in) and (n_out,) views of a flat parameter-shaped buffer."""
-        weights, biases, off = [], [], 0
-        for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
-            weights.append(flat[off:off + n_out * n_in].reshape(n_out, n_in))
-            off += n_out * n_in
-            biases.append(flat[off:off + n_out])
-            off += n_out
-        return weights, biases
+        return ([self._layer(flat, "weights", l) for l in range(self.n_layers)],
+                [self._layer(flat, "biases", l) for l in range(self.n_layers)])
 
     def _initialize(self, rng):
-        for W, b in zip(self.weights, self.biases):
+        for W, b in zip(*self._split(self._params)):
             n_out, n_in = W.shape
-            if self.init == "normal":
+            if self._init == "normal":
                 W[...] = rng.normal(0.0, 0.3, W.shape)
                 b[...] = rng.normal(0.0, 0.3, b.shape)
             else:
-                var = 2.0 / (n_in + n_out) if self.init == "xavier" else 2.0 / n_in
+                var = 2.0 / (n_in + n_out) if self._init == "xavier" else 2.0 / n_in
                 W[...] = rng.normal(0.0, math.sqrt(var), W.shape)
                 b[...] = 0
 
     def __repr__(self):
-        return (f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, "
-                f"loss={self.loss_name!r}, dtype=np.{self.dtype.name})")
+        return (f"MLP({list(self._layer_sizes)}, activation={self._activation!r}, "
+                f"loss={self._loss_name!r}, dtype=np.{self._dtype.name})")
+
+    # --- copies ----------------------------------------------------------------------
+
+    def __getstate__(self):
+        # One snapshot each, so a copy taken while another thread trains is a model
+        # that existed (its parameters may be those of any step, never torn views).
+        return {"layer_sizes": list(self._layer_sizes), "activation": self._activation,
+                "loss": self._loss_name, "dtype": self._dtype.name, "init": self._init,
+                "params": self._params.copy(), "velocity": self._net.velocity.copy()}
+
+    def __setstate__(self, state):
+        self._setup(state["layer_sizes"], state["activation"], state["loss"], state["dtype"],
+                    state["init"])
+        self._params[...] = state["params"]
+        velocity = state["velocity"]
+        if velocity.size:
+            with self._training():
+                self._net.reset_velocity(True)
+                self._net.velocity[...] = velocity
+
+    def __copy__(self):
+        # A shallow copy would share the buffer and the workspace with the original
+        # and so train both: a copy of a model is a whole, independent model.
+        return self.__deepcopy__({})
+
+    def __deepcopy__(self, memo):
+        new = type(self).__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        memo[id(self)] = new
+        return new
+
+    @contextlib.contextmanager
+    def _training(self):
+        """Hold the model's workspace for one training call (RuntimeError if taken)."""
+        self._net.claim()
+        try:
+            yield
+        finally:
+            self._net.release()
 
     # --- input checks ----------------------------------------------------------
 
     def _check_X(self, X, name="X"):
         """X as a C-contiguous (n, n_inputs) array of the model's dtype, all finite."""
-        if (type(X) is np.ndarray and X.dtype == self.dtype and X.ndim == 2
-                and X.flags.c_contiguous and X.shape[1] == self.layer_sizes[0]
+        if (type(X) is np.ndarray and X.dtype == self._dtype and X.ndim == 2
+                and X.flags.c_contiguous and X.shape[1] == self._layer_sizes[0]
                 and X.shape[0] > 0):
             arr = X
         else:
+            reject_masked(X, name)
             arr = np.asarray(X)
             if arr.dtype.kind not in "iufb":
                 raise TypeError(f"{name} must be an array of real numbers (converted to "
-                                f"{self.dtype.name}); got dtype {arr.dtype}")
+                                f"{self._dtype.name}); got dtype {arr.dtype}")
             if arr.ndim != 2:
                 raise ValueError(f"{name} must be a 2-D array (n_samples, "
-                                 f"{self.layer_sizes[0]}); got {arr.ndim}-D with shape "
+                                 f"{self._layer_sizes[0]}); got {arr.ndim}-D with shape "
                                  f"{arr.shape}")
-            if arr.shape[1] != self.layer_sizes[0]:
+            if arr.shape[1] != self._layer_sizes[0]:
                 raise ValueError(f"{name} has {arr.shape[1]} features but the model's first "
-                                 f"layer takes {self.layer_sizes[0]}: expected shape "
-                                 f"(n_samples, {self.layer_sizes[0]}); got {arr.shape}")
+                                 f"layer takes {self._layer_sizes[0]}: expected shape "
+                                 f"(n_samples, {self._layer_sizes[0]}); got {arr.shape}")
             if arr.shape[0] == 0:
                 raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
-            arr = np.ascontiguousarray(arr, dtype=self.dtype)
+            arr = np.ascontiguousarray(arr, dtype=self._dtype)
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or infinite values (first at row "
                              f"{int(np.argwhere(~np.isfinite(arr))[0, 0])})")
@@ -216,18 +402,19 @@ class MLP:
 
     def _check_y(self, y, n, name="y"):
         """Labels (n,) as intp for cross-entropy; targets (n, n_outputs) for MSE."""
-        k = self.layer_sizes[-1]
+        k = self._layer_sizes[-1]
+        reject_masked(y, name)
         arr = np.asarray(y)
         if arr.dtype.kind not in "iufb":
             raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}")
         if arr.ndim == 0 or arr.shape[0] != n:
             raise ValueError(f"{name} must have one row per row of X ({n}); got shape "
                              f"{arr.shape}")
-        if self.loss_name == "mse":
+        if self._loss_name == "mse":
             if arr.ndim == 1 and k == 1:
                 arr = arr.reshape(n, 1)
             check_shape(arr, name, (n, k), "targets for the model's outputs")
-            arr = np.ascontiguousarray(arr, dtype=self.dtype)
+            arr = np.ascontiguousarray(arr, dtype=self._dtype)
             if not np.isfinite(arr).all():
                 raise ValueError(f"{name} contains NaN or infinite values")
             return arr
@@ -252,22 +439,57 @@ class MLP:
                              f"outputs; got {low if low < 0 else high!r}")
         return np.ascontiguousarray(arr, dtype=np.intp)
 
-    def _xy(self, X, y):
-        X = self._check_X(X)
-        return X, self._check_y(y, X.shape[0])
+    def _xy(self, X, y, names=("X", "y")):
+        X = self._check_X(X, names[0])
+        return X, self._check_y(y, X.shape[0], names[1])
+
+    def _check_hyper(self, lr, momentum, nesterov, weight_decay):
+        """The SGD settings as Python floats and a bool, valid in the model's dtype."""
+        big = float(np.finfo(self._dtype).max)
+        tiny = float(np.finfo(self._dtype).smallest_subnormal)
+        lr = check_real(lr, "lr", minimum=0.0, exclusive=True)
+        momentum = check_real(momentum, "momentum", minimum=0.0)
+        weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
+        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+            if value > big:
+                raise ValueError(f"{name} must be at most {big:.4g}, the largest "
+                                 f"{self._dtype.name} (the model's dtype); got {value!r}")
+        if lr < tiny / 2:
+            raise ValueError(f"lr must be > 0 in {self._dtype.name} (the model's dtype), where "
+                             f"{lr!r} rounds to 0; got {lr!r}")
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False; got {type(nesterov).__name__} "
+                            f"{nesterov!r}")
+        nesterov = bool(nesterov)
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
+        return lr, momentum, nesterov, weight_decay
 
     # --- compiled passes ------------------------------------------------------------
 
     def _outputs(self, X, probabilities):
         """The last layer's output for the checked X, softmax applied if asked."""
         n = X.shape[0]
-        acts = np.empty(n * sum(self.layer_sizes[1:]), dtype=self.dtype)
+        acts = np.empty(n * sum(self._layer_sizes[1:]), dtype=self._dtype)
         self._net.forward(X, acts, probabilities)
-        return acts[acts.size - n * self.layer_sizes[-1]:].reshape(n, self.layer_sizes[-1])
+        return acts[acts.size - n * self._layer_sizes[-1]:].reshape(n, self._layer_sizes[-1])
+
+    def _loss_of(self, X, y):
+        """Mean loss on the checked (X, y)."""
+        from . import kernels
+        if self._loss_name == "cross_entropy":
+            return kernels.softmax_cross_entropy(self._outputs(X, False), y)[0]
+        return kernels.mse(self._outputs(X, False), y)[0]
+
+    def _finite_on(self, X, y):
+        """Do the parameters give finite outputs and a finite loss on the checked (X, y)?"""
+        return (np.isfinite(self._params).all() and np.isfinite(self._outputs(X, False)).all()
+                and math.isfinite(self._loss_of(X, y)))
 
     def _backprop(self, X, y, grad_x=None):
-        """Gradients of the mean loss on the checked (X, y) into the network's buffers."""
-        loss = self._net.step(X, y, 1.0, update=False, grad_x=grad_x)
+        """Gradients of the mean loss on the checked (X, y) into the network's buffers
+        (the caller holds the workspace: see _training)."""
+        loss = self._net.backprop(X, y, grad_x)
         self._check_finite_loss(loss, X, y)
 
     # --- inference ----------------------------------------------------------------
@@ -275,11 +497,11 @@ class MLP:
     def forward(self, X):
         """The network's output for X (n, n_inputs): class probabilities (softmax) for
         cross-entropy, the raw outputs for MSE. Shape (n, n_outputs), the model's dtype."""
-        return self._outputs(self._check_X(X), self.loss_name == "cross_entropy")
+        return self._outputs(self._check_X(X), self._loss_name == "cross_entropy")
 
     def predict_proba(self, X):
         """Class probabilities (n, n_classes); only for cross-entropy models."""
-        if self.loss_name != "cross_entropy":
+        if self._loss_name != "cross_entropy":
             raise ValueError("predict_proba needs a cross_entropy model; this one uses mse "
                              "(use forward)")
         return self.forward(X)
@@ -287,23 +509,19 @@ class MLP:
     def predict(self, X):
         """Predicted class labels (n,) for cross-entropy; the outputs (n, k) for MSE."""
         out = self.forward(X)
-        return out.argmax(axis=1) if self.loss_name == "cross_entropy" else out
+        return out.argmax(axis=1) if self._loss_name == "cross_entropy" else out
 
     def loss(self, X, y):
         """Mean loss on (X, y): cross-entropy of the labels, or sum-over-outputs MSE."""
-        from . import kernels
-        X, y = self._xy(X, y)
-        if self.loss_name == "cross_entropy":
-            return kernels.softmax_cross_entropy(self._outputs(X, False), y)[0]
-        return kernels.mse(self._outputs(X, False), y)[0]
+        return self._loss_of(*self._xy(X, y))
 
     def score(self, X, y):
         """Accuracy on (X, y) for cross-entropy; the mean squared error (lower is better)
         for MSE."""
         X, y = self._xy(X, y)
-        if self.loss_name == "cross_entropy":
+        if self._loss_name == "cross_entropy":
             return float(np.mean(self._outputs(X, False).argmax(axis=1) == y))
-        return self.loss(X, y)
+        return self._loss_of(X, y)
 
     # --- gradients and training ---------------------------------------------------
 
@@ -313,15 +531,17 @@ class MLP:
         Returns a list of ``(grad_W, grad_b)`` per layer, shaped like the parameters.
         """
         X, y = self._xy(X, y)
-        self._backprop(X, y)
-        weights, biases = self._split(self._net.grads.copy())
-        return list(zip(weights, biases))
+        with self._training():
+            self._backprop(X, y)
+            grads = self._net.grads.copy()
+        return list(zip(*self._split(grads)))
 
     def input_gradient(self, X, y):
         """dL/dX (n, n_inputs) of the mean loss on (X, y)."""
         X, y = self._xy(X, y)
         grad_x = np.empty_like(X)
-        self._backprop(X, y, grad_x)
+        with self._training():
+            self._backprop(X, y, grad_x)
         return grad_x
 
     def step(self, X, y, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
@@ -331,28 +551,20 @@ class MLP:
         momentum buffer is kept on the model between calls. If the loss is NaN or
         infinite, the parameters are left unchanged and FloatingPointError is raised.
         """
-        # The compiled step checks, in C, that X and y are already in the exact form
-        # it reads; when they are not (or a value is out of range) it computes
-        # nothing and returns None, and they go through the full Python checks,
-        # which convert them or raise the error that explains what is wrong.
+        # The compiled step checks, in C, that X, y and the settings are already in
+        # the exact form it reads; when they are not (or a value is out of range or
+        # not finite) it computes nothing and returns None, and they go through the
+        # full Python checks, which convert them or raise the error that explains
+        # what is wrong.
         loss = self._net.step(X, y, lr, momentum, nesterov, weight_decay)
         if loss is None:
-            lr, momentum, weight_decay = self._check_hyper(lr, momentum, nesterov,
-                                                           weight_decay)
+            lr, momentum, nesterov, weight_decay = self._check_hyper(lr, momentum, nesterov,
+                                                                     weight_decay)
             X, y = self._xy(X, y)
             loss = self._net.step(X, y, lr, momentum, nesterov, weight_decay)
         if not _isfinite(loss):
             self._check_finite_loss(loss, X, y)
         return loss
-
-    @staticmethod
-    def _check_hyper(lr, momentum, nesterov, weight_decay):
-        lr = check_real(lr, "lr", minimum=0.0, exclusive=True)
-        momentum = check_real(momentum, "momentum", minimum=0.0)
-        weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
-        if nesterov and momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
-        return lr, momentum, weight_decay
 
     def _check_finite_loss(self, loss, X, y):
         if not math.isfinite(loss):
@@ -375,7 +587,8 @@ class MLP:
             Passes over the data.
         batch_size : int or None
             Rows per step; ``None`` is full-batch gradient descent, 1 online SGD.
-            The last batch of an epoch may be smaller.
+            The last batch of an epoch may be smaller; its loss is its own mean
+            (as with ``DataLoader(drop_last=False)``).
         lr, momentum, nesterov, weight_decay
             The SGD update, with ``torch.optim.SGD``'s semantics. The momentum
             buffer starts at zero in every call to ``fit``.
@@ -391,31 +604,49 @@ class MLP:
         Raises
         ------
         TrainingDivergedError
-            When a batch's loss becomes NaN or infinite. That batch makes no update,
-            so the model keeps the parameters left by the last step with a finite
-            loss (or, should those hold inf or NaN, the ones it had at the start of
-            the epoch); the error names the epoch and step, and its ``history``
-            holds the epochs completed.
+            When a batch's loss becomes NaN or infinite. The model is left on the
+            first of these that gives finite outputs and a finite loss on the
+            training data: the parameters of the last step with a finite loss, those
+            it had at the start of the epoch, those it had when ``fit`` was called.
+            The error names the epoch, the step and which parameters were kept; its
+            ``history`` holds the epochs completed.
+        RuntimeError
+            When the model is already training in another thread.
 
         Ctrl-C (KeyboardInterrupt) stops training after the step in progress; the
-        model keeps its parameters and ``fit`` returns the history so far with
-        ``interrupted=True`` (and a warning).
+        model keeps its parameters (those of the epoch's start should the last
+        step have overflowed them) and ``fit`` returns the history of the
+        completed epochs with ``interrupted=True`` (and a warning).
         """
         X, y = self._xy(X, y)
         n = X.shape[0]
-        epochs = _check_int(epochs, "epochs", 1)
-        batch_size = n if batch_size is None else min(_check_int(batch_size, "batch_size", 1), n)
-        lr, momentum, weight_decay = self._check_hyper(lr, momentum, nesterov, weight_decay)
+        epochs = check_int(epochs, "epochs", 1)
+        batch_size = n if batch_size is None else min(check_int(batch_size, "batch_size", 1), n)
+        lr, momentum, nesterov, weight_decay = self._check_hyper(lr, momentum, nesterov,
+                                                                 weight_decay)
+        val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_val, y_val)")
-            X_val, y_val = self._xy(*validation_data)
-        rng = np.random.default_rng(seed)
-        ce = self.loss_name == "cross_entropy"
+                raise TypeError(f"validation_data must be a pair (X_val, y_val); got "
+                                f"{type(validation_data).__name__}")
+            val = self._xy(*validation_data, names=("validation_data[0] (X_val)",
+                                                    "validation_data[1] (y_val)"))
+        rng = np.random.default_rng(check_seed(seed))
+        with self._training():
+            return self._fit(X, y, epochs, batch_size, lr, momentum, nesterov, weight_decay,
+                             shuffle, val, progress, rng)
+
+    def _fit(self, X, y, epochs, batch_size, lr, momentum, nesterov, weight_decay, shuffle,
+             val, progress, rng):
+        n = X.shape[0]
+        ce = self._loss_name == "cross_entropy"
         self._net.reset_velocity(momentum != 0)
         labels = y if ce else self._no_labels
         targets = self._none2 if ce else y
         history = History()
+        recorded = 0
+        start = self._params.copy()
+        snapshot = start
         bar = _progress_bar(epochs, progress)
         try:
             for epoch in range(1, epochs + 1):
@@ -424,49 +655,65 @@ class MLP:
                 loss_sum, correct, batches, diverged = self._net.train_epoch(
                     X, labels, targets, order, batch_size, lr, momentum, nesterov,
                     weight_decay)
-                if diverged or not np.isfinite(self._params).all():
-                    self._diverged(epoch, batches + diverged, lr, snapshot, history)
                 # The epoch's last update is only judged by the next loss: take it now,
                 # on the last batch, so that fit never returns a model that diverged.
-                if not math.isfinite(self._net.step(X[-batch_size:], y[-batch_size:], 1.0,
-                                                    update=False)):
-                    self._params[...] = snapshot
-                    raise TrainingDivergedError(
-                        f"training diverged in epoch {epoch}: after its last step the loss "
-                        f"is NaN or infinite. The model keeps the parameters it had at the "
-                        f"start of this epoch. Try a lower learning rate than lr={lr}.",
-                        history)
-                history.loss.append(loss_sum / n)
-                if ce:
-                    history.accuracy.append(correct / n)
-                if validation_data is not None:
-                    history.val_loss.append(self.loss(X_val, y_val))
-                    if ce:
-                        history.val_accuracy.append(self.score(X_val, y_val))
+                if (diverged or not np.isfinite(self._params).all()
+                        or not math.isfinite(self._net.backprop(X[-batch_size:],
+                                                                y[-batch_size:]))):
+                    self._diverged(epoch, batches + 1, bool(diverged), lr, X, y,
+                                   snapshot, start, history)
+                history._record(loss_sum / n, correct / n if ce else None,
+                                self._loss_of(*val) if val else None,
+                                self._score_of(*val) if val and ce else None)
+                recorded = epoch
                 _progress_update(bar, epoch, history)
         except KeyboardInterrupt:
+            history._keep(recorded)
             history.interrupted = True
-            warnings.warn(f"training interrupted after {history.epochs} complete epoch(s); the "
+            if not np.isfinite(self._params).all():
+                self._params[...] = snapshot
+            warnings.warn(f"training interrupted after {recorded} complete epoch(s); the "
                           f"model keeps the parameters of its last completed step",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=3)
         finally:
             if bar is not None:
                 bar.close()
         return history
 
-    def _diverged(self, epoch, step, lr, snapshot, history):
-        """Leave the model on finite parameters and raise TrainingDivergedError."""
-        if np.isfinite(self._params).all():
-            what = "the loss became NaN or infinite, so that step made no update"
-            kept = (f"the parameters after step {step - 1}, the last step with a finite loss"
-                    if step > 1 else "the parameters it had at the start of this epoch")
+    def _score_of(self, X, y):
+        """Accuracy on the checked (X, y)."""
+        return float(np.mean(self._outputs(X, False).argmax(axis=1) == y))
+
+    def _diverged(self, epoch, step, loss_failed, lr, X, y, snapshot, start, history):
+        """Leave the model on parameters that are finite on the training data; raise."""
+        if loss_failed:
+            what = (f"at epoch {epoch}, step {step}: the loss became NaN or infinite, so that "
+                    f"step made no update")
+            current = (f"the parameters after step {step - 1}, the last step with a finite loss"
+                       if step > 1 else None)
         else:
-            self._params[...] = snapshot
-            what = "its update overflowed the parameters to inf or NaN"
-            kept = "the parameters it had at the start of this epoch"
+            what = (f"in epoch {epoch}: after its last step the loss is NaN or infinite, or "
+                    f"the parameters overflowed")
+            current = None
+        candidates = [(None, current), (snapshot, "the parameters it had at the start of "
+                                                  "this epoch"),
+                      (start, "the parameters it had when fit was called")]
+        kept = None
+        for params, description in candidates:
+            if description is None:
+                continue
+            if params is not None:
+                self._params[...] = params
+            if self._finite_on(X, y):
+                kept = description
+                break
+        if kept is None:  # the model came in this way: leave it as it was given
+            kept = ("the parameters it had when fit was called (they too give NaN or "
+                    "infinite outputs on the training data)")
         raise TrainingDivergedError(
-            f"training diverged at epoch {epoch}, step {step}: {what}. The model keeps "
-            f"{kept}. Try a lower learning rate than lr={lr}.", history)
+            f"training diverged {what}. The model keeps {kept}, which give "
+            f"finite outputs on the training data. Try a lower learning rate than lr={lr}.",
+            history)
 
     # --- saving ---------------------------------------------------------------------
 
@@ -474,40 +721,85 @@ class MLP:
         """Write the model to ``path`` (an ``.npz`` file, no pickle), atomically.
 
         The file is written next to its destination and moved into place with
-        ``os.replace``, so a crash mid-save never leaves a half-written model.
+        ``os.replace``, so a crash mid-save never leaves a half-written model; the
+        path is checked first (``fastmlp._validation.check_output_path``). The
+        parameters are copied once, so the file and its checksum agree even while
+        another thread trains the model. A symbolic link is followed (its target is
+        replaced, the link stays); the file gets the mode an ordinary new file would
+        (``0o666`` less the umask), or keeps the mode of the file it replaces.
         """
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
+        target = check_output_path(path, "path")
+        params = self._params.copy()
         arrays = {
             "format_version": np.array(FORMAT_VERSION),
-            "layer_sizes": np.array(self.layer_sizes, dtype=np.int64),
-            "activation": np.array(self.activation),
-            "loss": np.array(self.loss_name),
-            "dtype": np.array(self.dtype.name),
-            "init": np.array(self.init),
+            "layer_sizes": np.array(self._layer_sizes, dtype=np.int64),
+            "activation": np.array(self._activation),
+            "loss": np.array(self._loss_name),
+            "dtype": np.array(self._dtype.name),
+            "init": np.array(self._init),
         }
-        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
+        for l, (W, b) in enumerate(zip(*self._split(params))):
             arrays[f"W{l}"], arrays[f"b{l}"] = W, b
         arrays["checksum"] = np.array(checksum(arrays))
+        folder = os.path.dirname(target)
+        mode = _file_mode(target)
         fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", suffix=".npz.tmp", dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()
+                os.fchmod(f.fileno(), mode)
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
+            os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)
             raise
+        _fsync_folder(folder)
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`; checks format version, shapes and dtypes.
 
-        Never unpickles. A missing, truncated, corrupt or tampered file raises
+        Never unpickles, and checks every name, shape and the checksum before it
+        allocates the model. A missing, truncated, corrupt or tampered file raises
         ValueError (OSError when it cannot be read at all).
         """
         return read_model(cls, path)
+
+
+def _umask():
+    try:  # read, on Linux, without changing it (os.umask sets it, for every thread)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _file_mode(target):
+    """The mode ``open(target, "w")`` would leave: the existing file's, or 0o666 & ~umask."""
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _fsync_folder(folder):
+    """Make the rename durable (POSIX); best effort where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _progress_bar(epochs, progress):

@@ -19,19 +19,31 @@ the shared workers of the other kernel modules, fused per layer:
                derivative applied in place, then the layer's SGD update at once,
                while its gradient is still in cache (W_l is read before it changes).
 The ``Network`` class holds those buffers for one model and is the only entry
-point. Its ``step`` takes the fast path when X and y are already exactly what
-the loops need (checked here, in C, before the GIL is released) and otherwise
-returns None so that fastmlp.model converts or rejects them with a clear
-message; the other methods take arguments fastmlp.model has already checked.
+point. Its ``step`` takes the fast path when X, y and the hyper-parameters are
+already exactly what the loops need (checked here, in C, before the GIL is
+released: exact types, shapes, C order, labels in range, every value finite)
+and otherwise returns None so that fastmlp.model converts or rejects them with
+a clear message; the other methods take arguments fastmlp.model has already
+checked, and check that every buffer covers what the loops will touch.
+
+Concurrency: the workspace, the gradients and the momentum buffer belong to one
+training call at a time. ``step`` claims them itself; a caller that runs several
+passes (fastmlp.model's fit, gradients) claims them for its whole duration with
+``claim()``/``release()``, and the passes it makes refuse to run unclaimed. The
+claim is a flag tested and set while the GIL is held, so two threads can never
+both hold it: the second gets a RuntimeError instead of corrupting the heap.
 """
 import numpy as np
 
 cimport numpy as cnp
+from cpython.bool cimport PyBool_Check
+from cpython.float cimport PyFloat_CheckExact
 from cython cimport floating
 from libc.math cimport isfinite
 from libc.string cimport memcpy
 
-from activations cimport Activation, activation_backward, activation_forward
+from activations cimport (RELU, TANH, Activation, activation_backward,
+                         activation_forward)
 from linear cimport (linear_backward_input, linear_backward_params, linear_forward,
                      linear_sgd_step)
 from loss cimport mse, softmax_xent_labels
@@ -106,6 +118,16 @@ cdef inline Py_ssize_t count_correct(const floating* z, const Py_ssize_t* labels
                 best = j
         correct += best == labels[i]
     return correct
+
+
+cdef inline bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Are all n entries finite? (x - x is 0 for a finite x and NaN for inf or NaN; the
+    OR of comparisons vectorises where a floating-point sum would not.)"""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    for i in range(n):
+        bad = bad | (x[i] - x[i] != 0)
+    return bad == 0
 
 
 cdef inline floating loss_and_delta(Loss kind, const floating* out, const Py_ssize_t* labels,
@@ -261,6 +283,41 @@ cdef inline void* data(cnp.ndarray a):
     return cnp.PyArray_DATA(a) if cnp.PyArray_SIZE(a) > 0 else NULL
 
 
+cdef inline bint is_buffer(object a, int typenum, int ndim) noexcept:
+    """Is ``a`` an exact, C-contiguous, native-byte-order ndarray of this type and rank?"""
+    cdef cnp.ndarray arr
+    if not cnp.PyArray_CheckExact(a):
+        return False
+    arr = a
+    return (cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_NDIM(arr) == ndim
+            and cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISNOTSWAPPED(arr))
+
+
+cdef inline bint all_finite_array(cnp.ndarray a) noexcept:
+    if cnp.PyArray_TYPE(a) == cnp.NPY_DOUBLE:
+        return all_finite(<const double*> cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
+    return all_finite(<const float*> cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
+
+
+cdef inline bint labels_in_range(cnp.ndarray labels, Py_ssize_t k) noexcept:
+    cdef const Py_ssize_t* lab = <const Py_ssize_t*> cnp.PyArray_DATA(labels)
+    cdef Py_ssize_t i
+    for i in range(cnp.PyArray_SIZE(labels)):
+        if lab[i] < 0 or lab[i] >= k:
+            return False
+    return True
+
+
+cdef inline bint finite_in(double value, int typenum) noexcept:
+    """Is value finite once rounded to the model's dtype? (1e300 is not, in float32.)"""
+    return isfinite(value) if typenum == cnp.NPY_DOUBLE else isfinite(<float> value)
+
+
+cdef inline bint positive_in(double value, int typenum) noexcept:
+    """Is value > 0 once rounded to the model's dtype? (1e-50 is 0 in float32.)"""
+    return value > 0 if typenum == cnp.NPY_DOUBLE else <float> value > 0
+
+
 cdef struct Buffers:
     # The model's buffers as raw pointers, taken with the GIL held, for the loops.
     Py_ssize_t* sizes
@@ -281,7 +338,7 @@ cdef class Network:
     Parameters
     ----------
     sizes : ndarray of intp
-        The layer sizes, input first.
+        The layer sizes, input first (two or more, each >= 1).
     params : ndarray, float32 or float64, C-contiguous
         The flat parameter buffer (see the module docstring); updated in place.
     activation, loss : int
@@ -290,39 +347,81 @@ cdef class Network:
     """
     cdef readonly cnp.ndarray sizes, params, grads, velocity
     cdef cnp.ndarray acts, delta, x_batch, label_batch, target_batch
-    cdef Py_ssize_t n_layers, rows, max_size, n_inputs, n_outputs
+    cdef Py_ssize_t n_layers, rows, max_size, n_inputs, n_outputs, n_acts
     cdef int typenum
     cdef Activation act
     cdef Loss kind
+    cdef bint busy
 
     def __init__(self, cnp.ndarray sizes, cnp.ndarray params, int activation, int loss):
-        self.sizes = sizes
+        cdef Py_ssize_t l, n_params = 0
+        if not is_buffer(sizes, cnp.NPY_INTP, 1) or sizes.shape[0] < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must be two or more positive intp sizes; got {sizes!r}")
+        self.sizes = sizes.copy()  # the loops read it: never a buffer someone else holds
+        self.n_layers = sizes.shape[0] - 1
+        for l in range(self.n_layers):
+            n_params += layer_size(<Py_ssize_t*> cnp.PyArray_DATA(self.sizes), l)
+        if not ((is_buffer(params, cnp.NPY_FLOAT, 1) or is_buffer(params, cnp.NPY_DOUBLE, 1))
+                and params.shape[0] == n_params):
+            raise ValueError(f"params must be a C-contiguous float32/float64 vector of "
+                             f"{n_params} parameters; got {params!r}")
+        if not TANH <= activation <= RELU or loss not in (CROSS_ENTROPY, MSE):
+            raise ValueError(f"unknown activation or loss code: {activation}, {loss}")
         self.params = params
         self.grads = cnp.PyArray_ZEROS(1, cnp.PyArray_DIMS(params), cnp.PyArray_TYPE(params), 0)
         self.velocity = params[:0]
-        self.n_layers = sizes.shape[0] - 1
         self.max_size = max(sizes)
         self.n_inputs, self.n_outputs = sizes[0], sizes[self.n_layers]
+        self.n_acts = sum(sizes[1:])
         self.typenum = cnp.PyArray_TYPE(params)
         self.act = <Activation> activation
         self.kind = <Loss> loss
         self.rows = 0
+        self.busy = False
 
-    def reserve(self, Py_ssize_t rows):
+    # --- who may train ------------------------------------------------------------
+
+    cdef int take(self) except -1:
+        if self.busy:
+            raise RuntimeError(
+                "this model is already training: fit, step, gradients and input_gradient "
+                "use the model's workspace, one call at a time, and another thread is in "
+                "one of them. Wait for it to return, or train a copy (copy.deepcopy(model)).")
+        self.busy = True
+        return 0
+
+    cdef int held(self) except -1:
+        if not self.busy:
+            raise RuntimeError("Network pass called without claim(): the workspace is not "
+                               "reserved for this caller")
+        return 0
+
+    def claim(self):
+        """Reserve the workspace for one training call (RuntimeError if another has it)."""
+        self.take()
+
+    def release(self):
+        """End the training call that claim() started."""
+        self.busy = False
+
+    # --- buffers -------------------------------------------------------------------
+
+    cdef void reserve(self, Py_ssize_t rows):
         """Make the workspace hold batches of up to ``rows`` rows (allocating only to grow)."""
         if rows <= self.rows:
             return
         dtype = self.params.dtype
-        n_out = sum(self.sizes[1:])
-        self.acts = np.empty(rows * n_out, dtype=dtype)
+        self.acts = np.empty(rows * self.n_acts, dtype=dtype)
         self.delta = np.empty((2, rows * self.max_size), dtype=dtype)
-        self.x_batch = np.empty((rows, self.sizes[0]), dtype=dtype)
+        self.x_batch = np.empty((rows, self.n_inputs), dtype=dtype)
         self.label_batch = np.empty(rows, dtype=np.intp)
-        self.target_batch = np.empty((rows, self.sizes[self.n_layers]), dtype=dtype)
+        self.target_batch = np.empty((rows, self.n_outputs), dtype=dtype)
         self.rows = rows
 
     def reset_velocity(self, bint keep):
-        """Start the momentum buffer at zero (keep=True) or drop it (keep=False)."""
+        """Start the momentum buffer at zero (keep=True) or drop it (keep=False).
+        Needs claim()."""
+        self.held()
         self.velocity = np.zeros_like(self.params) if keep else self.params[:0]
 
     cdef Buffers buffers(self):
@@ -336,65 +435,93 @@ cdef class Network:
         return b
 
     cdef bint fits(self, object X, object y):
-        """Are X and y exactly what the loops read: ndarrays of the right dtype, shape
-        and C order, with every label in range? (Checked with the GIL held.)"""
+        """Are X and y exactly what the loops read: exact ndarrays of the model's dtype
+        in native byte order, C order, the right shapes, every label in range and
+        every value finite? (Checked with the GIL held, rank before shape.)"""
         cdef cnp.ndarray x_arr, y_arr
-        cdef Py_ssize_t n, i, k = self.n_outputs
-        cdef const Py_ssize_t* lab
-        if not (cnp.PyArray_CheckExact(X) and cnp.PyArray_CheckExact(y)):
+        if not is_buffer(X, self.typenum, 2):
             return False
-        x_arr, y_arr = X, y
-        if (cnp.PyArray_TYPE(x_arr) != self.typenum or cnp.PyArray_NDIM(x_arr) != 2
-                or not cnp.PyArray_IS_C_CONTIGUOUS(x_arr)
-                or x_arr.shape[1] != self.n_inputs or x_arr.shape[0] == 0):
-            return False
-        n = x_arr.shape[0]
-        if not cnp.PyArray_IS_C_CONTIGUOUS(y_arr) or y_arr.shape[0] != n:
+        x_arr = X
+        if x_arr.shape[1] != self.n_inputs or x_arr.shape[0] == 0:
             return False
         if self.kind == MSE:
-            return (cnp.PyArray_TYPE(y_arr) == self.typenum and cnp.PyArray_NDIM(y_arr) == 2
-                    and y_arr.shape[1] == k)
-        if cnp.PyArray_TYPE(y_arr) != cnp.NPY_INTP or cnp.PyArray_NDIM(y_arr) != 1:
-            return False
-        lab = <const Py_ssize_t*> cnp.PyArray_DATA(y_arr)
-        for i in range(n):
-            if lab[i] < 0 or lab[i] >= k:
+            if not is_buffer(y, self.typenum, 2):
                 return False
-        return True
+            y_arr = y
+            if y_arr.shape[0] != x_arr.shape[0] or y_arr.shape[1] != self.n_outputs:
+                return False
+            if not all_finite_array(y_arr):
+                return False
+        else:
+            if not is_buffer(y, cnp.NPY_INTP, 1):
+                return False
+            y_arr = y
+            if y_arr.shape[0] != x_arr.shape[0] or not labels_in_range(y_arr, self.n_outputs):
+                return False
+        return all_finite_array(x_arr)
 
-    def step(self, X, y, double lr, double momentum=0, bint nesterov=False,
-             double weight_decay=0, bint update=True, cnp.ndarray grad_x=None):
-        """One forward/backward pass over the batch (X, y), with the SGD update when
-        ``update``; returns the batch's mean loss, or None when X, y or the
-        hyper-parameters need fastmlp.model's checks (nothing is computed then).
+    # --- passes ------------------------------------------------------------------------
 
-        dL/dX is written into ``grad_x`` (n, sizes[0]) when it is given. With
-        momentum, the buffer is created at zero on first use and kept.
+    def step(self, X, y, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        """One SGD step on the batch (X, y); returns the batch's mean loss before it.
+
+        Returns None, computing nothing, unless X and y pass ``fits`` and the
+        hyper-parameters are Python floats (nesterov a bool) that are valid and
+        finite in the model's dtype: fastmlp.model then checks and converts them.
+        With momentum, the buffer is created at zero on first use and kept.
         """
-        cdef Py_ssize_t correct = 0
-        cdef double loss
-        cdef const Py_ssize_t* lab = NULL
-        cdef void* tgt = NULL
-        cdef void* gx
-        if not (isfinite(lr) and lr > 0 and isfinite(momentum) and momentum >= 0
-                and isfinite(weight_decay) and weight_decay >= 0
-                and (momentum > 0 or not nesterov)):
+        cdef double lr_, momentum_, weight_decay_
+        if not (PyFloat_CheckExact(lr) and PyFloat_CheckExact(momentum)
+                and PyFloat_CheckExact(weight_decay) and PyBool_Check(nesterov)):
+            return None
+        lr_, momentum_, weight_decay_ = lr, momentum, weight_decay
+        if not (finite_in(lr_, self.typenum) and positive_in(lr_, self.typenum)
+                and finite_in(momentum_, self.typenum) and momentum_ >= 0
+                and finite_in(weight_decay_, self.typenum) and weight_decay_ >= 0
+                and (momentum_ > 0 or not nesterov)):
             return None
         if not self.fits(X, y):
             return None
-        cdef cnp.ndarray x_arr = X, y_arr = y
-        cdef Py_ssize_t n = x_arr.shape[0]
-        if n > self.rows:
-            self.reserve(n)
-        if momentum != 0 and cnp.PyArray_SIZE(self.velocity) == 0:
-            self.reset_velocity(True)
+        self.take()
+        try:
+            return self.run(X, y, True, lr_, momentum_, nesterov, weight_decay_, None)
+        finally:
+            self.busy = False
+
+    def backprop(self, X, y, cnp.ndarray grad_x=None):
+        """Gradients of the mean loss on (X, y) into ``grads`` (and dL/dX into
+        ``grad_x`` (n, sizes[0]) when given), without an update; returns the loss.
+        X and y must pass ``fits``. Needs claim()."""
+        self.held()
+        if not self.fits(X, y):
+            raise ValueError("backprop needs X and y in the model's exact form (see fits)")
+        if grad_x is not None and not (is_buffer(grad_x, self.typenum, 2)
+                                       and grad_x.shape[0] == X.shape[0]
+                                       and grad_x.shape[1] == self.n_inputs):
+            raise ValueError(f"grad_x must be a C-contiguous {self.params.dtype} array of "
+                             f"shape ({X.shape[0]}, {self.n_inputs})")
+        return self.run(X, y, False, 0.0, 0.0, False, 0.0, grad_x)
+
+    cdef double run(self, cnp.ndarray x_arr, cnp.ndarray y_arr, bint update, double lr,
+                    double momentum, bint nesterov, double weight_decay,
+                    cnp.ndarray grad_x) except? -1:
+        """train_step on checked arrays, with the GIL released when it pays."""
+        cdef Py_ssize_t correct = 0, n = x_arr.shape[0]
+        cdef double loss
+        cdef const Py_ssize_t* lab = NULL
+        cdef void* tgt = NULL
+        cdef void* gx = data(grad_x) if grad_x is not None else NULL
+        cdef void* x = cnp.PyArray_DATA(x_arr)
+        cdef void* v = NULL
+        self.reserve(n)
+        if update and momentum != 0:
+            if cnp.PyArray_SIZE(self.velocity) == 0:
+                self.velocity = np.zeros_like(self.params)
+            v = data(self.velocity)
         if self.kind == CROSS_ENTROPY:
             lab = <const Py_ssize_t*> cnp.PyArray_DATA(y_arr)
         else:
             tgt = cnp.PyArray_DATA(y_arr)
-        gx = data(grad_x) if grad_x is not None else NULL
-        cdef void* v = data(self.velocity) if momentum != 0 else NULL
-        cdef void* x = cnp.PyArray_DATA(x_arr)
         cdef Buffers b = self.buffers()
         # Releasing and retaking the GIL costs about as much as a whole step of a
         # tiny network, so only a step with real work lets other threads run.
@@ -431,17 +558,39 @@ cdef class Network:
         model's dtype; labels intp in range for cross-entropy or targets for MSE, the
         other empty). ``order`` is a permutation of the rows (intp) or empty for
         the rows in sequence. The momentum buffer must be set up (reset_velocity).
+        Needs claim().
 
         Returns (sum over batches of mean loss * rows, correct predictions, batches
         completed, diverged). Ctrl-C raises KeyboardInterrupt after the step in
         progress, leaving the parameters of the last completed step.
         """
+        self.held()
+        cdef Py_ssize_t n = X.shape[0] if cnp.PyArray_NDIM(X) == 2 else 0
+        if not (is_buffer(X, self.typenum, 2) and n > 0 and X.shape[1] == self.n_inputs):
+            raise ValueError("train_epoch: X must be a C-contiguous array of the model's "
+                             f"dtype with {self.n_inputs} columns")
+        if self.kind == CROSS_ENTROPY:
+            if not (is_buffer(labels, cnp.NPY_INTP, 1) and labels.shape[0] == n
+                    and labels_in_range(labels, self.n_outputs)):
+                raise ValueError(f"train_epoch: labels must be {n} intp labels in "
+                                 f"[0, {self.n_outputs})")
+        elif not (is_buffer(targets, self.typenum, 2) and targets.shape[0] == n
+                  and targets.shape[1] == self.n_outputs):
+            raise ValueError(f"train_epoch: targets must have shape ({n}, {self.n_outputs})")
+        if cnp.PyArray_SIZE(order) > 0 and not (is_buffer(order, cnp.NPY_INTP, 1)
+                                                and order.shape[0] == n
+                                                and labels_in_range(order, n)):
+            raise ValueError(f"train_epoch: order must be {n} row indices in [0, {n})")
+        if not 1 <= batch_size <= n:
+            raise ValueError(f"train_epoch: batch_size must be in [1, {n}]; got {batch_size}")
+        if momentum != 0 and cnp.PyArray_SIZE(self.velocity) != cnp.PyArray_SIZE(self.params):
+            raise ValueError("train_epoch: momentum needs the velocity set up (reset_velocity)")
         cdef double loss_sum = 0
-        cdef Py_ssize_t correct = 0, batches = 0, n = X.shape[0]
+        cdef Py_ssize_t correct = 0, batches = 0
         cdef Status status
         cdef void* v = data(self.velocity) if momentum != 0 else NULL
-        cdef void* lab = data(labels)
-        cdef void* tgt = data(targets)
+        cdef void* lab = data(labels) if self.kind == CROSS_ENTROPY else NULL
+        cdef void* tgt = data(targets) if self.kind == MSE else NULL
         cdef void* ordr = data(order)
         cdef void* x = data(X)
         self.reserve(batch_size)
@@ -471,12 +620,20 @@ cdef class Network:
         """acts (X.shape[0] * sum(sizes[1:]),) := every layer's output for the checked X;
         the last is softmax(z) when ``probabilities``. Reads the parameters only,
         so several threads may call it at once with their own ``acts``."""
+        if not (is_buffer(X, self.typenum, 2) and X.shape[1] == self.n_inputs):
+            raise ValueError(f"forward: X must be a C-contiguous array of the model's dtype "
+                             f"with {self.n_inputs} columns")
         cdef Py_ssize_t n = X.shape[0], k = self.n_outputs
+        if not (is_buffer(acts, self.typenum, 1) and acts.shape[0] == n * self.n_acts):
+            raise ValueError(f"forward: acts must be a C-contiguous vector of the model's "
+                             f"dtype with {n * self.n_acts} entries; got {acts.shape[0]}")
         cdef Py_ssize_t last = acts.shape[0] - n * k
         cdef Py_ssize_t* sizes = <Py_ssize_t*> data(self.sizes)
         cdef void* params = data(self.params)
         cdef void* x = data(X)
         cdef void* out = data(acts)
+        if n == 0:
+            return
         with nogil:
             if self.typenum == cnp.NPY_DOUBLE:
                 forward_layers(sizes, self.n_layers, <double*> params, <double*> x, n,

@@ -15,6 +15,7 @@ X = np.zeros((5, 3))
 Y = np.array([0, 1, 0, 1, 1])
 Z = np.zeros((5, 2))
 W, B = np.zeros((2, 3)), np.zeros(2)
+X32, Y32 = np.ones((5, 3), np.float32), Y.astype(np.intp)  # the compiled step's exact form
 
 
 def read_only(shape):
@@ -110,7 +111,8 @@ MLP_CASES = [
     ("one layer size", lambda: MLP([3]), ValueError,
      "layer_sizes needs at least two sizes (inputs and outputs); got [3]"),
     ("layer sizes a string", lambda: MLP("784"), TypeError,
-     "layer_sizes must be a sequence of integers like [784, 300, 10]; got '784'"),
+     "layer_sizes must be a sequence (list or tuple) of integers like [784, 300, 10]; "
+     "got str '784'"),
     ("unknown activation", lambda: MLP([3, 2], activation="swish"), ValueError,
      "activation must be one of 'tanh', 'sigmoid', 'relu'; got 'swish'"),
     ("unknown loss", lambda: MLP([3, 2], loss="hinge"), ValueError,
@@ -135,6 +137,45 @@ MLP_CASES = [
      "X must be an array of real numbers (converted to float32); got dtype <U1"),
     ("string labels", lambda: model().fit(X, np.array(["a"] * 5)), TypeError,
      "y must be an array of real numbers; got dtype <U1"),
+    # On the compiled fast path (X, y exactly what it reads), as on the slow one.
+    ("lr a string, one step", lambda: model().step(X32, Y32, lr="0.1"), TypeError,
+     "lr must be a real number; got str '0.1'"),
+    ("lr None, one step", lambda: model().step(X32, Y32, lr=None), TypeError,
+     "lr must be a real number; got NoneType None"),
+    ("momentum None, one step", lambda: model().step(X32, Y32, 0.1, momentum=None), TypeError,
+     "momentum must be a real number; got NoneType None"),
+    ("lr a bool, one step", lambda: model().step(X32, Y32, lr=True), TypeError,
+     "lr must be a real number; got bool True"),
+    ("nesterov a string", lambda: model().step(X32, Y32, 0.1, 0.9, nesterov="yes"), TypeError,
+     "nesterov must be True or False; got str 'yes'"),
+    ("lr beyond floats, one step", lambda: model().step(X32, Y32, lr=10**400), ValueError,
+     "lr must be finite; got 1000000"),
+    ("lr beyond floats, fit", lambda: model().fit(X, Y, lr=10**400), ValueError,
+     "lr must be finite; got 1000000"),
+    ("layer size beyond intp", lambda: MLP([2**64, 2]), ValueError,
+     "layer_sizes[0] must be <= 9223372036854775807; got 18446744073709551616"),
+    ("seed a string", lambda: MLP([3, 2], seed="abc"), TypeError,
+     "seed must be None or an integer >= 0; got str 'abc'"),
+    ("seed a float", lambda: MLP([3, 2], seed=1.5), TypeError,
+     "seed must be None or an integer >= 0; got float 1.5"),
+    ("seed negative", lambda: MLP([3, 2], seed=-1), ValueError,
+     "seed must be None or an integer >= 0; got -1"),
+    ("fit seed a string", lambda: model().fit(X, Y, seed="abc", progress=False), TypeError,
+     "seed must be None or an integer >= 0; got str 'abc'"),
+    ("validation X", lambda: model().fit(X, Y, validation_data=(np.zeros((2, 4)), Y[:2])),
+     ValueError, "validation_data[0] (X_val) has 4 features but the model's first layer takes 3"),
+    ("validation y", lambda: model().fit(X, Y, validation_data=(X, Y[:3])),
+     ValueError, "validation_data[1] (y_val) must have one row per row of X (5)"),
+    ("validation labels", lambda: model().fit(X, Y, validation_data=(X, Y + 7)),
+     ValueError, "validation_data[1] (y_val) must hold labels in [0, 2)"),
+    ("masked X", lambda: model().predict(np.ma.masked_array(X, X > 0)), TypeError,
+     "X is a masked array"),
+    ("masked y", lambda: model().fit(X, np.ma.masked_array(Y, Y > 0)), TypeError,
+     "y is a masked array"),
+    ("weights of the wrong shape", lambda: model().weights.__setitem__(0, np.zeros((3, 4))),
+     ValueError, "weights[0] must have shape (4, 3) ((n_out, n_in), as in PyTorch); got (3, 4)"),
+    ("save to a bad path", lambda: model().save(42), TypeError,
+     "path must be a file path (str or os.PathLike); got int 42"),
 ]
 
 

@@ -1,14 +1,19 @@
-"""Training failures lose nothing, saving is atomic, and inference is thread-safe."""
+"""Training failures lose nothing, saving is atomic, inference is thread-safe, training
+is one call at a time, copies are whole models, and the compiled fast path refuses
+what it cannot read exactly."""
+import copy
 import os
+import pickle
 import signal
 import threading
 import warnings
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from fastmlp import MLP, History
+from fastmlp import MLP, History, TrainingDivergedError, datasets
 
 
 def test_ctrl_c_during_fit_keeps_a_usable_model():
@@ -79,3 +84,341 @@ def test_predict_from_eight_threads_matches_serial(dtype):
     for i, p, labels in results:
         np.testing.assert_array_equal(p, serial_p[i % len(batches)])
         np.testing.assert_array_equal(labels, serial_y[i % len(batches)])
+
+
+# --- the compiled fast path refuses what it cannot read -----------------------------
+
+def test_step_refuses_0d_labels_and_targets_on_the_fast_path():
+    X = np.ones((1, 3), np.float32)  # exactly what the compiled step reads
+    with pytest.raises(ValueError, match=r"y must have one row per row of X \(1\); got shape"):
+        MLP([3, 4, 2], seed=0).step(X, np.array(1), 0.1)
+    with pytest.raises(ValueError, match=r"y must have one row per row of X \(1\); got shape"):
+        MLP([3, 4, 2], loss="mse", seed=0).step(X, np.array(1.0, np.float32), 0.1)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_step_refuses_non_finite_X_on_the_fast_path(activation, value):
+    model = MLP([3, 4, 2], activation=activation, seed=0)
+    before = model._params.copy()
+    X = np.ones((4, 3), np.float32)
+    X[2, 1] = value
+    with pytest.raises(ValueError, match="X contains NaN or infinite values"):
+        model.step(X, np.array([0, 1, 0, 1], np.intp), 0.1)
+    np.testing.assert_array_equal(model._params, before)
+
+
+def test_step_reads_big_endian_data_by_value():
+    X = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    y = np.array([0, 1, 1, 0, 1, 0], np.intp)
+    native, swapped = MLP([3, 4, 2], seed=0), MLP([3, 4, 2], seed=0)
+    assert native.step(X, y, 0.1) == swapped.step(X.astype(">f4"), y, 0.1)
+    np.testing.assert_array_equal(native._params, swapped._params)
+    assert native.step(X, y, 0.1) == swapped.step(X, y.astype(">i8"), 0.1)
+
+
+@pytest.mark.parametrize("lr, match", [(1e39, "lr must be at most"), (1e-50, "rounds to 0")],
+                         ids=["overflows", "underflows"])
+def test_float32_model_refuses_an_lr_it_cannot_represent(lr, match):
+    model = MLP([3, 4, 2], seed=0)
+    X, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1], np.intp)
+    with pytest.raises(ValueError, match=match):
+        model.step(X, y, lr)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, y, lr=lr, progress=False)
+    assert np.isfinite(model._params).all()
+
+
+# --- the architecture and the parameters keep their shape -----------------------------
+
+@pytest.mark.parametrize("name", ["layer_sizes", "activation", "loss_name", "dtype", "init",
+                                  "n_params", "n_layers"])
+def test_architecture_is_read_only(name):
+    model = MLP([3, 4, 2], seed=0)
+    before = getattr(model, name)
+    with pytest.raises(AttributeError):
+        setattr(model, name, (3, 400, 2) if name == "layer_sizes" else before)
+    assert getattr(model, name) == before
+    assert model.predict(np.ones((2, 3))).shape == (2,)
+
+
+def test_assigning_a_layer_goes_through_the_parameters(tmp_path):
+    model = MLP([3, 4, 2], dtype=np.float64, seed=0)
+    X = np.random.default_rng(0).standard_normal((5, 3))
+    W = np.arange(12.0).reshape(4, 3) / 10
+    model.weights[0] = W
+    model.biases[1] = [1.0, -1.0]
+    np.testing.assert_array_equal(model.weights[0], W)
+    reference = MLP([3, 4, 2], dtype=np.float64, seed=0)
+    reference._params[...] = model._params
+    np.testing.assert_array_equal(model.forward(X), reference.forward(X))
+    path = tmp_path / "m.npz"
+    model.save(path)
+    np.testing.assert_array_equal(MLP.load(path).weights[0], W)
+    with pytest.raises(ValueError, match=r"weights\[0\] must have shape \(4, 3\)"):
+        model.weights[0] = W.T
+    with pytest.raises(ValueError, match=r"biases\[1\] contains NaN"):
+        model.biases[1] = [np.nan, 0]
+    with pytest.raises(AttributeError):  # the list of layers cannot grow
+        model.weights.append(W)
+    model.weights = [W, np.zeros((2, 4))]
+    np.testing.assert_array_equal(model.weights[1], 0)
+    with pytest.raises(ValueError, match="sequence of 2 arrays"):
+        model.weights = [W]
+    # A view reshaped by its user changes nothing the model or save relies on.
+    view = model.weights[0]
+    view.shape = (12,)
+    assert model.weights[0].shape == (4, 3)
+    model.save(path)
+    assert MLP.load(path).weights[0].shape == (4, 3)
+
+
+def test_layer_sizes_must_be_ordered():
+    with pytest.raises(TypeError, match="unordered collection"):
+        MLP({784, 300, 10})
+    with pytest.raises(TypeError, match="layer_sizes must be a sequence"):
+        MLP(s for s in (3, 2))
+    assert MLP(np.array([3, 4, 2])).layer_sizes == (3, 4, 2)
+
+
+# --- one training call at a time -------------------------------------------------------
+
+def _busy_fit(model, X, y, result):
+    """fit in this thread; result["started"] is set once fit holds the model."""
+    fit_inside = model._fit
+
+    def started(*args):
+        result["started"].set()
+        return fit_inside(*args)
+
+    model._fit = started
+    try:
+        result["history"] = model.fit(X, y, epochs=40, batch_size=8, lr=1e-3, progress=False)
+    except BaseException as exc:  # reported by the test, never lost in the thread
+        result["error"] = exc
+
+
+@pytest.mark.parametrize("intruder", ["step", "fit", "gradients", "input_gradient"])
+def test_a_second_training_call_is_refused_while_fit_runs(intruder):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4000, 30)).astype(np.float32)
+    y = rng.integers(0, 5, 4000).astype(np.intp)
+    model = MLP([30, 256, 5], seed=0)
+    calls = {"step": lambda: model.step(X[:64], y[:64], 1e-3),
+             "fit": lambda: model.fit(X[:64], y[:64], epochs=1, progress=False),
+             "gradients": lambda: model.gradients(X[:64], y[:64]),
+             "input_gradient": lambda: model.input_gradient(X[:64], y[:64])}
+    result = {"started": threading.Event()}
+    worker = threading.Thread(target=_busy_fit, args=(model, X, y, result))
+    worker.start()
+    assert result["started"].wait(60)
+    refused = 0
+    try:
+        while worker.is_alive() and refused < 20:
+            try:
+                calls[intruder]()
+            except RuntimeError as exc:
+                assert "already training" in str(exc)
+                refused += 1
+    finally:
+        worker.join()
+    assert "error" not in result, result.get("error")
+    assert refused > 0
+    assert np.isfinite(result["history"].loss).all() and np.isfinite(model._params).all()
+
+
+def test_save_while_fit_runs_writes_files_that_load(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4000, 30)).astype(np.float32)
+    y = rng.integers(0, 5, 4000).astype(np.intp)
+    model = MLP([30, 256, 5], seed=0)
+    result = {"started": threading.Event()}
+    worker = threading.Thread(target=_busy_fit, args=(model, X, y, result))
+    worker.start()
+    assert result["started"].wait(60)
+    saved = 0
+    try:
+        while worker.is_alive() and saved < 60:
+            model.save(tmp_path / f"m{saved}.npz")
+            saved += 1
+    finally:
+        worker.join()
+    assert "error" not in result, result.get("error")
+    assert saved > 5
+    for i in range(saved):
+        assert MLP.load(tmp_path / f"m{i}.npz").layer_sizes == (30, 256, 5)
+
+
+# --- copies are whole models ----------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["deepcopy", "copy", "pickle"])
+def test_a_copy_trains_and_saves_as_itself(how, tmp_path):
+    X, y = datasets.circles(64, seed=0)
+    original = MLP([2, 8, 2], dtype=np.float64, seed=0)
+    original.step(X[:16], y[:16], 0.1, momentum=0.9)  # a momentum buffer to carry over
+    make = {"deepcopy": copy.deepcopy, "copy": copy.copy,
+            "pickle": lambda m: pickle.loads(pickle.dumps(m))}[how]
+    clone = make(original)
+    assert repr(clone) == repr(original)
+    for model in (original, clone):  # the same next step, momentum included
+        model.step(X[16:32], y[16:32], 0.1, momentum=0.9)
+    np.testing.assert_array_equal(clone._params, original._params)
+    clone.fit(X, y, epochs=3, progress=False, seed=0)
+    assert not np.array_equal(clone._params, original._params)  # independent
+    path = tmp_path / "clone.npz"
+    clone.save(path)
+    np.testing.assert_array_equal(MLP.load(path).forward(X), clone.forward(X))
+    for W, W_clone in zip(original.weights, clone.weights):
+        assert not np.shares_memory(W, W_clone)
+
+
+def test_training_diverged_error_survives_pickling():
+    history = History(loss=[0.5, 0.25])
+    error = TrainingDivergedError("diverged at epoch 3", history)
+    copied = pickle.loads(pickle.dumps(error))
+    assert type(copied) is TrainingDivergedError and str(copied) == str(error)
+    assert copied.history == history
+
+
+def _diverge(_):
+    X, y = datasets.circles(100, seed=0)
+    MLP([2, 32, 2], activation="relu", seed=0).fit(X * 1e3, y, epochs=20, batch_size=1,
+                                                   lr=1e6, progress=False)
+
+
+def test_a_worker_process_that_diverges_reports_it():
+    import multiprocessing
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        try:
+            with pytest.raises(TrainingDivergedError, match="lower learning rate"):
+                pool.apply_async(_diverge, (0,)).get(timeout=120)
+        finally:
+            pool.terminate()
+
+
+# --- what fit leaves behind ----------------------------------------------------------------
+
+def test_after_divergence_the_model_is_finite_on_its_training_data():
+    X, y = datasets.circles(500, seed=0)
+    model = MLP([2, 64, 64, 2], activation="relu", seed=0)
+    with pytest.raises(TrainingDivergedError):
+        model.fit(X, y, epochs=10, batch_size=1, lr=1e6, seed=0, progress=False)
+    assert np.isfinite(model.predict_proba(X)).all()
+    assert np.isfinite(model.loss(X, y))
+
+
+def test_after_divergence_an_mse_model_has_a_finite_training_loss():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    Y = X @ rng.standard_normal((4, 2))
+    model = MLP([4, 16, 2], loss="mse", dtype=np.float64, seed=0)
+    with pytest.raises(TrainingDivergedError):
+        model.fit(X, Y, epochs=50, batch_size=8, lr=10, seed=0, progress=False)
+    assert np.isfinite(model.forward(X)).all() and np.isfinite(model.loss(X, Y))
+
+
+def test_ctrl_c_during_validation_records_whole_epochs(monkeypatch):
+    from fastmlp import kernels
+    X, y = datasets.circles(200, seed=0)
+    real, calls = kernels.softmax_cross_entropy, []
+
+    def interrupted_on_second_call(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "softmax_cross_entropy", interrupted_on_second_call)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        history = MLP([2, 8, 2], seed=0).fit(X[:150], y[:150], epochs=5, progress=False,
+                                             validation_data=(X[150:], y[150:]))
+    assert history.interrupted
+    lengths = {len(history.loss), len(history.accuracy), len(history.val_loss),
+               len(history.val_accuracy)}
+    assert lengths == {1}, history
+
+
+# --- saving: folders, links, modes --------------------------------------------------------
+
+def test_save_follows_a_symlink_and_keeps_it(tmp_path):
+    target = tmp_path / "models" / "real.npz"
+    target.parent.mkdir()
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    model = MLP([3, 4, 2], seed=0)
+    model.save(link)
+    assert link.is_symlink() and target.is_file()
+    np.testing.assert_array_equal(MLP.load(link).weights[0], model.weights[0])
+
+
+def test_saved_files_get_the_mode_of_an_ordinary_file(tmp_path):
+    old = os.umask(0o022)
+    try:
+        MLP([3, 4, 2], seed=0).save(tmp_path / "new.npz")
+        np.savez(tmp_path / "numpy.npz", a=np.zeros(1))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.npz").stat().st_mode & 0o777 == \
+        (tmp_path / "numpy.npz").stat().st_mode & 0o777 == 0o644
+    kept = tmp_path / "kept.npz"
+    kept.write_bytes(b"")
+    kept.chmod(0o640)
+    MLP([3, 4, 2], seed=0).save(kept)
+    assert kept.stat().st_mode & 0o777 == 0o640
+
+
+def test_save_into_a_missing_folder_names_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        MLP([3, 4, 2], seed=0).save(tmp_path / "missing" / "m.npz")
+    assert str(tmp_path / "missing") in str(info.value) and ".fastmlp-" not in str(info.value)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        MLP([3, 4, 2], seed=0).save(tmp_path)
+
+
+def test_save_and_load_take_bytes_paths(tmp_path):
+    path = os.fsencode(tmp_path / "m.npz")
+    model = MLP([3, 4, 2], seed=0)
+    model.save(path)
+    np.testing.assert_array_equal(MLP.load(path).weights[1], model.weights[1])
+
+
+# --- loading: nothing allocated before the file proves to be a model ---------------------
+
+def _crafted(path, sizes, members, compress=zipfile.ZIP_STORED):
+    """An .npz whose small fields declare ``sizes`` and whose other members are given."""
+    import io
+    fields = {"format_version": np.array(1), "layer_sizes": np.array(sizes, np.int64),
+              "activation": np.array("tanh"), "loss": np.array("cross_entropy"),
+              "dtype": np.array("float64"), "init": np.array("normal"), **members}
+    from fastmlp._serialization import checksum
+    fields["checksum"] = np.array(checksum(fields))
+    with zipfile.ZipFile(path, "w", compression=compress) as archive:
+        for name, value in fields.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, value)
+            archive.writestr(name + ".npy", buffer.getvalue())
+
+
+def test_load_checks_the_headers_before_allocating(tmp_path):
+    import tracemalloc
+    path = tmp_path / "crafted.npz"
+    _crafted(path, [8000, 8000], {"W0": np.zeros((2, 2)), "b0": np.zeros(2)})
+    assert path.stat().st_size < 4096
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"W0 must be float64 of shape \(8000, 8000\)"):
+            MLP.load(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, peak
+
+
+def test_load_refuses_compressed_members(tmp_path):
+    # Compression would let a small file declare a model of any size.
+    path = tmp_path / "deflated.npz"
+    _crafted(path, [3, 2], {"W0": np.zeros((2, 3)), "b0": np.zeros(2)},
+             compress=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ValueError, match="compressed"):
+        MLP.load(path)
