@@ -35,6 +35,9 @@ _isfinite = math.isfinite
 ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2}
 LOSSES = {"cross_entropy": 0, "mse": 1}
 INITS = ("normal", "xavier", "he")
+# Values of the layers' outputs a forward pass keeps at once (64 MB in float64):
+# larger inputs go through in blocks of rows.
+_FORWARD_BLOCK = 1 << 23
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -468,11 +471,22 @@ class MLP:
     # --- compiled passes ------------------------------------------------------------
 
     def _outputs(self, X, probabilities):
-        """The last layer's output for the checked X, softmax applied if asked."""
-        n = X.shape[0]
-        acts = np.empty(n * sum(self._layer_sizes[1:]), dtype=self._dtype)
-        self._net.forward(X, acts, probabilities)
-        return acts[acts.size - n * self._layer_sizes[-1]:].reshape(n, self._layer_sizes[-1])
+        """The last layer's output for the checked X, softmax applied if asked.
+
+        The rows go through in blocks, so that the workspace of every layer's
+        outputs stays near ``_FORWARD_BLOCK`` values however many rows X has.
+        """
+        n, k = X.shape[0], self._layer_sizes[-1]
+        width = sum(self._layer_sizes[1:])
+        rows = max(1, min(n, _FORWARD_BLOCK // width))
+        acts = np.empty(rows * width, dtype=self._dtype)
+        out = np.empty((n, k), dtype=self._dtype)
+        for start in range(0, n, rows):
+            block = X[start:start + rows]
+            used = acts[:block.shape[0] * width]
+            self._net.forward(block, used, probabilities)
+            out[start:start + block.shape[0]] = used[used.size - block.shape[0] * k:].reshape(-1, k)
+        return out
 
     def _loss_of(self, X, y):
         """Mean loss on the checked (X, y)."""

@@ -422,3 +422,29 @@ def test_load_refuses_compressed_members(tmp_path):
              compress=zipfile.ZIP_DEFLATED)
     with pytest.raises(ValueError, match="compressed"):
         MLP.load(path)
+
+
+def test_forward_in_blocks_matches_one_pass(monkeypatch):
+    from fastmlp import model as model_module
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1000, 5))
+    m = MLP([5, 7, 3], dtype=np.float64, seed=0)
+    whole = m.forward(X)
+    monkeypatch.setattr(model_module, "_FORWARD_BLOCK", 10 * 37)  # 37 rows a block
+    # Equal to rounding: a product of other shape may take other BLAS paths.
+    np.testing.assert_allclose(m.forward(X), whole, rtol=1e-14, atol=0)
+    assert m.loss(X, np.zeros(1000, int)) == pytest.approx(
+        -np.log(whole[:, 0]).mean(), rel=1e-12)
+
+
+def test_inference_memory_is_bounded_for_wide_models():
+    import tracemalloc
+    m = MLP([2, 20_000, 2], dtype=np.float64, seed=0)
+    X = np.zeros((2000, 2))
+    tracemalloc.start()
+    try:
+        m.predict(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 2**20, peak  # one pass would take 2000 * 20,002 doubles (320 MB)
