@@ -35,6 +35,8 @@ _isfinite = math.isfinite
 ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2}
 LOSSES = {"cross_entropy": 0, "mse": 1}
 INITS = ("normal", "xavier", "he")
+# BLAS takes its dimensions as 32-bit ints: no layer, and no batch, may be wider.
+BLAS_INT_MAX = 2**31 - 1
 # Values of the layers' outputs a forward pass keeps at once (64 MB in float64):
 # larger inputs go through in blocks of rows.
 _FORWARD_BLOCK = 1 << 23
@@ -121,9 +123,7 @@ def _check_layer_sizes(layer_sizes):
     if len(layer_sizes) < 2:
         raise ValueError(f"layer_sizes needs at least two sizes (inputs and outputs); "
                          f"got {list(layer_sizes)!r}")
-    # The compiled core indexes with intp: every size, and every count made from
-    # them, must fit one.
-    return [check_int(s, f"layer_sizes[{i}]", 1, np.iinfo(np.intp).max)
+    return [check_int(s, f"layer_sizes[{i}]", 1, BLAS_INT_MAX)
             for i, s in enumerate(layer_sizes)]
 
 
@@ -446,6 +446,14 @@ class MLP:
         X = self._check_X(X, names[0])
         return X, self._check_y(y, X.shape[0], names[1])
 
+    def _batch(self, X, y):
+        """(X, y) checked as one batch of a training pass, which BLAS takes whole."""
+        X, y = self._xy(X, y)
+        if X.shape[0] > BLAS_INT_MAX:
+            raise ValueError(f"X must have at most {BLAS_INT_MAX} rows for one pass (BLAS's "
+                             f"int); got {X.shape[0]}: split it into batches")
+        return X, y
+
     def _check_hyper(self, lr, momentum, nesterov, weight_decay):
         """The SGD settings as Python floats and a bool, valid in the model's dtype."""
         big = float(np.finfo(self._dtype).max)
@@ -478,7 +486,7 @@ class MLP:
         """
         n, k = X.shape[0], self._layer_sizes[-1]
         width = sum(self._layer_sizes[1:])
-        rows = max(1, min(n, _FORWARD_BLOCK // width))
+        rows = max(1, min(n, _FORWARD_BLOCK // width, BLAS_INT_MAX))
         acts = np.empty(rows * width, dtype=self._dtype)
         out = np.empty((n, k), dtype=self._dtype)
         for start in range(0, n, rows):
@@ -544,7 +552,7 @@ class MLP:
 
         Returns a list of ``(grad_W, grad_b)`` per layer, shaped like the parameters.
         """
-        X, y = self._xy(X, y)
+        X, y = self._batch(X, y)
         with self._training():
             self._backprop(X, y)
             grads = self._net.grads.copy()
@@ -552,7 +560,7 @@ class MLP:
 
     def input_gradient(self, X, y):
         """dL/dX (n, n_inputs) of the mean loss on (X, y)."""
-        X, y = self._xy(X, y)
+        X, y = self._batch(X, y)
         grad_x = np.empty_like(X)
         with self._training():
             self._backprop(X, y, grad_x)
@@ -574,7 +582,7 @@ class MLP:
         if loss is None:
             lr, momentum, nesterov, weight_decay = self._check_hyper(lr, momentum, nesterov,
                                                                      weight_decay)
-            X, y = self._xy(X, y)
+            X, y = self._batch(X, y)
             loss = self._net.step(X, y, lr, momentum, nesterov, weight_decay)
         if not _isfinite(loss):
             self._check_finite_loss(loss, X, y)
@@ -635,7 +643,10 @@ class MLP:
         X, y = self._xy(X, y)
         n = X.shape[0]
         epochs = check_int(epochs, "epochs", 1)
-        batch_size = n if batch_size is None else min(check_int(batch_size, "batch_size", 1), n)
+        batch_size = min(n if batch_size is None else check_int(batch_size, "batch_size", 1), n)
+        if batch_size > BLAS_INT_MAX:
+            raise ValueError(f"batch_size must be <= {BLAS_INT_MAX} rows (BLAS's int); got "
+                             f"{batch_size} (pass a smaller batch_size)")
         lr, momentum, nesterov, weight_decay = self._check_hyper(lr, momentum, nesterov,
                                                                  weight_decay)
         val = None

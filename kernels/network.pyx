@@ -40,6 +40,7 @@ from cpython.bool cimport PyBool_Check
 from cpython.float cimport PyFloat_CheckExact
 from cython cimport floating
 from libc.math cimport isfinite
+from libc.limits cimport INT_MAX
 from libc.string cimport memcpy
 
 from activations cimport (RELU, TANH, Activation, activation_backward,
@@ -442,7 +443,7 @@ cdef class Network:
         if not is_buffer(X, self.typenum, 2):
             return False
         x_arr = X
-        if x_arr.shape[1] != self.n_inputs or x_arr.shape[0] == 0:
+        if x_arr.shape[1] != self.n_inputs or not 0 < x_arr.shape[0] <= INT_MAX:
             return False
         if self.kind == MSE:
             if not is_buffer(y, self.typenum, 2):
