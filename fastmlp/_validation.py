@@ -17,18 +17,32 @@ Dtype rules
 
 Layout rules
 ------------
-Inputs that are only read may have any memory layout; a strided or
-Fortran-ordered one is copied once into C order. Arrays the kernel writes
-(``out``, ``grad`` of the in-place backward forms, ``param`` and ``velocity``)
-must be C-contiguous, writeable ndarrays of the exact dtype and shape, because
-a copy would silently drop the result.
+Inputs that are only read may have any memory layout or byte order; a strided,
+Fortran-ordered or byte-swapped one is copied once into native C order. Arrays
+the kernel writes (``out``, ``grad`` of the in-place backward forms, ``param``
+and ``velocity``) must be C-contiguous, writeable ndarrays of the exact dtype
+and shape in native byte order, because a copy would silently drop the result;
+they must not overlap an input partially (an in-place call passes the input
+itself). ndarray subclasses (``np.matrix``, ``np.memmap``) are computed through
+a plain ndarray view of the same memory; masked arrays are refused, because
+the kernels would read the values behind the mask as data.
 """
+import math
 import numbers
 import os
+import sys
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Per float dtype: the largest finite value, and the largest magnitude that
+# rounds to 0 (half the smallest subnormal; a tie rounds to the even 0).
+_FLOAT_RANGE = {d: (np.finfo(d).max.item(), np.finfo(d).smallest_subnormal.item() / 2)
+                for d in FLOAT_DTYPES}
+
+# BLAS (the reference LP64 interface SciPy exposes) counts rows and columns in C ints.
+_BLAS_INT_MAX = 2**31 - 1
 
 
 def _shape_text(shape):
@@ -41,8 +55,21 @@ def _dims_text(ndim):
     return f"{ndim}-D"
 
 
+def reject_masked(x, name):
+    """TypeError if ``x`` is a ``numpy.ma.MaskedArray``.
+
+    The kernels see only an array's data: the values behind a mask would be
+    used as if they were real (a masked 1e9 would take all of a softmax's mass).
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a plain array, not a numpy.ma.MaskedArray: the kernels "
+                        f"would use its masked values as data. Pass {name}.filled(value) or "
+                        f"only its unmasked entries ({name}.compressed()).")
+
+
 def as_float_array(x, name, *, dtype=None, ndim=None, shape_hint=""):
-    """Return ``x`` as a non-empty, C-contiguous float32/float64 ndarray.
+    """Return ``x`` as a non-empty, C-contiguous float32/float64 ndarray in native
+    byte order, of ``x``'s shape (a 0-d ``x`` stays 0-d).
 
     Parameters
     ----------
@@ -58,14 +85,18 @@ def as_float_array(x, name, *, dtype=None, ndim=None, shape_hint=""):
     shape_hint : str
         How the expected shape reads, e.g. ``"(n_samples, n_classes)"``.
     """
+    reject_masked(x, name)
     arr = np.asarray(x)
     kind = arr.dtype.kind
-    if arr.dtype in FLOAT_DTYPES:
-        if dtype is not None and arr.dtype != dtype:
+    native = arr.dtype.newbyteorder("=")
+    if native in FLOAT_DTYPES:
+        if dtype is not None and native != dtype:
             raise TypeError(
                 f"{name} must have dtype {np.dtype(dtype).name} like the other arrays of "
                 f"this call; got {arr.dtype.name}. Convert one of them with .astype()."
             )
+        if not arr.dtype.isnative:
+            arr = arr.astype(native)
     elif kind in "iub":
         arr = arr.astype(np.float64 if dtype is None else dtype)
     else:
@@ -81,7 +112,8 @@ def as_float_array(x, name, *, dtype=None, ndim=None, shape_hint=""):
         )
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty; got shape {_shape_text(arr.shape)}")
-    return np.ascontiguousarray(arr)
+    # Not np.ascontiguousarray, which turns a 0-d array into shape (1,).
+    return np.asarray(arr, order="C")
 
 
 def check_shape(arr, name, expected, why=""):
@@ -94,49 +126,86 @@ def check_shape(arr, name, expected, why=""):
         )
 
 
-def check_writable(arr, name, shape, dtype):
-    """Check an array the kernel writes into: ndarray, exact dtype and shape,
-    C-contiguous and writeable."""
+def check_finite(arr, name, what="values"):
+    """ValueError, naming the first offending index, if ``arr`` holds NaN or +-inf."""
+    if not np.isfinite(arr).all():
+        first = tuple(int(i) for i in np.unravel_index(np.argmin(np.isfinite(arr)), arr.shape))
+        where = first[0] if len(first) == 1 else first
+        raise ValueError(f"{name} contains NaN or infinite {what} (first at index {where}); "
+                         f"they must be finite")
+
+
+def check_blas_dims(x, name):
+    """Every dimension of ``x`` fits BLAS's 32-bit int (checked on the shape alone,
+    before any conversion copies the data)."""
+    if max(np.shape(x), default=0) > _BLAS_INT_MAX:
+        raise ValueError(f"{name} must have at most {_BLAS_INT_MAX} rows and columns (BLAS "
+                         f"counts them in 32-bit ints); got shape {_shape_text(np.shape(x))}")
+
+
+def check_writable(arr, name, shape=None, dtype=None):
+    """Check an array the kernel writes into and return it as a plain ndarray that
+    shares its memory (so that an ``np.matrix`` or ``np.memmap`` is written in place).
+
+    It must be an ndarray (not masked) of dtype ``dtype`` (None: float32 or
+    float64, which then sets the call's dtype) in native byte order, of shape
+    ``shape`` (None: any), C-contiguous and writeable.
+    """
+    reject_masked(arr, name)
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray (it is written in place); "
                         f"got {type(arr).__name__}")
-    if arr.dtype != dtype:
+    native = arr.dtype.newbyteorder("=")
+    if dtype is None and native not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64; got {arr.dtype}")
+    if dtype is not None and native != dtype:
         raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}; got {arr.dtype}")
-    check_shape(arr, name, shape)
+    if not arr.dtype.isnative:
+        raise TypeError(f"{name} must be in this machine's byte order ({native.str}), since "
+                        f"the kernel writes it in place; got the byte-swapped dtype "
+                        f"{arr.dtype.str}. Pass {name}.astype({native.name!r}) and keep that "
+                        f"array.")
+    if shape is not None:
+        check_shape(arr, name, shape)
     if not arr.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (it is written in place); got an array "
                          f"with strides {arr.strides}. Pass np.ascontiguousarray({name}).")
     if not arr.flags.writeable:
         raise ValueError(f"{name} is read-only, but the kernel writes into it")
-    return arr
+    return arr if type(arr) is np.ndarray else arr.view(np.ndarray)
 
 
-def check_no_partial_overlap(out, name, *inputs):
-    """Allow ``out`` to be an input exactly (in place), but not to overlap one partially."""
-    for inp in inputs:
-        same = (out.__array_interface__["data"][0] == inp.__array_interface__["data"][0]
-                and out.shape == inp.shape and out.strides == inp.strides)
-        if not same and np.may_share_memory(out, inp):
-            raise ValueError(f"{name} overlaps an input array without being that array; "
-                             "pass the input itself for an in-place call, or a separate array")
+def check_no_partial_overlap(out, name, inputs):
+    """Allow the written array ``out`` to be one of ``inputs`` (a dict name: array)
+    exactly, for an in-place call, but not to overlap one partially: the loops
+    would read entries they have already overwritten."""
+    for inp_name, inp in inputs.items():
+        if np.may_share_memory(out, inp) and not (
+                out.__array_interface__["data"][0] == inp.__array_interface__["data"][0]
+                and out.shape == inp.shape and out.strides == inp.strides):
+            raise ValueError(f"{name} overlaps {inp_name} in memory without being the same "
+                             f"array: pass {inp_name} itself as {name} for an in-place call, "
+                             f"or a separate array")
 
 
-def check_no_overlap(out, name, *inputs):
-    """BLAS reads its inputs while writing its output: no overlap at all."""
-    for inp in inputs:
-        if np.may_share_memory(out, inp):
-            raise ValueError(f"{name} must not share memory with an input array")
+def check_no_overlap(out, name, arrays, why=""):
+    """The written array ``out`` shares no memory with any of ``arrays`` (a dict name: array)."""
+    for other_name, other in arrays.items():
+        if np.may_share_memory(out, other):
+            raise ValueError(f"{name} must not share memory with {other_name}{why}")
 
 
-def output_array(out, name, shape, dtype, *inputs, in_place_ok=True):
-    """Allocate the output, or check the one the caller gave."""
+def output_array(out, name, shape, dtype, inputs, in_place_ok=True):
+    """Allocate the output, or check the one the caller gave (see check_writable) and
+    that it does not overlap ``inputs`` (a dict name: array) partially, or at all
+    when not ``in_place_ok``."""
     if out is None:
         return np.empty(shape, dtype=dtype)
-    check_writable(out, name, shape, dtype)
+    out = check_writable(out, name, shape, dtype)
     if in_place_ok:
-        check_no_partial_overlap(out, name, *inputs)
+        check_no_partial_overlap(out, name, inputs)
     else:
-        check_no_overlap(out, name, *inputs)
+        check_no_overlap(out, name, inputs, " (BLAS reads the inputs while it writes the output)")
     return out
 
 
@@ -145,13 +214,13 @@ def check_labels(y, name, n_samples, n_classes):
 
     Floats are accepted when every value is a whole number (e.g. 3.0).
     """
+    reject_masked(y, name)
     arr = np.asarray(y)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold integer class labels; got dtype {arr.dtype}")
     check_shape(arr, name, (n_samples,), "one label per row of the logits")
     if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or infinite labels")
+        check_finite(arr, name, "labels")
         if not np.all(arr == np.round(arr)):
             bad = arr[arr != np.round(arr)][0].item()
             raise ValueError(f"{name} must hold integer class labels; got the non-integer "
@@ -168,8 +237,7 @@ def check_labels(y, name, n_samples, n_classes):
 
 def check_probability_rows(y, name):
     """Each row of a target array is a probability distribution (finite, >= 0, sums to 1)."""
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    check_finite(y, name)
     if np.any(y < 0):
         raise ValueError(f"{name} must hold probabilities; got the negative value "
                          f"{y[y < 0][0].item()!r}")
@@ -182,17 +250,43 @@ def check_probability_rows(y, name):
 
 
 def check_sample_weight(w, name, n_samples, dtype):
-    """Non-negative, finite weights of shape (n_samples,) with a positive sum."""
+    """Non-negative, finite weights of shape (n_samples,) with a positive sum.
+
+    Returns the weights divided by the largest one, in ``dtype``, and the sum of
+    those: only the ratios of the weights matter, and scaled to at most 1 their
+    sum neither overflows (weights of 1e308) nor underflows (subnormal weights).
+    """
     arr = as_float_array(w, name, dtype=dtype, ndim=1, shape_hint="(n_samples,)")
     check_shape(arr, name, (n_samples,), "one weight per row")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    check_finite(arr, name)
     if np.any(arr < 0):
         raise ValueError(f"{name} must be non-negative; got {arr[arr < 0][0].item()!r}")
-    total = arr.sum(dtype=np.float64).item()
-    if not total > 0:
-        raise ValueError(f"{name} must have a positive sum; got {total!r}")
-    return arr, total
+    largest = arr.max()
+    if not largest > 0:
+        raise ValueError(f"{name} must have a positive sum; got {arr.sum().item()!r}")
+    scaled = arr / largest
+    return scaled, scaled.sum(dtype=np.float64).item()
+
+
+def check_bool(value, name):
+    """True or False (numpy's bool too); anything else is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_fits_dtype(value, name, dtype):
+    """A float the kernel will compute in ``dtype``: it must neither overflow there
+    nor, when non-zero, round to 0 (float32 holds magnitudes of about 1e-45 to 3e38)."""
+    dtype = np.dtype(dtype)
+    largest, rounds_to_zero = _FLOAT_RANGE[dtype]
+    if abs(value) > largest:
+        raise ValueError(f"{name} must be at most {largest:.4g} in magnitude for "
+                         f"{dtype.name} arrays (it is computed in their dtype); got {value!r}")
+    if value != 0 and abs(value) <= rounds_to_zero:
+        raise ValueError(f"{name} must be at least {2 * rounds_to_zero:.4g} in magnitude for "
+                         f"{dtype.name} arrays, or it rounds to 0; got {value!r}")
+    return value
 
 
 def check_real(value, name, *, minimum=None, exclusive=False):
@@ -204,9 +298,10 @@ def check_real(value, name, *, minimum=None, exclusive=False):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
     try:
         value = float(value)
-    except OverflowError:  # an int beyond the float range
-        raise ValueError(f"{name} must be finite; got {value!r}") from None
-    if not np.isfinite(value):
+    except OverflowError:  # an int or Fraction beyond 1.8e308 (too long to print, too)
+        raise ValueError(f"{name} must be finite; got a value of type {type(value).__name__} "
+                         f"beyond the range of a float (over {sys.float_info.max:.4g})") from None
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value!r}")
     if minimum is not None:
         if exclusive and not value > minimum:

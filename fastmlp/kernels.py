@@ -6,20 +6,30 @@ that releases the GIL. ``fastmlp.reference`` holds the same functions, with the
 same names and signatures, in plain NumPy.
 
 All kernels work in float32 and float64; the result has the dtype of the first
-array argument (integer input is computed in float64).
+array argument (integer input is computed in float64). Sums (softmax
+denominators, losses, bias gradients) are accumulated in float64 in both.
+Arrays a kernel writes are returned as the caller passed them (an ``np.matrix``
+``out`` stays the same object, written in place).
 """
 import numpy as np
 
 from . import _activations, _linear, _loss, _sgd, _softmax
 from ._validation import (
     as_float_array,
+    check_blas_dims,
+    check_bool,
+    check_finite,
+    check_fits_dtype,
     check_labels,
+    check_no_overlap,
+    check_no_partial_overlap,
     check_probability_rows,
     check_real,
     check_sample_weight,
     check_shape,
     check_writable,
     output_array,
+    reject_masked,
 )
 
 __all__ = [
@@ -31,11 +41,12 @@ __all__ = [
 ]
 
 
-def _rows(z, name, out, out_name="out"):
-    """Validate a 1-D or 2-D logits argument and its output; return 2-D views."""
-    z = as_float_array(z, name, ndim=(1, 2), shape_hint="(n_classes,) or (n_samples, n_classes)")
-    out = output_array(out, out_name, z.shape, z.dtype, z)
-    return z, out, z.reshape(-1, z.shape[-1]), out.reshape(-1, z.shape[-1])
+def _rows(kernel, z, out):
+    """Check a 1-D or 2-D logits argument and its output, and run a row kernel on 2-D views."""
+    z = as_float_array(z, "z", ndim=(1, 2), shape_hint="(n_classes,) or (n_samples, n_classes)")
+    result = output_array(out, "out", z.shape, z.dtype, {"z": z})
+    kernel(z.reshape(-1, z.shape[-1]), result.reshape(-1, z.shape[-1]))
+    return result if out is None else out
 
 
 def softmax(z, out=None):
@@ -57,9 +68,7 @@ def softmax(z, out=None):
     -------
     ndarray of z's shape and dtype; ``out`` when given.
     """
-    z, out, z2, out2 = _rows(z, "z", out)
-    _softmax.softmax(z2, out2)
-    return out
+    return _rows(_softmax.softmax, z, out)
 
 
 def log_softmax(z, out=None):
@@ -68,9 +77,7 @@ def log_softmax(z, out=None):
     Finite for finite logits however large (no log of an underflowed softmax).
     Shapes, dtypes and ``out`` (may be ``z``, in place) as in :func:`softmax`.
     """
-    z, out, z2, out2 = _rows(z, "z", out)
-    _softmax.log_softmax(z2, out2)
-    return out
+    return _rows(_softmax.log_softmax, z, out)
 
 
 def softmax_cross_entropy(z, y, sample_weight=None):
@@ -91,7 +98,8 @@ def softmax_cross_entropy(z, y, sample_weight=None):
         target rows (one-hot or probability distributions: non-negative, each
         summing to 1) in z's dtype.
     sample_weight : array_like, shape (n_samples,), optional
-        Non-negative, finite weights with a positive sum.
+        Non-negative, finite weights with a positive sum; only their ratios
+        matter (equal weights of 1e308 give the unweighted mean).
 
     Returns
     -------
@@ -104,6 +112,7 @@ def softmax_cross_entropy(z, y, sample_weight=None):
         w, w_total = np.empty(0, dtype=z.dtype), 0.0
     else:
         w, w_total = check_sample_weight(sample_weight, "sample_weight", n, z.dtype)
+    reject_masked(y, "y")
     grad = np.empty_like(z)
     y_arr = np.asarray(y)
     if y_arr.ndim == 2:
@@ -134,7 +143,8 @@ def mse(yhat, y):
     yhat : array_like, shape (n_samples, n_outputs) or (n_samples,)
         Predictions, float32 or float64.
     y : array_like, same shape as yhat
-        Targets, in yhat's dtype (integers converted).
+        Targets, in yhat's dtype (integers converted); finite (NaN or +-inf is a
+        ValueError; yhat may hold anything, which follows IEEE arithmetic).
 
     Returns
     -------
@@ -144,16 +154,18 @@ def mse(yhat, y):
     yhat = as_float_array(yhat, "yhat", ndim=(1, 2), shape_hint="(n_samples, n_outputs)")
     y = as_float_array(y, "y", dtype=yhat.dtype, ndim=yhat.ndim)
     check_shape(y, "y", yhat.shape, "targets must match the predictions")
+    check_finite(y, "y")
     grad = np.empty_like(yhat)
     loss = _loss.mse(yhat.reshape(-1), y.reshape(-1), yhat.shape[0], grad.reshape(-1))
     return float(loss), grad
 
 
 def _elementwise(kernel, x, name, out):
+    """Check an input of any shape (0-d included) and its output, and run kernel on flat views."""
     x = as_float_array(x, name)
-    out = output_array(out, "out", x.shape, x.dtype, x)
-    kernel(x.reshape(-1), out.reshape(-1))
-    return out
+    result = output_array(out, "out", x.shape, x.dtype, {name: x})
+    kernel(x.reshape(-1), result.reshape(-1))
+    return result if out is None else out
 
 
 def tanh(x, out=None):
@@ -194,12 +206,12 @@ def relu_derivative(r, out=None):
 
 
 def _backward(kernel, a, name, grad):
-    grad = check_writable(grad, "grad", np.shape(grad), np.asarray(grad).dtype)
-    if grad.dtype not in (np.float32, np.float64):
-        raise TypeError(f"grad must have dtype float32 or float64; got {grad.dtype}")
-    a = as_float_array(a, name, dtype=grad.dtype)
-    check_shape(a, name, grad.shape, "it must match grad")
-    kernel(a.reshape(-1), grad.reshape(-1))
+    """Check an activation's output ``a`` and the gradient it scales in place, and run kernel."""
+    g = check_writable(grad, "grad")
+    a = as_float_array(a, name, dtype=g.dtype)
+    check_shape(a, name, g.shape, "it must match grad")
+    check_no_partial_overlap(g, "grad", {name: a})
+    kernel(a.reshape(-1), g.reshape(-1))
     return grad
 
 
@@ -207,7 +219,8 @@ def tanh_backward(t, grad):
     """``grad *= 1 - t**2`` in place: back through tanh, given ``t = tanh(x)``.
 
     ``grad`` must be a writeable, C-contiguous float32/float64 ndarray; ``t`` has
-    its shape and dtype. Returns ``grad``.
+    its shape and dtype, and may be ``grad`` itself but must not overlap it
+    otherwise. Returns ``grad``.
     """
     return _backward(_activations.tanh_backward, t, "t", grad)
 
@@ -230,6 +243,8 @@ def relu_backward(r, grad):
 
 
 def _linear_args(x, W):
+    check_blas_dims(x, "x")
+    check_blas_dims(W, "W")
     x = as_float_array(x, "x", ndim=2, shape_hint="(n_samples, n_in)")
     W = as_float_array(W, "W", dtype=x.dtype, ndim=2, shape_hint="(n_out, n_in)")
     if W.shape[1] != x.shape[1]:
@@ -257,10 +272,10 @@ def linear_forward(x, W, b, out=None):
     x, W = _linear_args(x, W)
     b = as_float_array(b, "b", dtype=x.dtype, ndim=1, shape_hint="(n_out,)")
     check_shape(b, "b", (W.shape[0],), "one bias per row of W")
-    out = output_array(out, "out", (x.shape[0], W.shape[0]), x.dtype, x, W, b,
-                       in_place_ok=False)
-    _linear.linear_forward(x, W, b, out)
-    return out
+    result = output_array(out, "out", (x.shape[0], W.shape[0]), x.dtype,
+                          {"x": x, "W": W, "b": b}, in_place_ok=False)
+    _linear.linear_forward(x, W, b, result)
+    return result if out is None else out
 
 
 def linear_backward(x, W, grad_out):
@@ -308,47 +323,53 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
     Parameters
     ----------
     param : ndarray
-        Writeable, C-contiguous float32/float64 array, updated in place.
+        Writeable, C-contiguous float32/float64 array of any shape (0-d
+        included), updated in place.
     grad : array_like
-        The gradient, param's shape and dtype.
+        The gradient, param's shape and dtype. May be ``param`` itself, but must
+        not overlap it otherwise.
     lr : float
         Learning rate, > 0.
     momentum : float, default 0
         >= 0. When non-zero, ``velocity`` is required.
     velocity : ndarray, optional
-        Writeable, C-contiguous, param's shape and dtype; updated in place.
+        Writeable, C-contiguous, param's shape and dtype, sharing no memory with
+        param or grad; updated in place.
     nesterov : bool, default False
         Nesterov momentum (needs momentum > 0).
     weight_decay : float, default 0
         L2 penalty coefficient, >= 0.
 
+    lr, momentum and weight_decay are real numbers, finite in param's dtype
+    (a non-zero one must not round to 0 there).
+
     Returns
     -------
     param
     """
-    param = check_writable(param, "param", np.shape(param), np.asarray(param).dtype)
-    if param.dtype not in (np.float32, np.float64):
-        raise TypeError(f"param must have dtype float32 or float64; got {param.dtype}")
-    if param.size == 0:
-        raise ValueError("param must not be empty")
-    grad = as_float_array(grad, "grad", dtype=param.dtype)
-    check_shape(grad, "grad", param.shape, "it must match param")
-    lr = check_real(lr, "lr", minimum=0.0, exclusive=True)
-    momentum = check_real(momentum, "momentum", minimum=0.0)
-    weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
+    p = check_writable(param, "param")
+    if p.size == 0:
+        raise ValueError(f"param must not be empty; got shape {p.shape}")
+    grad = as_float_array(grad, "grad", dtype=p.dtype)
+    check_shape(grad, "grad", p.shape, "it must match param")
+    check_no_partial_overlap(p, "param", {"grad": grad})
+    lr = check_fits_dtype(check_real(lr, "lr", minimum=0.0, exclusive=True), "lr", p.dtype)
+    momentum = check_fits_dtype(check_real(momentum, "momentum", minimum=0.0), "momentum",
+                                p.dtype)
+    weight_decay = check_fits_dtype(check_real(weight_decay, "weight_decay", minimum=0.0),
+                                    "weight_decay", p.dtype)
+    nesterov = check_bool(nesterov, "nesterov")
     if nesterov and momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
     if momentum != 0:
         if velocity is None:
             raise ValueError(f"velocity is required when momentum != 0: pass "
-                             f"np.zeros({param.shape}, dtype=np.{param.dtype.name}) and keep it "
+                             f"np.zeros({p.shape}, dtype=np.{p.dtype.name}) and keep it "
                              f"between steps")
-        check_writable(velocity, "velocity", param.shape, param.dtype)
-        if np.may_share_memory(velocity, param) or np.may_share_memory(velocity, grad):
-            raise ValueError("velocity must not share memory with param or grad")
-        v = velocity.reshape(-1)
+        v = check_writable(velocity, "velocity", p.shape, p.dtype)
+        check_no_overlap(v, "velocity", {"param": p, "grad": grad})
+        v = v.reshape(-1)
     else:
-        v = np.empty(0, dtype=param.dtype)
-    _sgd.sgd_update(param.reshape(-1), grad.reshape(-1), lr, momentum, v, bool(nesterov),
-                    weight_decay)
+        v = np.empty(0, dtype=p.dtype)
+    _sgd.sgd_update(p.reshape(-1), grad.reshape(-1), lr, momentum, v, nesterov, weight_decay)
     return param

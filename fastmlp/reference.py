@@ -50,13 +50,17 @@ def _targets(y, n_classes, dtype):
 def softmax_cross_entropy(z, y, sample_weight=None):
     """L = sum_i c_i * (-sum_j Y_ij log softmax(z_i)_j),  dL/dz_i = c_i (softmax(z_i) - Y_i)
 
-    with c_i = 1/n, or w_i / sum(w) given sample weights.
+    with c_i = 1/n, or w_i / sum(w) given sample weights (divided by max(w) first,
+    so that a sum of huge weights cannot overflow).
     """
     z = np.asarray(z)
     n, k = z.shape
     Y = _targets(y, k, z.dtype)
-    c = (np.full(n, 1.0 / n) if sample_weight is None
-         else np.asarray(sample_weight, dtype=np.float64) / np.sum(sample_weight))
+    if sample_weight is None:
+        c = np.full(n, 1.0 / n)
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        c = (w / w.max()) / np.sum(w / w.max())
     # Y * log_softmax with Y = 0 terms left out, so -inf logits never meet 0 * inf.
     log_p = log_softmax(z)
     per_row = -np.where(Y != 0, Y * log_p, 0).sum(axis=1)

@@ -6,8 +6,8 @@ by the per-kernel entry points and the fused network loops). tanh and sigmoid
 are vecmath's array loops, built for the CPU's widest vectors. The relu forward
 spells out the in-place case, because a vectoriser that sees two pointers guards
 against their overlap and falls back to scalar code when they are equal. With
-``threads`` the forward loops use OpenMP for arrays large enough to repay
-starting a team (an OpenMP region costs microseconds even on one thread); the
+``threads`` the forward loops use OpenMP when parallel.pxd says so (arrays
+large enough to repay starting a team, outside a forked child); the
 network loops pass False, because there BLAS owns the cores and OpenMP threads
 spinning between regions would steal them. Derivatives are written from the
 activation's *output* (t = tanh(x), s = sigmoid(x), r = relu(x)), which is what a
@@ -16,7 +16,7 @@ backward pass has in memory. ``out`` may be the input itself (in place).
 from cython cimport floating
 from cython.parallel cimport prange
 
-from parallel cimport PARALLEL_MIN_ELEMENTS
+from parallel cimport use_threads
 from vecmath cimport sigmoid_array, tanh_array
 
 # Elements per OpenMP task in the threaded activation loops.
@@ -33,7 +33,7 @@ cdef inline void tanh_forward(const floating* x, floating* out, Py_ssize_t n,
                       bint threads) noexcept nogil:
     """out := tanh(x); out may be x"""
     cdef Py_ssize_t c
-    if threads and n >= PARALLEL_MIN_ELEMENTS:
+    if threads and use_threads(n):
         for c in prange((n + CHUNK - 1) // CHUNK, schedule="static"):
             tanh_array(x + c * CHUNK, out + c * CHUNK, min(CHUNK, n - c * CHUNK))
     else:
@@ -44,7 +44,7 @@ cdef inline void sigmoid_forward(const floating* x, floating* out, Py_ssize_t n,
                          bint threads) noexcept nogil:
     """out := 1 / (1 + exp(-x)); out may be x"""
     cdef Py_ssize_t c
-    if threads and n >= PARALLEL_MIN_ELEMENTS:
+    if threads and use_threads(n):
         for c in prange((n + CHUNK - 1) // CHUNK, schedule="static"):
             sigmoid_array(x + c * CHUNK, out + c * CHUNK, min(CHUNK, n - c * CHUNK))
     else:

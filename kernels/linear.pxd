@@ -25,15 +25,32 @@ cdef inline void linear_forward(const floating* x, const floating* W, const floa
     gemm(False, True, <int> n, <int> n_out, <int> n_in, 1, x, W, 1, out)
 
 
+# Columns whose running sums column_sum keeps on the stack at once.
+cdef enum:
+    COLUMN_BLOCK = 256
+
+
 cdef inline void column_sum(const floating* a, floating* out, Py_ssize_t n, Py_ssize_t k,
                             floating alpha, floating beta) noexcept nogil:
-    """out := alpha * (sum of the n rows of a (n, k)) + beta * out"""
-    cdef Py_ssize_t i, j
-    for j in range(k):
-        out[j] = beta * out[j] if beta != 0 else 0
-    for i in range(n):
-        for j in range(k):
-            out[j] = out[j] + alpha * a[i * k + j]
+    """out := alpha * (sum of the n rows of a (n, k)) + beta * out
+
+    The sums are accumulated in double (a float32 sum of 2**25 ones stops at
+    2**24), for a block of columns at a time, so that a is still read row by row.
+    With beta = 0 the old contents of out are ignored (NaN included).
+    """
+    cdef double acc[COLUMN_BLOCK]
+    cdef Py_ssize_t i, j, block, start, width
+    for block in range((k + COLUMN_BLOCK - 1) // COLUMN_BLOCK):
+        start = block * COLUMN_BLOCK
+        width = min(<Py_ssize_t> COLUMN_BLOCK, k - start)
+        for j in range(width):
+            acc[j] = 0
+        for i in range(n):
+            for j in range(width):
+                acc[j] = acc[j] + a[i * k + start + j]
+        for j in range(width):
+            out[start + j] = <floating> (alpha * acc[j]
+                                         + (beta * out[start + j] if beta != 0 else 0))
 
 
 cdef inline void linear_backward_params(const floating* x, const floating* grad_out,

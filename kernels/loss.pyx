@@ -2,7 +2,9 @@
 """GIL-releasing entry points for the fused loss-and-gradient kernels (see loss.pxd).
 
 Callers (fastmlp.kernels) have already checked dtypes, shapes, label ranges,
-weights and writability; ``w`` is empty when there are no weights. Each returns the loss and writes the gradient to ``grad``.
+weights and writability; ``w`` is empty when there are no weights, and scaled
+so that its largest entry is 1 otherwise. Each returns the loss (a double) and
+writes the gradient to ``grad``.
 """
 from cython cimport floating
 
@@ -14,7 +16,7 @@ cimport loss
 def softmax_cross_entropy_labels(const floating[:, ::1] z, const Py_ssize_t[::1] labels,
                                  const floating[::1] w, floating w_total,
                                  floating[:, ::1] grad):
-    cdef floating total
+    cdef double total
     cdef const floating* w_ptr = &w[0] if w.shape[0] > 0 else NULL
     covers_labels(labels, z.shape[0])
     covers(w, z.shape[0] if w_ptr != NULL else 0)
@@ -28,7 +30,7 @@ def softmax_cross_entropy_labels(const floating[:, ::1] z, const Py_ssize_t[::1]
 def softmax_cross_entropy_targets(const floating[:, ::1] z, const floating[:, ::1] y,
                                   const floating[::1] w, floating w_total,
                                   floating[:, ::1] grad):
-    cdef floating total
+    cdef double total
     cdef const floating* w_ptr = &w[0] if w.shape[0] > 0 else NULL
     covers_2d(y, z.shape[0], z.shape[1])
     covers(w, z.shape[0] if w_ptr != NULL else 0)
@@ -41,7 +43,7 @@ def softmax_cross_entropy_targets(const floating[:, ::1] z, const floating[:, ::
 
 def mse(const floating[::1] yhat, const floating[::1] y, Py_ssize_t n_rows,
         floating[::1] grad):
-    cdef floating total
+    cdef double total
     covers(y, yhat.shape[0])
     covers(grad, yhat.shape[0])
     with nogil:

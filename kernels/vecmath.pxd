@@ -1,6 +1,6 @@
 # cython: language_level=3
 """Vectorisable exp, tanh and sigmoid (see vecmath.h for the formulas and their
-accuracy), fused over float32/float64.
+accuracy), and sums accumulated in double, fused over float32/float64.
 
 The scalar forms inline into Cython loops (softmax rows, cross-entropy); the
 array forms are compiled for AVX-512, AVX2 and the baseline, and the best one
@@ -46,3 +46,31 @@ cdef inline void sigmoid_array(const floating* x, floating* out, Py_ssize_t n) n
         sigmoid_array_f32(x, out, n)
     else:
         sigmoid_array_f64(x, out, n)
+
+
+# Interleaved partial sums in sum_in_double.
+cdef enum:
+    SUM_LANES = 8
+
+
+cdef inline double sum_in_double(const floating* a, Py_ssize_t n) noexcept nogil:
+    """sum(a), accumulated in double (a float32 sum of 2**25 ones stops at 2**24).
+
+    Over SUM_LANES interleaved partial sums: with a single running sum each
+    addition waits for the one before, and the compiler may not vectorise the
+    loop (that would reorder the additions); independent lanes vectorise.
+    """
+    cdef double lane[SUM_LANES]
+    cdef double total = 0
+    cdef Py_ssize_t i, j
+    cdef Py_ssize_t body = n - n % SUM_LANES
+    for i in range(SUM_LANES):
+        lane[i] = 0
+    for j in range(n // SUM_LANES):
+        for i in range(SUM_LANES):
+            lane[i] = lane[i] + a[j * SUM_LANES + i]
+    for j in range(body, n):
+        lane[j - body] = lane[j - body] + a[j]
+    for i in range(SUM_LANES):
+        total = total + lane[i]
+    return total

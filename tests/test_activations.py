@@ -117,6 +117,65 @@ def test_in_place_and_out(name, dtype, rng, which):
     np.testing.assert_array_equal(x, expected)
 
 
+ELEMENTWISE = ["tanh", "sigmoid", "relu", "tanh_derivative", "sigmoid_derivative",
+               "relu_derivative"]
+
+
+@pytest.mark.parametrize("kernel", ELEMENTWISE)
+def test_zero_dimensional_in_and_out(kernel, dtype):
+    f, expected = getattr(kernels, kernel), getattr(reference, kernel)(np.float64(0.75))
+    x = np.array(0.75, dtype)
+    got = f(x)
+    assert got.shape == () and got.dtype == dtype
+    assert_close(got, expected, dtype)
+    assert f(dtype(0.75)).shape == ()  # a NumPy scalar is 0-d too
+    out = np.empty((), dtype)
+    assert f(x, out=out) is out
+    assert_close(out, expected, dtype)
+    assert f(x, out=x) is x
+    assert_close(x, expected, dtype)
+
+
+def test_zero_dimensional_backward(name, dtype):
+    a = getattr(kernels, name)(np.array(0.75, dtype))
+    g = np.array(2.0, dtype)
+    assert fns(name)[2](a, g) is g
+    assert_close(g, ref(name, "_backward")(a.astype(np.float64), np.array(2.0)), dtype)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix's own
+def test_matrix_out_and_grad_are_written_in_place(name, dtype, rng):
+    f, _, backward = fns(name)
+    x = rng.standard_normal((3, 4)).astype(dtype)
+    out = np.asmatrix(np.empty((3, 4), dtype))
+    assert f(x, out=out) is out
+    assert_close(np.asarray(out), ref(name)(x), dtype)
+    a = f(x)
+    g = np.asmatrix(rng.standard_normal((3, 4)).astype(dtype))
+    expected = ref(name, "_backward")(a, np.asarray(g).copy())
+    assert backward(a, g) is g
+    assert_close(np.asarray(g), expected, dtype)
+
+
+def test_backward_refuses_a_partially_overlapping_grad(name):
+    buf = np.full(11, 0.5)
+    with pytest.raises(ValueError, match=r"grad overlaps (t|s|r) in memory without being the "
+                                         r"same array"):
+        fns(name)[2](buf[:-1], buf[1:])
+    np.testing.assert_array_equal(buf, 0.5)
+
+
+def test_backward_with_grad_as_its_own_activation(name, dtype, rng):
+    # Exact aliasing is fine: each entry reads a[i] and grad[i] before writing grad[i].
+    backward = fns(name)[2]
+    g = rng.random(20).astype(dtype)
+    separate = backward(g.copy(), g.copy())
+    expected = ref(name, "_backward")(g.astype(np.float64), g.astype(np.float64))
+    assert backward(g, g) is g
+    np.testing.assert_array_equal(g, separate)
+    assert_close(g, expected, dtype)
+
+
 def test_strided_and_fortran_input(name, dtype, rng):
     f = getattr(kernels, name)
     big = rng.standard_normal((12, 10)).astype(dtype)

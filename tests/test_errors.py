@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fastmlp import MLP, cli, kernels
+from fastmlp._validation import reject_masked
 
 X = np.zeros((5, 3))
 Y = np.array([0, 1, 0, 1, 1])
@@ -22,6 +23,17 @@ def read_only(shape):
     a = np.zeros(shape)
     a.flags.writeable = False
     return a
+
+
+def swapped(a):
+    """a in the other byte order (big-endian on this machine)."""
+    return np.asarray(a).astype(np.asarray(a).dtype.newbyteorder())
+
+
+def shifted_views():
+    """Two views of one buffer, one entry apart: they overlap partially."""
+    buf = np.full(11, 0.5)
+    return buf[:-1], buf[1:]
 
 
 def model():
@@ -75,6 +87,37 @@ KERNEL_CASES = [
      "grad is read-only, but the kernel writes into it"),
     ("strided out", lambda: kernels.relu(X, out=np.zeros((5, 6))[:, ::2]), ValueError,
      "out must be C-contiguous (it is written in place)"),
+    ("NaN in mse targets", lambda: kernels.mse(Z, [[0, 0], [0, np.nan], [0, 0], [0, 0], [0, 0]]),
+     ValueError, "y contains NaN or infinite values (first at index (1, 1)); they must be finite"),
+    ("inf in mse targets", lambda: kernels.mse(np.zeros(3), [0, np.inf, 0]), ValueError,
+     "y contains NaN or infinite values (first at index 1)"),
+    ("masked z", lambda: kernels.softmax(np.ma.masked_array([1.0, 1e9], mask=[0, 1])), TypeError,
+     "z must be a plain array, not a numpy.ma.MaskedArray: the kernels would use its masked "
+     "values as data"),
+    ("masked labels", lambda: kernels.softmax_cross_entropy(Z, np.ma.masked_array(Y, mask=Y)),
+     TypeError, "y must be a plain array, not a numpy.ma.MaskedArray"),
+    ("big-endian out", lambda: kernels.tanh(X, out=swapped(X)), TypeError,
+     "out must be in this machine's byte order"),
+    ("big-endian param", lambda: kernels.sgd_update(swapped(np.zeros(3)), np.zeros(3), 0.1),
+     TypeError, "param must be in this machine's byte order"),
+    ("grad overlaps t", lambda: kernels.tanh_backward(*shifted_views()), ValueError,
+     "grad overlaps t in memory without being the same array: pass t itself as grad"),
+    ("param overlaps grad", lambda: kernels.sgd_update(*shifted_views()[::-1], 1.0), ValueError,
+     "param overlaps grad in memory without being the same array"),
+    ("out overlaps z", lambda: kernels.softmax(*shifted_views()), ValueError,
+     "out overlaps z in memory without being the same array"),
+    ("lr beyond floats", lambda: kernels.sgd_update(np.zeros(3), np.zeros(3), 10**400),
+     ValueError, "lr must be finite; got a value of type int beyond the range of a float"),
+    ("lr beyond float32", lambda: kernels.sgd_update(np.zeros(3, np.float32),
+                                                     np.zeros(3, np.float32), 1e39),
+     ValueError, "lr must be at most 3.403e+38 in magnitude for float32 arrays"),
+    ("nesterov not a bool", lambda: kernels.sgd_update(np.zeros(3), np.zeros(3), 0.1,
+                                                       momentum=0.9, velocity=np.zeros(3),
+                                                       nesterov="no"),
+     TypeError, "nesterov must be True or False; got str 'no'"),
+    ("x beyond BLAS ints", lambda: kernels.linear_forward(
+        np.broadcast_to(0.0, (2**31, 3)), W, B), ValueError,
+     "x must have at most 2147483647 rows and columns (BLAS counts them in 32-bit ints)"),
 ]
 
 MLP_CASES = [
@@ -149,9 +192,9 @@ MLP_CASES = [
     ("nesterov a string", lambda: model().step(X32, Y32, 0.1, 0.9, nesterov="yes"), TypeError,
      "nesterov must be True or False; got str 'yes'"),
     ("lr beyond floats, one step", lambda: model().step(X32, Y32, lr=10**400), ValueError,
-     "lr must be finite; got 1000000"),
+     "lr must be finite; got a value of type int beyond the range of a float"),
     ("lr beyond floats, fit", lambda: model().fit(X, Y, lr=10**400), ValueError,
-     "lr must be finite; got 1000000"),
+     "lr must be finite; got a value of type int beyond the range of a float"),
     ("layer size beyond intp", lambda: MLP([2**64, 2]), ValueError,
      "layer_sizes[0] must be <= 2147483647; got 18446744073709551616"),
     ("layer size beyond BLAS", lambda: MLP([2, 2**31]), ValueError,
@@ -171,9 +214,9 @@ MLP_CASES = [
     ("validation labels", lambda: model().fit(X, Y, validation_data=(X, Y + 7)),
      ValueError, "validation_data[1] (y_val) must hold labels in [0, 2)"),
     ("masked X", lambda: model().predict(np.ma.masked_array(X, X > 0)), TypeError,
-     "X is a masked array"),
+     "X must be a plain array, not a numpy.ma.MaskedArray"),
     ("masked y", lambda: model().fit(X, np.ma.masked_array(Y, Y > 0)), TypeError,
-     "y is a masked array"),
+     "y must be a plain array, not a numpy.ma.MaskedArray"),
     ("weights of the wrong shape", lambda: model().weights.__setitem__(0, np.zeros((3, 4))),
      ValueError, "weights[0] must have shape (4, 3) ((n_out, n_in), as in PyTorch); got (3, 4)"),
     ("save to a bad path", lambda: model().save(42), TypeError,
@@ -246,3 +289,89 @@ def test_fortran_ordered_and_strided_inputs_are_accepted():
         for (a, b), (c, d) in zip(m.gradients(Xv, Y), m.gradients(Xc, Y)):
             np.testing.assert_array_equal(a, c)
     np.testing.assert_array_equal(kernels.tanh(np.asfortranarray(big)), kernels.tanh(big))
+
+
+# --- every array argument of every kernel: masks and byte order ----------------------
+
+def valid_calls(dtype):
+    """Every public kernel with good arguments, all given by name."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 3)).astype(dtype)
+    x, w = rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
+    labels = np.array([0, 2, 1, 1, 0])
+    calls = {
+        "softmax": dict(z=z, out=np.empty_like(z)),
+        "log_softmax": dict(z=z, out=np.empty_like(z)),
+        "softmax_cross_entropy labels": dict(z=z, y=labels, sample_weight=np.ones(5, dtype)),
+        "softmax_cross_entropy targets": dict(z=z, y=np.eye(3, dtype=dtype)[labels]),
+        "mse": dict(yhat=z, y=z[::-1].copy()),
+        "linear_forward": dict(x=x, W=w, b=np.ones(3, dtype), out=np.empty((5, 3), dtype)),
+        "linear_backward": dict(x=x, W=w, grad_out=z),
+        "sgd_update": dict(param=z.copy(), grad=z[::-1].copy(), lr=0.1, momentum=0.9,
+                           velocity=np.ones_like(z)),
+    }
+    for name, arg in (("tanh", "x"), ("sigmoid", "x"), ("relu", "x"), ("tanh_derivative", "t"),
+                      ("sigmoid_derivative", "s"), ("relu_derivative", "r")):
+        calls[name] = {arg: z, "out": np.empty_like(z)}
+    for name, arg in (("tanh", "t"), ("sigmoid", "s"), ("relu", "r")):
+        calls[f"{name}_backward"] = {arg: np.tanh(z), "grad": z.copy()}
+    return calls
+
+
+def call(kernel, kwargs):
+    return getattr(kernels, kernel.split()[0])(**kwargs)
+
+
+ARRAY_ARGUMENTS = [(kernel, arg) for kernel, kw in valid_calls(np.float64).items()
+                   for arg, value in kw.items() if isinstance(value, np.ndarray)]
+ARRAY_IDS = [f"{kernel} {arg}" for kernel, arg in ARRAY_ARGUMENTS]
+WRITTEN = {"out", "param", "velocity"}
+
+
+def written(kernel, arg):
+    return arg in WRITTEN or (arg == "grad" and kernel.endswith("_backward"))
+
+
+@pytest.mark.parametrize("kernel, arg", ARRAY_ARGUMENTS, ids=ARRAY_IDS)
+def test_masked_arrays_are_refused_everywhere(kernel, arg):
+    kw = valid_calls(np.float64)[kernel]
+    mask = np.zeros(np.shape(kw[arg]), bool)
+    mask.flat[0] = True
+    kw[arg] = np.ma.masked_array(kw[arg], mask=mask)
+    with pytest.raises(TypeError, match=rf"^{arg} must be a plain array, not a "
+                                        rf"numpy.ma.MaskedArray"):
+        call(kernel, kw)
+
+
+def test_reject_masked_names_the_argument():
+    with pytest.raises(TypeError, match=r"^X must be a plain array, not a numpy.ma.MaskedArray.*"
+                                        r"X.filled\(value\)"):
+        reject_masked(np.ma.masked_array([1.0, 2.0], mask=[0, 1]), "X")
+    reject_masked(np.zeros(2), "X")
+    reject_masked([1.0, 2.0], "X")
+
+
+def results(value):
+    """The arrays and numbers a kernel returned, flattened into a list."""
+    if isinstance(value, tuple):
+        return [r for v in value for r in results(v)]
+    return [np.asarray(value)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("kernel, arg", ARRAY_ARGUMENTS, ids=ARRAY_IDS)
+def test_byte_swapped_arrays(kernel, arg, dtype):
+    """Inputs in the other byte order are read correctly; arrays the kernel writes
+    must be in this machine's order (a converted copy would drop the result)."""
+    kw = valid_calls(dtype)[kernel]
+    kw[arg] = swapped(kw[arg])
+    if written(kernel, arg):
+        with pytest.raises(TypeError, match=rf"^{arg} must be in this machine's byte order "
+                                            rf".*got the byte-swapped dtype"):
+            call(kernel, kw)
+        return
+    expected = results(call(kernel, valid_calls(dtype)[kernel]))
+    got = results(call(kernel, kw))
+    for g, e in zip(got, expected):
+        assert g.dtype.isnative and g.dtype == e.dtype
+        np.testing.assert_array_equal(g, e)

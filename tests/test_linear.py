@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastmlp import gradcheck, kernels, reference
-from conftest import GRAD_RTOL, assert_close, torch_or_skip
+from conftest import GRAD_RTOL, assert_close, assert_linear_matches_reference, torch_or_skip
 
 SHAPES = [(1, 1, 1), (1, 5, 3), (7, 1, 4), (6, 4, 1), (32, 784, 10), (128, 300, 100)]
 
@@ -83,11 +83,9 @@ def test_large_values_stay_exact(dtype):
 def test_property_against_reference(n, n_in, n_out, dtype, seed):
     rng = np.random.default_rng(seed)
     x, W, b = layer(rng, n, n_in, n_out, dtype)
-    assert_close(kernels.linear_forward(x, W, b), reference.linear_forward(x, W, b),
-                 dtype, scale=10)
     g = rng.standard_normal((n, n_out)).astype(dtype)
-    for got, want in zip(kernels.linear_backward(x, W, g), reference.linear_backward(x, W, g)):
-        assert_close(got, want, dtype, scale=100)
+    # Dot products cancel: each entry's error scales with its absolute terms.
+    assert_linear_matches_reference(x, W, b, g, dtype)
 
 
 X, W, B = np.zeros((4, 3)), np.zeros((2, 3)), np.zeros(2)
@@ -122,8 +120,46 @@ def test_forward_bad_out():
         kernels.linear_forward(X, W, B, out=ro)
     # BLAS reads x while writing out: no aliasing, even exact.
     x = np.zeros((4, 4))
-    with pytest.raises(ValueError, match=r"out must not share memory with an input"):
+    with pytest.raises(ValueError, match=r"out must not share memory with x \(BLAS reads"):
         kernels.linear_forward(x, np.eye(4), np.zeros(4), out=x)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix's own
+def test_matrix_out_is_written_in_place(dtype, rng):
+    x, W, b = layer(rng, 6, 5, 4, dtype)
+    out = np.asmatrix(np.empty((6, 4), dtype))
+    assert kernels.linear_forward(x, W, b, out=out) is out
+    assert_close(np.asarray(out), reference.linear_forward(x, W, b), dtype)
+
+
+def test_bias_gradient_is_summed_in_double(dtype):
+    # A float32 running sum of ones stops growing at 2**24 (each 1 is half an ulp
+    # there): a first row of 2**24 shows it without millions of rows. Two column
+    # blocks of the worker, so that both are checked.
+    n, n_out = 1001, 300
+    grad_out = np.ones((n, n_out), dtype)
+    grad_out[0] = 2**24
+    _, _, grad_b = kernels.linear_backward(np.zeros((n, 1), dtype), np.ones((n_out, 1), dtype),
+                                           grad_out)
+    np.testing.assert_array_equal(grad_b, np.full(n_out, 2**24 + 1000, dtype))
+
+
+@pytest.mark.parametrize("which", ["x rows", "x columns", "W rows"])
+def test_sizes_beyond_blas_ints_are_refused(which):
+    # BLAS counts in 32-bit ints: 2**31 rows would wrap around to a negative size.
+    # Broadcast views hold no memory, and the shape is checked before any copy.
+    big = 2**31
+    shapes = {"x rows": ((big, 1), (1, 1)), "x columns": ((1, big), (1, big)),
+              "W rows": ((1, 1), (big, 1))}[which]
+    x, W = (np.broadcast_to(np.float32(0), shape) for shape in shapes)
+    b = np.broadcast_to(np.float32(0), W.shape[:1])
+    grad_out = np.broadcast_to(np.float32(0), (x.shape[0], W.shape[0]))
+    name = which.split()[0]
+    with pytest.raises(ValueError, match=rf"{name} must have at most 2147483647 rows and columns"
+                                         rf" \(BLAS counts them in 32-bit ints\)"):
+        kernels.linear_forward(x, W, b)
+    with pytest.raises(ValueError, match=rf"{name} must have at most 2147483647"):
+        kernels.linear_backward(x, W, grad_out)
 
 
 @pytest.mark.parametrize("args, exc, match", [

@@ -72,6 +72,34 @@ def test_xent_sample_weight(dtype, rng, kind):
     assert_close(loss2, loss_dup, dtype, scale=10)
 
 
+@pytest.mark.parametrize("kind", ["labels", "targets"])
+@pytest.mark.parametrize("size", ["huge", "tiny"])
+def test_xent_extreme_weights_keep_their_ratios(dtype, rng, kind, size):
+    # The weights' sum overflows (1e308 + 1e308) or their ratios underflow
+    # (subnormals): only the ratios matter, so equal weights give the plain mean.
+    n, k = 6, 4
+    z = rng.standard_normal((n, k)).astype(dtype)
+    labels, onehot, _ = labels_and_targets(rng, n, k, dtype)
+    y = labels if kind == "labels" else onehot
+    info = np.finfo(dtype)
+    extreme = {"huge": 3e38 if dtype == np.float32 else 1e308,
+               "tiny": info.smallest_subnormal.item()}[size]
+    plain_loss, plain_grad = kernels.softmax_cross_entropy(z, y)
+    for make in (kernels.softmax_cross_entropy, reference.softmax_cross_entropy):
+        loss, grad = make(z, y, sample_weight=np.full(n, extreme, dtype))
+        assert_close(loss, plain_loss, dtype)
+        assert_close(grad, plain_grad, dtype)
+    # Unequal weights: the same as small weights in the same ratios (powers of two
+    # keep the ratios exact, down to the subnormals).
+    ratios = 2.0 ** -np.arange(n)
+    w = (np.full(n, extreme) * ratios if size == "huge" else np.full(n, extreme) / ratios)
+    loss, grad = kernels.softmax_cross_entropy(z, y, sample_weight=w.astype(dtype))
+    small = w / w.max()
+    ref_loss, ref_grad = reference.softmax_cross_entropy(z.astype(np.float64), y, small)
+    assert_close(loss, ref_loss, dtype)
+    assert_close(grad, ref_grad, dtype)
+
+
 def test_xent_zero_weight_row_with_infinite_loss_is_ignored():
     z = np.array([[-np.inf, 0.0], [1.0, 2.0]])
     loss, grad = kernels.softmax_cross_entropy(z, np.array([0, 1]), sample_weight=[0.0, 1.0])
@@ -134,6 +162,33 @@ def test_xent_minus_inf_logits(dtype):
     # The true class is impossible: the honest loss is +inf, with no warning.
     loss_inf, _ = kernels.softmax_cross_entropy(z, [1])
     assert loss_inf == np.inf
+
+
+@pytest.mark.parametrize("kind", ["labels", "targets"])
+def test_xent_float32_mean_over_millions_of_rows(kind):
+    # Each row costs ln 2; a float32 running total drifted to 0.7065.
+    n = 4_000_000
+    z = np.zeros((n, 2), np.float32)
+    y = np.zeros(n, np.intp) if kind == "labels" else np.tile(np.float32([1, 0]), (n, 1))
+    loss, grad = kernels.softmax_cross_entropy(z, y)
+    assert loss == pytest.approx(np.log(2), rel=1e-6)
+    np.testing.assert_array_equal(grad[:2], np.float32([[-0.5 / n, 0.5 / n]] * 2))
+
+
+def test_xent_float32_large_logits_lose_nothing_to_the_row_maximum():
+    # Were log-sum-exp = 1e4 + 0.31 rounded to float32 before z_label is taken off,
+    # the loss would be 7e-4 off; it is (max - z_label) + log(sum), in double.
+    z = np.float32([[1e4, 1e4 - 1], [-3e4, -3e4 + 2]])
+    loss, _ = kernels.softmax_cross_entropy(z, [0, 0])
+    expected = reference.softmax_cross_entropy(z.astype(np.float64), [0, 0])[0]
+    assert loss == pytest.approx(expected, rel=1e-6)
+
+
+def test_xent_float32_loss_beyond_the_float32_range_is_finite():
+    # The loss is a Python float, computed in double: 3e38 - (-3e38) is not inf.
+    loss, grad = kernels.softmax_cross_entropy(np.float32([[3e38, -3e38]]), [1])
+    assert loss == pytest.approx(6e38, rel=1e-6)
+    np.testing.assert_array_equal(grad, [[1, -1]])
 
 
 def test_xent_single_class_is_free(dtype, rng):
@@ -269,6 +324,33 @@ def test_mse_large_values(dtype):
     loss, grad = kernels.mse(yhat, np.zeros((4, 2), dtype))
     assert_close(loss, 2e30, dtype)
     assert_close(grad, np.full((4, 2), 5e14), dtype)
+
+
+def test_mse_sum_over_millions_of_entries(dtype):
+    # 2e7 squared errors of 1: a float32 running total stopped growing at 2**24 (0.839).
+    n = 20_000_000
+    loss, grad = kernels.mse(np.zeros(n, dtype), np.ones(n, dtype))
+    assert loss == pytest.approx(1.0, rel=1e-9)
+    assert grad[0] == np.asarray(-2 / n, dtype)
+
+
+def test_mse_float32_loss_beyond_the_float32_range_is_finite():
+    loss, grad = kernels.mse(np.float32([[2e19, 0.0]]), np.zeros((1, 2), np.float32))
+    assert loss == pytest.approx(4e38, rel=1e-6)
+    np.testing.assert_array_equal(grad, np.float32([[4e19, 0.0]]))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_mse_targets_must_be_finite_but_predictions_need_not(dtype, bad):
+    y = np.array([[0.0, 1.0], [bad, 2.0]], dtype)
+    with pytest.raises(ValueError, match=r"y contains NaN or infinite values \(first at index "
+                                         r"\(1, 0\)\); they must be finite"):
+        kernels.mse(np.zeros((2, 2), dtype), y)
+    # Predictions follow IEEE arithmetic: NaN or inf in, NaN or inf out.
+    loss, grad = kernels.mse(y, np.zeros((2, 2), dtype))
+    assert np.isnan(loss) if np.isnan(bad) else loss == np.inf
+    assert np.isnan(grad[1, 0]) if np.isnan(bad) else grad[1, 0] == bad
+    np.testing.assert_array_equal(grad[0], [0, 1])
 
 
 @settings(max_examples=50, deadline=None)

@@ -56,6 +56,26 @@ def test_huge_logits(dtype, scale):
     assert_close(logp, reference.log_softmax(z.astype(np.float64)), dtype, scale=1e4)
 
 
+def test_float32_row_of_2_to_the_25_logits():
+    # The row sum is accumulated in double: in float32 it stopped at 2**24.
+    n = 2**25
+    p = kernels.softmax(np.zeros(n, np.float32))
+    np.testing.assert_array_equal(p[[0, -1]], np.float32([2.0**-25] * 2))
+    z = np.zeros(n, np.float32)
+    z[::2] = 1
+    assert kernels.softmax(z).sum(dtype=np.float64) == pytest.approx(1, abs=1e-5)
+    logp = kernels.log_softmax(np.zeros(n, np.float32))
+    assert logp[0] == pytest.approx(-25 * np.log(2), rel=1e-7)
+
+
+def test_float32_log_softmax_of_large_logits_is_exact_to_float32():
+    # (z - max) - log(sum): the row maximum 1e4 is never added to log(sum) and
+    # rounded (which cost up to 5e-4 in float32).
+    z = np.float32([[1e4, 1e4 - 1, 1e4 - 3], [-3e4, -3e4 + 2, -3e4 + 2.5]])
+    expected = reference.log_softmax(z.astype(np.float64))
+    np.testing.assert_allclose(kernels.log_softmax(z), expected, rtol=2e-7)
+
+
 def test_all_equal_rows(kernel, dtype):
     z = np.full((4, 8), 123.5, dtype=dtype)
     expected = np.full((4, 8), 1 / 8 if kernel is kernels.softmax else -np.log(8))
@@ -180,8 +200,19 @@ def test_partially_overlapping_out(kernel):
     buf = np.zeros(8)
     z = buf[:6].reshape(2, 3)
     out = buf[2:8].reshape(2, 3)
-    with pytest.raises(ValueError, match="out overlaps an input"):
+    with pytest.raises(ValueError, match="out overlaps z in memory without being the same array"):
         kernel(z, out=out)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix's own
+def test_matrix_out_is_written_in_place(kernel, dtype, rng):
+    z = rng.standard_normal((3, 4)).astype(dtype)
+    out = np.asmatrix(np.empty((3, 4), dtype))
+    assert kernel(z, out=out) is out
+    assert_close(np.asarray(out), ref_of(kernel)(z), dtype)
+    zm = np.asmatrix(z.copy())
+    assert kernel(zm, out=zm) is zm
+    assert_close(np.asarray(zm), ref_of(kernel)(z), dtype)
 
 
 def test_matches_torch(kernel, dtype, rng):
