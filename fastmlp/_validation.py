@@ -289,6 +289,20 @@ def check_fits_dtype(value, name, dtype):
     return value
 
 
+def check_sgd_settings(lr, momentum, nesterov, weight_decay, dtype):
+    """SGD's settings, as ``torch.optim.SGD`` takes them, for parameters of ``dtype``:
+    returns (lr, momentum, nesterov, weight_decay) as floats and a bool."""
+    lr = check_fits_dtype(check_real(lr, "lr", minimum=0.0, exclusive=True), "lr", dtype)
+    momentum = check_fits_dtype(check_real(momentum, "momentum", minimum=0.0), "momentum",
+                                dtype)
+    weight_decay = check_fits_dtype(check_real(weight_decay, "weight_decay", minimum=0.0),
+                                    "weight_decay", dtype)
+    nesterov = check_bool(nesterov, "nesterov")
+    if nesterov and momentum == 0:
+        raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
+    return lr, momentum, nesterov, weight_decay
+
+
 def check_real(value, name, *, minimum=None, exclusive=False):
     """A finite real number (not bool), optionally bounded below, as a float.
 

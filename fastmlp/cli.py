@@ -31,7 +31,6 @@ no traceback; 130 when Ctrl-C arrives outside training (Ctrl-C during training
 stops it early, and the command reports what was trained so far).
 """
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass

@@ -17,15 +17,13 @@ from . import _activations, _linear, _loss, _sgd, _softmax
 from ._validation import (
     as_float_array,
     check_blas_dims,
-    check_bool,
     check_finite,
-    check_fits_dtype,
     check_labels,
     check_no_overlap,
     check_no_partial_overlap,
     check_probability_rows,
-    check_real,
     check_sample_weight,
+    check_sgd_settings,
     check_shape,
     check_writable,
     output_array,
@@ -353,14 +351,8 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
     grad = as_float_array(grad, "grad", dtype=p.dtype)
     check_shape(grad, "grad", p.shape, "it must match param")
     check_no_partial_overlap(p, "param", {"grad": grad})
-    lr = check_fits_dtype(check_real(lr, "lr", minimum=0.0, exclusive=True), "lr", p.dtype)
-    momentum = check_fits_dtype(check_real(momentum, "momentum", minimum=0.0), "momentum",
-                                p.dtype)
-    weight_decay = check_fits_dtype(check_real(weight_decay, "weight_decay", minimum=0.0),
-                                    "weight_decay", p.dtype)
-    nesterov = check_bool(nesterov, "nesterov")
-    if nesterov and momentum == 0:
-        raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
+    lr, momentum, nesterov, weight_decay = check_sgd_settings(lr, momentum, nesterov,
+                                                              weight_decay, p.dtype)
     if momentum != 0:
         if velocity is None:
             raise ValueError(f"velocity is required when momentum != 0: pass "

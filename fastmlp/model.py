@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _network
 from ._serialization import FORMAT_VERSION, checksum, read_model
-from ._validation import (check_int, check_output_path, check_real, check_seed,
+from ._validation import (check_int, check_output_path, check_seed, check_sgd_settings,
                           check_shape, reject_masked)
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
@@ -456,25 +456,7 @@ class MLP:
 
     def _check_hyper(self, lr, momentum, nesterov, weight_decay):
         """The SGD settings as Python floats and a bool, valid in the model's dtype."""
-        big = float(np.finfo(self._dtype).max)
-        tiny = float(np.finfo(self._dtype).smallest_subnormal)
-        lr = check_real(lr, "lr", minimum=0.0, exclusive=True)
-        momentum = check_real(momentum, "momentum", minimum=0.0)
-        weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
-        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
-            if value > big:
-                raise ValueError(f"{name} must be at most {big:.4g}, the largest "
-                                 f"{self._dtype.name} (the model's dtype); got {value!r}")
-        if lr < tiny / 2:
-            raise ValueError(f"lr must be > 0 in {self._dtype.name} (the model's dtype), where "
-                             f"{lr!r} rounds to 0; got {lr!r}")
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be True or False; got {type(nesterov).__name__} "
-                            f"{nesterov!r}")
-        nesterov = bool(nesterov)
-        if nesterov and momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
-        return lr, momentum, nesterov, weight_decay
+        return check_sgd_settings(lr, momentum, nesterov, weight_decay, self._dtype)
 
     # --- compiled passes ------------------------------------------------------------
 

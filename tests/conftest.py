@@ -6,15 +6,27 @@ examples every time and cannot pass or fail by chance, and with no example
 database (nothing is written to ``.hypothesis/``). Otherwise the "dev" profile
 explores new random examples on every run and remembers failing ones in
 ``.hypothesis/``. ``pytest --hypothesis-profile=ci`` (or ``dev``) overrides the choice.
+
+Which fastmlp: the installed, compiled one. ``python -m pytest`` puts the current
+folder first on ``sys.path``; run from the repository root, that folder's
+``fastmlp/`` is the uncompiled source, which would shadow the installed package,
+so it is taken off the path here, before anything imports fastmlp (unless the
+extensions were built in place there, for development).
 """
 import os
+import sys
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
-import numpy as np
-import pytest
-from hypothesis import settings
+_ROOT = Path(__file__).resolve().parents[1]
+if not any(f.name.endswith(tuple(EXTENSION_SUFFIXES)) for f in (_ROOT / "fastmlp").iterdir()):
+    sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _ROOT]
 
-from fastmlp import kernels, reference
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from fastmlp import kernels, reference  # noqa: E402
 
 settings.register_profile("ci", derandomize=True, database=None)
 settings.register_profile("dev", derandomize=False)
