@@ -53,6 +53,7 @@ os.waitpid(pid, 0)
 """
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="this platform has no fork()")
 def test_forked_child_runs_the_threaded_kernels(tmp_path):
     parent, child = tmp_path / "parent.npz", tmp_path / "child.npz"
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
