@@ -523,9 +523,7 @@ class MLP:
         """Accuracy on (X, y) for cross-entropy; the mean squared error (lower is better)
         for MSE."""
         X, y = self._xy(X, y)
-        if self._loss_name == "cross_entropy":
-            return float(np.mean(self._outputs(X, False).argmax(axis=1) == y))
-        return self._loss_of(X, y)
+        return self._score_of(X, y) if self._loss_name == "cross_entropy" else self._loss_of(X, y)
 
     # --- gradients and training ---------------------------------------------------
 
@@ -652,13 +650,13 @@ class MLP:
         targets = self._none2 if ce else y
         history = History()
         recorded = 0
-        start = self._params.copy()
-        snapshot = start
+        start = snapshot = self._params.copy()
         bar = _progress_bar(epochs, progress)
         try:
             for epoch in range(1, epochs + 1):
                 order = rng.permutation(n) if shuffle and batch_size < n else self._no_labels
-                snapshot = self._params.copy()
+                if epoch > 1:
+                    snapshot = self._params.copy()
                 loss_sum, correct, batches, diverged = self._net.train_epoch(
                     X, labels, targets, order, batch_size, lr, momentum, nesterov,
                     weight_decay)
@@ -702,25 +700,21 @@ class MLP:
             what = (f"in epoch {epoch}: after its last step the loss is NaN or infinite, or "
                     f"the parameters overflowed")
             current = None
-        candidates = [(None, current), (snapshot, "the parameters it had at the start of "
-                                                  "this epoch"),
+        candidates = [(snapshot, "the parameters it had at the start of this epoch"),
                       (start, "the parameters it had when fit was called")]
-        kept = None
-        for params, description in candidates:
-            if description is None:
-                continue
+        if current is not None:
+            candidates.insert(0, (None, current))
+        for params, kept in candidates:
             if params is not None:
                 self._params[...] = params
             if self._finite_on(X, y):
-                kept = description
+                finite = "which give finite outputs on the training data"
                 break
-        if kept is None:  # the model came in this way: leave it as it was given
-            kept = ("the parameters it had when fit was called (they too give NaN or "
-                    "infinite outputs on the training data)")
+        else:  # the model came to fit this way: it is left as it was given
+            finite = "although those too give NaN or infinite outputs on the training data"
         raise TrainingDivergedError(
-            f"training diverged {what}. The model keeps {kept}, which give "
-            f"finite outputs on the training data. Try a lower learning rate than lr={lr}.",
-            history)
+            f"training diverged {what}. The model keeps {kept}, {finite}. Try a lower "
+            f"learning rate than lr={lr}.", history)
 
     # --- saving ---------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Training failures lose nothing, saving is atomic, inference is thread-safe, training
 is one call at a time, copies are whole models, and the compiled fast path refuses
 what it cannot read exactly."""
+import contextlib
 import copy
 import os
 import pickle
@@ -183,67 +184,63 @@ def test_layer_sizes_must_be_ordered():
 
 # --- one training call at a time -------------------------------------------------------
 
-def _busy_fit(model, X, y, result):
-    """fit in this thread; result["started"] is set once fit holds the model."""
-    fit_inside = model._fit
-
-    def started(*args):
-        result["started"].set()
-        return fit_inside(*args)
-
-    model._fit = started
-    try:
-        result["history"] = model.fit(X, y, epochs=40, batch_size=8, lr=1e-3, progress=False)
-    except BaseException as exc:  # reported by the test, never lost in the thread
-        result["error"] = exc
-
-
-@pytest.mark.parametrize("intruder", ["step", "fit", "gradients", "input_gradient"])
-def test_a_second_training_call_is_refused_while_fit_runs(intruder):
+@contextlib.contextmanager
+def fit_in_another_thread():
+    """Yield (model, X, y, worker) while ``worker`` fits the model; on exit, join it and
+    check that its fit ended well."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((4000, 30)).astype(np.float32)
     y = rng.integers(0, 5, 4000).astype(np.intp)
     model = MLP([30, 256, 5], seed=0)
-    calls = {"step": lambda: model.step(X[:64], y[:64], 1e-3),
-             "fit": lambda: model.fit(X[:64], y[:64], epochs=1, progress=False),
-             "gradients": lambda: model.gradients(X[:64], y[:64]),
-             "input_gradient": lambda: model.input_gradient(X[:64], y[:64])}
-    result = {"started": threading.Event()}
-    worker = threading.Thread(target=_busy_fit, args=(model, X, y, result))
+    started, result = threading.Event(), {}
+    fit_inside = model._fit
+
+    def fit_started(*args):  # fit calls it once it holds the model
+        started.set()
+        return fit_inside(*args)
+
+    def work():
+        try:
+            result["history"] = model.fit(X, y, epochs=40, batch_size=8, lr=1e-3,
+                                          progress=False)
+        except BaseException as exc:  # reported below, never lost in the thread
+            result["error"] = exc
+
+    model._fit = fit_started
+    worker = threading.Thread(target=work)
     worker.start()
-    assert result["started"].wait(60)
-    refused = 0
     try:
+        assert started.wait(60)
+        yield model, X, y, worker
+    finally:
+        worker.join()
+    assert "error" not in result, result.get("error")
+    assert np.isfinite(result["history"].loss).all() and np.isfinite(model._params).all()
+
+
+@pytest.mark.parametrize("intruder", ["step", "fit", "gradients", "input_gradient"])
+def test_a_second_training_call_is_refused_while_fit_runs(intruder):
+    refused = 0
+    with fit_in_another_thread() as (model, X, y, worker):
+        calls = {"step": lambda: model.step(X[:64], y[:64], 1e-3),
+                 "fit": lambda: model.fit(X[:64], y[:64], epochs=1, progress=False),
+                 "gradients": lambda: model.gradients(X[:64], y[:64]),
+                 "input_gradient": lambda: model.input_gradient(X[:64], y[:64])}
         while worker.is_alive() and refused < 20:
             try:
                 calls[intruder]()
             except RuntimeError as exc:
                 assert "already training" in str(exc)
                 refused += 1
-    finally:
-        worker.join()
-    assert "error" not in result, result.get("error")
     assert refused > 0
-    assert np.isfinite(result["history"].loss).all() and np.isfinite(model._params).all()
 
 
 def test_save_while_fit_runs_writes_files_that_load(tmp_path):
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((4000, 30)).astype(np.float32)
-    y = rng.integers(0, 5, 4000).astype(np.intp)
-    model = MLP([30, 256, 5], seed=0)
-    result = {"started": threading.Event()}
-    worker = threading.Thread(target=_busy_fit, args=(model, X, y, result))
-    worker.start()
-    assert result["started"].wait(60)
     saved = 0
-    try:
+    with fit_in_another_thread() as (model, _, _, worker):
         while worker.is_alive() and saved < 60:
             model.save(tmp_path / f"m{saved}.npz")
             saved += 1
-    finally:
-        worker.join()
-    assert "error" not in result, result.get("error")
     assert saved > 5
     for i in range(saved):
         assert MLP.load(tmp_path / f"m{i}.npz").layer_sizes == (30, 256, 5)
