@@ -131,7 +131,9 @@ def mnist_dir_or_skip():
 
 
 def run_with_memory_limit(code, setup="", headroom=512 * 2**20, cwd=None):
-    """Run ``setup`` and then ``code`` in a fresh Python, in the folder ``cwd``, whose
+    """Run ``setup`` and then ``code`` in a fresh Python, in the folder ``cwd`` (by
+    default the temporary folder: never the repository root, whose uncompiled
+    fastmlp/ a child's ``python -c`` would import instead of the installed one), whose
     address space may grow by only ``headroom`` bytes after ``setup``: an allocation
     beyond that is a MemoryError in the child, whatever the machine's memory and
     overcommit policy.
@@ -139,7 +141,7 @@ def run_with_memory_limit(code, setup="", headroom=512 * 2**20, cwd=None):
     Returns the CompletedProcess (text output captured).
     """
     import subprocess
-    import sys
+    import tempfile
     import textwrap
     limit = ("import os, resource\n"
              "_pages = int(open('/proc/self/statm').read().split()[0])\n"
@@ -147,4 +149,4 @@ def run_with_memory_limit(code, setup="", headroom=512 * 2**20, cwd=None):
              "resource.setrlimit(resource.RLIMIT_AS, (_size, _size))\n")
     program = textwrap.dedent(setup) + "\n" + limit + textwrap.dedent(code)
     return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+                          cwd=cwd or tempfile.gettempdir(), timeout=300)

@@ -59,8 +59,10 @@ def test_forked_child_runs_the_threaded_kernels(tmp_path):
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
     env = dict(os.environ, OMP_NUM_THREADS="2",  # a thread team even on a one-core runner
                PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
+    # cwd: a child's `python -c` puts its folder first on sys.path, and the
+    # repository root holds the uncompiled fastmlp/.
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(parent), str(child)], env=env,
-                            start_new_session=True)
+                            cwd=tmp_path, start_new_session=True)
     try:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:

@@ -283,9 +283,11 @@ def _diverge(_):
                                                    lr=1e6, progress=False)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="this platform has no fork()")
 def test_a_worker_process_that_diverges_reports_it():
     import multiprocessing
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    # fork: the worker inherits this test module (a spawned one would have to import it).
+    with multiprocessing.get_context("fork").Pool(1) as pool:
         try:
             with pytest.raises(TrainingDivergedError, match="lower learning rate"):
                 pool.apply_async(_diverge, (0,)).get(timeout=120)
