@@ -18,6 +18,7 @@ field.
 """
 import hashlib
 import os
+import stat
 import zipfile
 
 import numpy as np
@@ -54,10 +55,13 @@ def read_model(cls, path):
         raise TypeError(f"path must be a str, bytes or os.PathLike; got {type(path).__name__}")
     path = os.fsdecode(path)
     try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
+        kind = os.stat(path).st_mode
     except FileNotFoundError:
         raise FileNotFoundError(f"no saved model at {path}") from None
+    if not stat.S_ISREG(kind):  # a pipe or a device would block or never end
+        raise _bad(path, "it is not a regular file (MLP.save writes one)")
+    with open(path, "rb") as f:
+        magic = f.read(4)
     if magic != b"PK\x03\x04":  # every .npz is a zip archive
         raise _bad(path, "it is not an .npz archive (MLP.save writes one)")
     try:

@@ -79,7 +79,8 @@ def as_float_array(x, name, *, dtype=None, ndim=None, shape_hint=""):
         Its name, for error messages.
     dtype : numpy dtype or None
         The dtype of the call. None lets ``x`` set it (integers become float64).
-        A floating ``x`` of another precision is a TypeError.
+        Integers and Python floats (lists, numbers) take it; a floating array of
+        another precision is a TypeError.
     ndim : int, tuple of int or None
         Accepted numbers of dimensions; None accepts any.
     shape_hint : str
@@ -89,7 +90,12 @@ def as_float_array(x, name, *, dtype=None, ndim=None, shape_hint=""):
     arr = np.asarray(x)
     kind = arr.dtype.kind
     native = arr.dtype.newbyteorder("=")
-    if native in FLOAT_DTYPES:
+    if native in FLOAT_DTYPES and dtype is not None and native != dtype \
+            and not hasattr(x, "dtype"):
+        # Python floats (a list, a number) carry no precision of their own: they
+        # take the call's, as integers do.
+        arr = arr.astype(dtype)
+    elif native in FLOAT_DTYPES:
         if dtype is not None and native != dtype:
             raise TypeError(
                 f"{name} must have dtype {np.dtype(dtype).name} like the other arrays of "

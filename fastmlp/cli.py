@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import datasets
-from ._validation import check_int, check_output_path, check_real, check_seed
+from ._validation import check_int, check_output_path, check_seed, check_sgd_settings
 from .model import ACTIVATIONS, INITS, LOSSES, MLP
 
 __all__ = ["main"]
@@ -176,9 +176,10 @@ def _check_training(args, hidden, epochs, batch_sizes, lrs):
     for batch_size in batch_sizes:
         if batch_size != FULL:
             _option("--batch-size", check_int, batch_size, "batch_size", 1)
+    # The rule fit applies, in the model's dtype (1e39 is no float32 learning rate).
     for lr in lrs:
-        _option("--lr", check_real, lr, "lr", minimum=0.0, exclusive=True)
-    _option("--momentum", check_real, args.momentum, "momentum", minimum=0.0)
+        _option("--lr", check_sgd_settings, lr, 0.0, False, 0.0, args.dtype)
+    _option("--momentum", check_sgd_settings, lrs[0], args.momentum, False, 0.0, args.dtype)
 
 
 def _check_outputs(args):

@@ -61,7 +61,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_int, check_real, check_seed
+from ._validation import check_int, check_real, check_seed, reject_masked
 
 __all__ = ["circles", "train_test_split", "load_mnist", "MNIST_FILES", "MNIST_URL",
            "DEFAULT_DATA_DIR", "MAX_CIRCLES"]
@@ -191,6 +191,7 @@ def circles(n_samples=1000, noise=0.1, factor=0.5, seed=None):
 
 
 def _as_rows(data, name):
+    reject_masked(data, name)
     try:
         return np.asarray(data)
     except (TypeError, ValueError) as exc:  # ragged lists

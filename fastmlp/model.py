@@ -26,8 +26,8 @@ import numpy as np
 
 from . import _network
 from ._serialization import FORMAT_VERSION, checksum, read_model
-from ._validation import (check_int, check_output_path, check_seed, check_sgd_settings,
-                          check_shape, reject_masked)
+from ._validation import (check_bool, check_int, check_output_path, check_seed,
+                          check_sgd_settings, check_shape, reject_masked)
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
 
@@ -101,6 +101,8 @@ def _check_choice(value, name, choices):
 
 
 def _check_dtype(dtype):
+    if dtype is None:  # np.dtype(None) is float64: never a silent choice
+        raise TypeError("dtype must be float32 or float64; got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -397,11 +399,9 @@ class MLP:
                                  f"(n_samples, {self._layer_sizes[0]}); got {arr.shape}")
             if arr.shape[0] == 0:
                 raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
-            arr = np.ascontiguousarray(arr, dtype=self._dtype)
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinite values (first at row "
-                             f"{int(np.argwhere(~np.isfinite(arr))[0, 0])})")
-        return arr
+            arr = self._converted(arr)
+        self._check_finite(arr, X, name)
+        return self._unaliased(arr)
 
     def _check_y(self, y, n, name="y"):
         """Labels (n,) as intp for cross-entropy; targets (n, n_outputs) for MSE."""
@@ -417,10 +417,9 @@ class MLP:
             if arr.ndim == 1 and k == 1:
                 arr = arr.reshape(n, 1)
             check_shape(arr, name, (n, k), "targets for the model's outputs")
-            arr = np.ascontiguousarray(arr, dtype=self._dtype)
-            if not np.isfinite(arr).all():
-                raise ValueError(f"{name} contains NaN or infinite values")
-            return arr
+            target = self._converted(arr)
+            self._check_finite(target, arr, name)
+            return self._unaliased(target)
         if arr.ndim == 2:  # one-hot rows become labels
             check_shape(arr, name, (n, k), "one-hot rows, one column per class")
             if not (np.all((arr == 0) | (arr == 1)) and np.all(arr.sum(axis=1) == 1)):
@@ -441,6 +440,30 @@ class MLP:
             raise ValueError(f"{name} must hold labels in [0, {k}) for the model's {k} "
                              f"outputs; got {low if low < 0 else high!r}")
         return np.ascontiguousarray(arr, dtype=np.intp)
+
+    def _converted(self, arr):
+        """arr in the model's dtype, C order (overflow to inf is reported by _check_finite)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.ascontiguousarray(arr, dtype=self._dtype)
+
+    def _check_finite(self, arr, given, name):
+        """ValueError unless the converted ``arr`` is all finite, saying whether the
+        ``given`` data held NaN or inf or only overflowed the model's dtype."""
+        if np.isfinite(arr).all():
+            return
+        row = int(np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)))[0, 0])
+        source = np.asarray(given)
+        if source.dtype.kind in "iuf" and np.isfinite(source[row]).all():
+            raise ValueError(f"{name} has values beyond the range of {self._dtype.name}, the "
+                             f"model's dtype (first at row {row}, up to "
+                             f"{np.abs(source[row]).max().item()!r}): scale the data, or use "
+                             f"dtype=np.float64")
+        raise ValueError(f"{name} contains NaN or infinite values (first at row {row})")
+
+    def _unaliased(self, arr):
+        """arr, or a copy of it if it shares memory with the parameters (a training step
+        would change the data it reads)."""
+        return arr.copy() if np.may_share_memory(arr, self._params) else arr
 
     def _xy(self, X, y, names=("X", "y")):
         X = self._check_X(X, names[0])
@@ -636,6 +659,7 @@ class MLP:
                                 f"{type(validation_data).__name__}")
             val = self._xy(*validation_data, names=("validation_data[0] (X_val)",
                                                     "validation_data[1] (y_val)"))
+        shuffle, progress = check_bool(shuffle, "shuffle"), check_bool(progress, "progress")
         rng = np.random.default_rng(check_seed(seed))
         with self._training():
             return self._fit(X, y, epochs, batch_size, lr, momentum, nesterov, weight_decay,
@@ -731,6 +755,13 @@ class MLP:
         """
         target = check_output_path(path, "path")
         params = self._params.copy()
+        if not np.isfinite(params).all():  # load would refuse the file
+            W_or_b = [f"{kind}[{l}]" for l in range(self.n_layers)
+                      for kind in ("weights", "biases")
+                      if not np.isfinite(self._layer(params, kind, l)).all()]
+            raise ValueError(f"cannot save a model whose parameters hold NaN or infinite "
+                             f"values ({', '.join(W_or_b)}): MLP.load refuses such files. "
+                             f"Nothing was written to {os.fsdecode(path)}.")
         arrays = {
             "format_version": np.array(FORMAT_VERSION),
             "layer_sizes": np.array(self._layer_sizes, dtype=np.int64),

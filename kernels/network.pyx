@@ -407,17 +407,27 @@ cdef class Network:
 
     # --- buffers -------------------------------------------------------------------
 
-    cdef void reserve(self, Py_ssize_t rows):
+    cdef int reserve(self, Py_ssize_t rows) except -1:
         """Make the workspace hold batches of up to ``rows`` rows (allocating only to grow)."""
         if rows <= self.rows:
-            return
+            return 0
         dtype = self.params.dtype
-        self.acts = np.empty(rows * self.n_acts, dtype=dtype)
-        self.delta = np.empty((2, rows * self.max_size), dtype=dtype)
-        self.x_batch = np.empty((rows, self.n_inputs), dtype=dtype)
-        self.label_batch = np.empty(rows, dtype=np.intp)
-        self.target_batch = np.empty((rows, self.n_outputs), dtype=dtype)
+        try:
+            self.acts = np.empty(rows * self.n_acts, dtype=dtype)
+            self.delta = np.empty((2, rows * self.max_size), dtype=dtype)
+            self.x_batch = np.empty((rows, self.n_inputs), dtype=dtype)
+            self.label_batch = np.empty(rows, dtype=np.intp)
+            self.target_batch = np.empty((rows, self.n_outputs), dtype=dtype)
+        except MemoryError:
+            self.rows = 0  # whatever was allocated is dropped with the next reserve
+            need = rows * (self.n_acts + 2 * self.max_size + self.n_inputs
+                           + self.n_outputs) * dtype.itemsize
+            raise MemoryError(
+                f"a batch of {rows} rows through layers {self.sizes.tolist()} needs "
+                f"{need / 2**30:.1f} GiB of workspace, more than can be allocated: "
+                f"train on smaller batches (batch_size)") from None
         self.rows = rows
+        return 0
 
     def reset_velocity(self, bint keep):
         """Start the momentum buffer at zero (keep=True) or drop it (keep=False).
@@ -443,13 +453,15 @@ cdef class Network:
         if not is_buffer(X, self.typenum, 2):
             return False
         x_arr = X
-        if x_arr.shape[1] != self.n_inputs or not 0 < x_arr.shape[0] <= INT_MAX:
+        if (x_arr.shape[1] != self.n_inputs or not 0 < x_arr.shape[0] <= INT_MAX
+                or self.overlaps_params(x_arr)):
             return False
         if self.kind == MSE:
             if not is_buffer(y, self.typenum, 2):
                 return False
             y_arr = y
-            if y_arr.shape[0] != x_arr.shape[0] or y_arr.shape[1] != self.n_outputs:
+            if (y_arr.shape[0] != x_arr.shape[0] or y_arr.shape[1] != self.n_outputs
+                    or self.overlaps_params(y_arr)):
                 return False
             if not all_finite_array(y_arr):
                 return False
@@ -460,6 +472,15 @@ cdef class Network:
             if y_arr.shape[0] != x_arr.shape[0] or not labels_in_range(y_arr, self.n_outputs):
                 return False
         return all_finite_array(x_arr)
+
+    cdef bint overlaps_params(self, cnp.ndarray a) noexcept:
+        """Does a's memory meet the parameters' (the update would change the data it
+        reads)?"""
+        cdef char* start = <char*> cnp.PyArray_DATA(a)
+        cdef char* end = start + cnp.PyArray_NBYTES(a)
+        cdef char* p_start = <char*> cnp.PyArray_DATA(self.params)
+        cdef char* p_end = p_start + cnp.PyArray_NBYTES(self.params)
+        return start < p_end and p_start < end
 
     # --- passes ------------------------------------------------------------------------
 
@@ -485,7 +506,16 @@ cdef class Network:
             return None
         self.take()
         try:
-            return self.run(X, y, True, lr_, momentum_, nesterov, weight_decay_, None)
+            loss = self.run(X, y, True, lr_, momentum_, nesterov, weight_decay_, None)
+            # An update can overflow where the loss before it was finite; fit rolls
+            # back to a snapshot, a single step can only say so (the scan costs a
+            # fraction of a percent of the step).
+            if isfinite(loss) and not all_finite_array(self.params):
+                raise FloatingPointError(
+                    f"this step's update overflowed the parameters to inf or NaN (lr={lr}, "
+                    f"momentum={momentum}, weight_decay={weight_decay}): the model is no "
+                    f"longer usable; reload or re-create it and use a lower learning rate")
+            return loss
         finally:
             self.busy = False
 

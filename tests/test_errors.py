@@ -9,7 +9,7 @@ conversions of integer and float64 data, and any memory layout for inputs.
 import numpy as np
 import pytest
 
-from fastmlp import MLP, cli, kernels
+from fastmlp import MLP, cli, datasets, kernels
 from fastmlp._validation import reject_masked
 
 X = np.zeros((5, 3))
@@ -221,6 +221,18 @@ MLP_CASES = [
      ValueError, "weights[0] must have shape (4, 3) ((n_out, n_in), as in PyTorch); got (3, 4)"),
     ("save to a bad path", lambda: model().save(42), TypeError,
      "path must be a file path (str or os.PathLike); got int 42"),
+    ("shuffle a string", lambda: model().fit(X, Y, shuffle="no"), TypeError,
+     "shuffle must be True or False; got str 'no'"),
+    ("progress a string", lambda: model().fit(X, Y, progress="no"), TypeError,
+     "progress must be True or False; got str 'no'"),
+    ("dtype None", lambda: MLP([3, 2], dtype=None), TypeError,
+     "dtype must be float32 or float64; got None"),
+    ("X beyond float32", lambda: model().predict(np.full((2, 3), 1e39)), ValueError,
+     "X has values beyond the range of float32, the model's dtype (first at row 0, up to 1e+39)"),
+    ("targets beyond float32", lambda: MLP([3, 2], loss="mse").fit(X, np.full((5, 2), -1e39)),
+     ValueError, "y has values beyond the range of float32"),
+    ("masked split", lambda: datasets.train_test_split(np.ma.masked_array(X, X > 0), Y),
+     TypeError, "X must be a plain array, not a numpy.ma.MaskedArray"),
 ]
 
 
@@ -235,6 +247,10 @@ def test_bad_input_is_a_clear_error(call, exc, fragment):
 
 CLI_CASES = [
     ("lr zero", ["train", "--lr", "0"], "lr must be > 0.0"),
+    ("lr beyond float32, sweep", ["sweep", "--lr", "0.1", "1e39"],
+     "--lr: lr must be at most 3.403e+38"),
+    ("momentum beyond float32", ["train", "--momentum", "1e39"],
+     "--momentum: momentum must be at most 3.403e+38"),
     ("batch size zero", ["train", "--batch-size", "0"], "batch_size must be >= 1; got 0"),
     ("epochs zero", ["train", "--epochs", "0"], "epochs"),
     ("layer size zero", ["train", "--hidden", "0"], "layer_sizes[1] must be >= 1; got 0"),
@@ -267,6 +283,15 @@ def test_bad_command_line_input_is_a_clear_error(argv, fragment, tmp_path, monke
 
 
 # --- what is not an error ----------------------------------------------------------
+
+def test_python_floats_take_the_dtype_of_the_call():
+    loss, grad = kernels.mse(np.zeros(2, np.float32), [1.5, 2.5])
+    assert grad.dtype == np.float32 and loss == pytest.approx(4.25)
+    out = kernels.linear_forward(np.ones((1, 2), np.float32), [[1.0, 2.0]], [0.5])
+    assert out.dtype == np.float32 and out[0, 0] == 3.5
+    with pytest.raises(TypeError, match="W must have dtype float32"):  # arrays keep theirs
+        kernels.linear_forward(np.ones((1, 2), np.float32), np.ones((1, 2)), [0.5])
+
 
 def test_integer_and_float64_data_are_converted_for_a_float32_model():
     m32 = model()

@@ -342,3 +342,27 @@ def test_headless(tmp_path, backend):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
     assert out.read_bytes()[:8] == PNG_SIGNATURE
+
+
+@pytest.mark.parametrize("dpi, exc, match", [
+    (float("nan"), ValueError, "dpi must be finite"),
+    (1e5, ValueError, "dpi must be at most 1200"),
+    (0, ValueError, "dpi must be >= 1.0"),
+    ("x", TypeError, "dpi must be a real number; got str 'x'"),
+])
+def test_save_figure_checks_dpi_before_rendering(tmp_path, dpi, exc, match):
+    import matplotlib.pyplot as plt
+    fig = plt.figure()
+    try:
+        with pytest.raises(exc, match=match):
+            plotting.save_figure(fig, tmp_path / "f.png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_decision_boundary_refuses_masked_points():
+    model = MLP([2, 4, 2], seed=0)
+    X, y = datasets.circles(20, seed=0)
+    with pytest.raises(TypeError, match="X must be a plain array"):
+        plotting.plot_decision_boundary(model, np.ma.masked_array(X, X > 0.5), y)

@@ -447,3 +447,55 @@ def test_inference_memory_is_bounded_for_wide_models():
     finally:
         tracemalloc.stop()
     assert peak < 100 * 2**20, peak  # one pass would take 2000 * 20,002 doubles (320 MB)
+
+
+def test_a_step_whose_update_overflows_says_so():
+    model = MLP([2, 3, 2], seed=0)
+    X, y = np.ones((3, 2), np.float32), np.array([0, 1, 0], np.intp)
+    with pytest.raises(FloatingPointError, match="update overflowed the parameters"):
+        model.step(X, y, 1e37, weight_decay=1e30)
+
+
+def test_data_that_aliases_the_parameters_is_read_before_the_update():
+    model = MLP([3, 3, 2], dtype=np.float64, seed=0)
+    twin = copy.deepcopy(model)
+    model.step(model.weights[0], [0, 1, 0], 0.5)  # X is a view of layer 0's weights
+    twin.step(twin.weights[0].copy(), [0, 1, 0], 0.5)
+    np.testing.assert_array_equal(model._params, twin._params)
+    fitted, twin = MLP([3, 3, 3], loss="mse", dtype=np.float64, seed=0), None
+    twin = copy.deepcopy(fitted)
+    fitted.fit(fitted.weights[1], fitted.weights[1], epochs=2, batch_size=1, progress=False,
+               seed=0)
+    twin.fit(twin.weights[1].copy(), twin.weights[1].copy(), epochs=2, batch_size=1,
+             progress=False, seed=0)
+    np.testing.assert_array_equal(fitted._params, twin._params)
+
+
+def test_a_model_with_non_finite_parameters_is_not_saved(tmp_path):
+    model = MLP([2, 3, 2], seed=0)
+    model.biases[1][0] = 1.0
+    model.weights[0][...] = np.inf  # through the view: the model's own business
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(weights\[0\]\)"):
+        model.save(tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_load_refuses_a_pipe_instead_of_waiting_on_it(tmp_path):
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        MLP.load(fifo)
+
+
+def test_a_batch_too_large_for_memory_names_the_batch():
+    from conftest import run_with_memory_limit
+    proc = run_with_memory_limit("""
+        try:
+            MLP([1, 100_000, 2]).step(np.zeros((20_000, 1), np.float32),
+                                      np.zeros(20_000, np.intp), 0.1)
+        except MemoryError as exc:
+            print("MemoryError:", exc)
+        """, setup="import numpy as np\nfrom fastmlp import MLP")
+    assert proc.returncode == 0, proc.stderr
+    assert "MemoryError: a batch of 20000 rows through layers [1, 100000, 2] needs" in proc.stdout
