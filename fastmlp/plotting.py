@@ -15,6 +15,7 @@ Design
   first (see ``fastmlp._validation.check_output_path``).
 """
 import math
+import numbers
 import os
 import secrets
 from collections.abc import Mapping
@@ -24,12 +25,14 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ._validation import check_output_path, check_real, reject_masked
+from ._validation import check_int, check_output_path, check_real, reject_masked
 
 __all__ = ["plot_history", "plot_decision_boundary", "plot_first_layer", "plot_sweep",
            "plot_training", "save_figure"]
 
 _CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
+#: The finest decision-boundary grid: MAX_RESOLUTION**2 points through the model.
+MAX_RESOLUTION = 2000
 #: The largest resolution save_figure renders (a 6.4 x 4.8 inch figure at 1200 dpi is
 #: about 44 million pixels).
 MAX_DPI = 1200
@@ -65,8 +68,13 @@ def _curves(history, name="history"):
     curves = {}
     for key in _CURVES:
         values = get(key, [])
-        values = [] if values is None else [float(v) for v in values]
-        curves[key] = values
+        values = [] if values is None else list(values)
+        for i, v in enumerate(values):
+            # NaN and inf are allowed: a diverged run's curve ends in them.
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"{name}[{key!r}][{i}] must be a real number; got "
+                                f"{type(v).__name__} {v!r}")
+        curves[key] = [float(v) for v in values]
     return curves
 
 
@@ -99,14 +107,6 @@ def _train_val_panel(ax, quantity, train, val, val_label):
     _integer_epochs(ax, max(len(train), len(val)))
     ax.grid(alpha=0.3)
     ax.legend()
-
-
-def _check_positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
 
 
 # --- training curves -------------------------------------------------------------------
@@ -194,7 +194,7 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     ------
     ValueError
         If the model or X is not two-dimensional, y does not match X, or the
-        resolution is below 2.
+        resolution is not in [2, MAX_RESOLUTION].
     """
     if model.layer_sizes[0] != 2:
         raise ValueError(f"plot_decision_boundary needs a model with 2 inputs; this one has "
@@ -210,11 +210,15 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     if not np.isfinite(X).all():
         raise ValueError("X contains NaN or infinite values")
     if y is not None:
+        reject_masked(y, "y")
         y = np.asarray(y)
+        if y.dtype.kind not in "iub":
+            raise TypeError(f"y must hold integer class labels (the model's outputs); got "
+                            f"dtype {y.dtype}")
         if y.shape != (X.shape[0],):
             raise ValueError(f"y must hold one label per point, shape ({X.shape[0]},); "
                              f"got shape {y.shape}")
-    resolution = _check_positive_int(resolution, "resolution", minimum=2)
+    resolution = check_int(resolution, "resolution", 2, MAX_RESOLUTION)
 
     low, high = X.min(axis=0), X.max(axis=0)
     margin = np.maximum(0.1 * (high - low), 0.5 * (high - low == 0))
@@ -329,7 +333,7 @@ def plot_first_layer(model, shape=(28, 28), max_units=64, fig=None, title=None):
         raise ValueError(f"shape {(h, w)} has {h * w} pixels but the model has "
                          f"{model.layer_sizes[0]} inputs (layer_sizes "
                          f"{list(model.layer_sizes)})")
-    max_units = _check_positive_int(max_units, "max_units")
+    max_units = check_int(max_units, "max_units", 1)
     W = np.asarray(model.weights[0], dtype=np.float64)
     n_units = W.shape[0]
     shown = min(n_units, max_units)
@@ -407,7 +411,8 @@ def plot_sweep(results, title=None, fig=None):
             raise ValueError(f"results[{i}] lacks {', '.join(missing)}")
         batch = None if run["batch_size"] == "full" else run["batch_size"]
         curves = _curves(run["history"], f"results[{i}]['history']")
-        runs.append((float(run["lr"]), batch, curves, bool(run.get("diverged", False))))
+        lr = check_real(run["lr"], f"results[{i}]['lr']", minimum=0.0, exclusive=True)
+        runs.append((lr, batch, curves, bool(run.get("diverged", False))))
         val_label = run.get("val_label", val_label)
     if not runs:
         raise ValueError("results is empty: there are no runs to plot")

@@ -366,3 +366,22 @@ def test_decision_boundary_refuses_masked_points():
     X, y = datasets.circles(20, seed=0)
     with pytest.raises(TypeError, match="X must be a plain array"):
         plotting.plot_decision_boundary(model, np.ma.masked_array(X, X > 0.5), y)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: plotting.plot_history({"loss": ["a", "b"]}), TypeError,
+     r"history\['loss'\]\[0\] must be a real number; got str 'a'"),
+    (lambda: plotting.plot_history({"loss": [[1, 2]]}), TypeError,
+     r"history\['loss'\]\[0\] must be a real number; got list"),
+    (lambda: plotting.plot_sweep([{"lr": "x", "batch_size": 1, "history": {"loss": [1.0]}}]),
+     TypeError, r"results\[0\]\['lr'\] must be a real number; got str 'x'"),
+    (lambda: plotting.plot_decision_boundary(MLP([2, 2], seed=0), np.zeros((3, 2)),
+                                             np.array(["a", "b", "a"])),
+     TypeError, "y must hold integer class labels"),
+    (lambda: plotting.plot_decision_boundary(MLP([2, 2], seed=0), np.zeros((3, 2)),
+                                             resolution=2**40),
+     ValueError, "resolution must be <= 2000"),
+], ids=["history strings", "history rows", "sweep lr", "string labels", "huge resolution"])
+def test_plot_arguments_are_named_in_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
