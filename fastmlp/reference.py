@@ -8,10 +8,19 @@ arguments the way the kernels do.
 The second half is the course's two-layer network written out by hand:
 ``init_params``, ``forward``, ``loss_accuracy``, ``backward`` and ``sgd``.
 
+Like the kernels, integer (and boolean) input computes in float64.
+
 Notation: z are logits (n, k), Y one-hot or probability rows (n, k), x inputs
 (n, n_in), W weights (n_out, n_in), b biases (n_out,).
 """
 import numpy as np
+
+
+def _real(x):
+    """x as an array that computes as the kernels do: float32 and float64 in their own
+    dtype, integers and booleans in float64 (never an integer result)."""
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
 def _result(value, out):
@@ -25,14 +34,14 @@ def _result(value, out):
 
 def softmax(z, out=None):
     """softmax(z)_ij = exp(z_ij - m_i) / sum_l exp(z_il - m_i),  m_i = max_l z_il"""
-    z = np.asarray(z)
+    z = _real(z)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return _result(e / e.sum(axis=-1, keepdims=True), out)
 
 
 def log_softmax(z, out=None):
     """log_softmax(z)_ij = z_ij - m_i - log sum_l exp(z_il - m_i)"""
-    z = np.asarray(z)
+    z = _real(z)
     shifted = z - z.max(axis=-1, keepdims=True)
     return _result(shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)), out)
 
@@ -53,7 +62,7 @@ def softmax_cross_entropy(z, y, sample_weight=None):
     with c_i = 1/n, or w_i / sum(w) given sample weights (divided by max(w) first,
     so that a sum of huge weights cannot overflow).
     """
-    z = np.asarray(z)
+    z = _real(z)
     n, k = z.shape
     Y = _targets(y, k, z.dtype)
     if sample_weight is None:
@@ -71,7 +80,7 @@ def softmax_cross_entropy(z, y, sample_weight=None):
 
 def mse(yhat, y):
     """L = (1/n) sum_ij (yhat_ij - y_ij)^2,  dL/dyhat = 2 (yhat - y) / n"""
-    yhat = np.asarray(yhat)
+    yhat = _real(yhat)
     diff = yhat - np.asarray(y, dtype=yhat.dtype)
     n = yhat.shape[0]
     return float(np.sum(diff ** 2) / n), 2 * diff / n
@@ -81,36 +90,36 @@ def mse(yhat, y):
 
 def tanh(x, out=None):
     """tanh(x)"""
-    return _result(np.tanh(x), out)
+    return _result(np.tanh(_real(x)), out)
 
 
 def sigmoid(x, out=None):
     """sigma(x) = 1 / (1 + exp(-x)), written as exp(-|x|) terms so it never overflows"""
-    x = np.asarray(x)
+    x = _real(x)
     e = np.exp(-np.abs(x))
     return _result(np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype), out)
 
 
 def relu(x, out=None):
     """relu(x) = max(x, 0)"""
-    return _result(np.maximum(x, 0), out)
+    return _result(np.maximum(_real(x), 0), out)
 
 
 def tanh_derivative(t, out=None):
     """tanh'(x) = 1 - tanh(x)^2 = 1 - t^2"""
-    t = np.asarray(t)
+    t = _real(t)
     return _result(1 - t ** 2, out)
 
 
 def sigmoid_derivative(s, out=None):
     """sigma'(x) = sigma(x) (1 - sigma(x)) = s (1 - s)"""
-    s = np.asarray(s)
+    s = _real(s)
     return _result(s * (1 - s), out)
 
 
 def relu_derivative(r, out=None):
     """relu'(x) = 1 if x > 0 else 0  (r > 0 exactly when x > 0)"""
-    r = np.asarray(r)
+    r = _real(r)
     return _result((r > 0).astype(r.dtype), out)
 
 
@@ -136,12 +145,12 @@ def relu_backward(r, grad):
 
 def linear_forward(x, W, b, out=None):
     """out = x W^T + b"""
-    return _result(np.asarray(x) @ np.asarray(W).T + b, out)
+    return _result(_real(x) @ np.asarray(W).T + b, out)
 
 
 def linear_backward(x, W, grad_out):
     """dL/dx = grad_out W,  dL/dW = grad_out^T x,  dL/db = sum_i grad_out_i"""
-    grad_out = np.asarray(grad_out)
+    grad_out = _real(grad_out)
     return grad_out @ W, grad_out.T @ x, grad_out.sum(axis=0)
 
 

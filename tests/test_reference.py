@@ -99,3 +99,26 @@ def test_reference_mirrors_every_kernel():
     for name in kernels.__all__:
         ours, theirs = getattr(kernels, name), getattr(reference, name)
         assert inspect.signature(ours) == inspect.signature(theirs), name
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "tanh", "sigmoid", "relu",
+                                  "tanh_derivative", "sigmoid_derivative", "relu_derivative"])
+def test_integer_input_computes_in_float64_as_in_the_kernels(name):
+    x = np.array([[1, 2], [-1, -2]])
+    result = getattr(reference, name)(x)
+    assert result.dtype == np.float64
+    np.testing.assert_allclose(result, getattr(kernels, name)(x), rtol=1e-12, atol=1e-15)
+
+
+def test_integer_losses_and_layers_compute_in_float64():
+    z, W, b = np.array([[1, 2], [-1, -2]]), np.array([[1, 0], [2, 1]]), np.array([1, -1])
+    for ref, ker in ((reference.softmax_cross_entropy(z, [0, 1]),
+                      kernels.softmax_cross_entropy(z, [0, 1])),
+                     (reference.mse(z, z + 1), kernels.mse(z, z + 1))):
+        assert ref[0] == pytest.approx(ker[0], rel=1e-12) and ref[1].dtype == np.float64
+        np.testing.assert_allclose(ref[1], ker[1], rtol=1e-12)
+    np.testing.assert_array_equal(reference.linear_forward(z, W, b),
+                                  kernels.linear_forward(z, W, b))
+    for ref, ker in zip(reference.linear_backward(z, W, z), kernels.linear_backward(z, W, z)):
+        assert ref.dtype == np.float64
+        np.testing.assert_array_equal(ref, ker)
