@@ -42,7 +42,7 @@ _FLOAT_RANGE = {d: (np.finfo(d).max.item(), np.finfo(d).smallest_subnormal.item(
                 for d in FLOAT_DTYPES}
 
 # BLAS (the reference LP64 interface SciPy exposes) counts rows and columns in C ints.
-_BLAS_INT_MAX = 2**31 - 1
+BLAS_INT_MAX = 2**31 - 1
 
 
 def _shape_text(shape):
@@ -144,8 +144,8 @@ def check_finite(arr, name, what="values"):
 def check_blas_dims(x, name):
     """Every dimension of ``x`` fits BLAS's 32-bit int (checked on the shape alone,
     before any conversion copies the data)."""
-    if max(np.shape(x), default=0) > _BLAS_INT_MAX:
-        raise ValueError(f"{name} must have at most {_BLAS_INT_MAX} rows and columns (BLAS "
+    if max(np.shape(x), default=0) > BLAS_INT_MAX:
+        raise ValueError(f"{name} must have at most {BLAS_INT_MAX} rows and columns (BLAS "
                          f"counts them in 32-bit ints); got shape {_shape_text(np.shape(x))}")
 
 

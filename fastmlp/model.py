@@ -26,8 +26,9 @@ import numpy as np
 
 from . import _network
 from ._serialization import FORMAT_VERSION, checksum, read_model
-from ._validation import (check_bool, check_int, check_output_path, check_seed,
-                          check_sgd_settings, check_shape, reject_masked)
+from ._validation import (BLAS_INT_MAX, check_blas_dims, check_bool, check_int,
+                          check_output_path, check_seed, check_sgd_settings, check_shape,
+                          reject_masked)
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
 
@@ -35,8 +36,6 @@ _isfinite = math.isfinite
 ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2}
 LOSSES = {"cross_entropy": 0, "mse": 1}
 INITS = ("normal", "xavier", "he")
-# BLAS takes its dimensions as 32-bit ints: no layer, and no batch, may be wider.
-BLAS_INT_MAX = 2**31 - 1
 # Values of the layers' outputs a forward pass keeps at once (64 MB in float64):
 # larger inputs go through in blocks of rows.
 _FORWARD_BLOCK = 1 << 23
@@ -472,9 +471,7 @@ class MLP:
     def _batch(self, X, y):
         """(X, y) checked as one batch of a training pass, which BLAS takes whole."""
         X, y = self._xy(X, y)
-        if X.shape[0] > BLAS_INT_MAX:
-            raise ValueError(f"X must have at most {BLAS_INT_MAX} rows for one pass (BLAS's "
-                             f"int); got {X.shape[0]}: split it into batches")
+        check_blas_dims(X, "X")
         return X, y
 
     def _check_hyper(self, lr, momentum, nesterov, weight_decay):
