@@ -1,4 +1,4 @@
-"""Build the Cython kernels in ``kernels/`` into extension modules ``fastmlp._<name>``.
+"""Build the Cython kernels: ``kernels/<name>.pyx`` becomes ``fastmlp._kernels.<name>``.
 
 Environment switches
 --------------------
@@ -6,6 +6,10 @@ FASTMLP_DEBUG=1
     Compile with bounds and initialisation checks on and without optimisation,
     so an out-of-bounds index raises ``IndexError`` instead of corrupting memory
     (kernels/checks.pxd extends the checks to the raw-pointer workers).
+
+Release and debug builds keep their generated C, object files and compiled modules
+in separate folders (``build/release``, ``build/debug``), so switching between them,
+or reinstalling, recompiles only the modules whose sources changed.
 """
 import os
 import shutil
@@ -16,9 +20,11 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.modified import newer_group
 
-KERNELS = ["activations", "softmax", "loss", "linear", "sgd", "network"]
+KERNELS = ["activations", "softmax", "loss", "linear", "optim", "network"]
 DEBUG = os.environ.get("FASTMLP_DEBUG", "0") not in ("", "0")
+BUILD = os.path.join("build", "debug" if DEBUG else "release")
 
 DIRECTIVES = {
     "language_level": 3,
@@ -54,10 +60,17 @@ def openmp_flags(compiler):
 
 
 class BuildExt(build_ext):
+    """build_ext that compiles each module into this mode's folder only when its C
+    source is newer than the module there, then copies it where the install wants it."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        self.build_temp = os.path.join(BUILD, "temp")
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
+        self._into_cache = False
+
     def build_extensions(self):
-        # Release and debug builds share the in-tree build folder: never reuse an
-        # object file compiled with the other's flags.
-        self.force = True
         omp = openmp_flags(self.compiler)
         if self.compiler.compiler_type == "msvc":
             opt = ["/Od"] if DEBUG else ["/O2"]
@@ -71,10 +84,30 @@ class BuildExt(build_ext):
             ext.extra_link_args += omp
         super().build_extensions()
 
+    def cached_path(self, name):
+        return os.path.join(BUILD, "lib", self.get_ext_filename(name))
+
+    def get_ext_fullpath(self, name):
+        if self._into_cache:
+            return self.cached_path(name)
+        return super().get_ext_fullpath(name)
+
+    def build_extension(self, ext):
+        cached = self.cached_path(ext.name)
+        if self.force or newer_group(ext.sources + ext.depends, cached):
+            self._into_cache = True
+            try:
+                super().build_extension(ext)
+            finally:
+                self._into_cache = False
+        target = self.get_ext_fullpath(ext.name)
+        self.mkpath(os.path.dirname(target))
+        shutil.copyfile(cached, target)
+
 
 extensions = [
     Extension(
-        f"fastmlp._{name}",
+        f"fastmlp._kernels.{name}",
         [f"kernels/{name}.pyx"],
         include_dirs=[np.get_include(), "kernels"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
@@ -84,8 +117,10 @@ extensions = [
 ]
 
 setup(
-    # force: the generated C depends on the directives, which FASTMLP_DEBUG changes.
+    # The generated C depends on the directives, which FASTMLP_DEBUG changes: each
+    # mode has its own folder, and Cython regenerates a file only when a source it
+    # depends on (.pyx, .pxd, .h) is newer.
     ext_modules=cythonize(extensions, include_path=["kernels"], compiler_directives=DIRECTIVES,
-                          force=True),
+                          build_dir=os.path.join(BUILD, "c")),
     cmdclass={"build_ext": BuildExt},
 )

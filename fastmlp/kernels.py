@@ -13,7 +13,11 @@ Arrays a kernel writes are returned as the caller passed them (an ``np.matrix``
 """
 import numpy as np
 
-from . import _activations, _linear, _loss, _sgd, _softmax
+from ._kernels import activations as _activations
+from ._kernels import linear as _linear
+from ._kernels import loss as _loss
+from ._kernels import optim as _optim
+from ._kernels import softmax as _softmax
 from ._validation import (
     as_float_array,
     check_blas_dims,
@@ -363,5 +367,5 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
         v = v.reshape(-1)
     else:
         v = np.empty(0, dtype=p.dtype)
-    _sgd.sgd_update(p.reshape(-1), grad.reshape(-1), lr, momentum, v, nesterov, weight_decay)
+    _optim.sgd_update(p.reshape(-1), grad.reshape(-1), lr, momentum, v, nesterov, weight_decay)
     return param

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _network
+from ._kernels import network as _network
 from ._serialization import FORMAT_VERSION, checksum, read_model
 from ._validation import (BLAS_INT_MAX, check_blas_dims, check_bool, check_int,
                           check_output_path, check_seed, check_sgd_settings, check_shape,

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""GIL-releasing entry points for the element-wise activations (see activations.pxd).
+"""GIL-releasing entry points for the element-wise activations (see activation_ops.pxd).
 
 Callers (fastmlp.kernels) have already checked dtypes, shapes, contiguity and
 writability, and pass flat 1-D views of equal length. Each function writes its last argument.
@@ -11,7 +11,7 @@ from checks cimport DEBUG_BUILD, covers
 # True in the debug build (FASTMLP_DEBUG=1), where out-of-bounds indices raise IndexError.
 BOUNDS_CHECKED = bool(DEBUG_BUILD)
 
-cimport activations as act
+cimport activation_ops as act
 
 
 def tanh(const floating[::1] x, floating[::1] out):

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""GIL-releasing entry points for affine layers (see linear.pxd).
+"""GIL-releasing entry points for affine layers (see linear_ops.pxd).
 
 Callers (fastmlp.kernels) have already checked dtypes and shapes, and that no
 output overlaps an input (BLAS forbids it).
@@ -8,7 +8,7 @@ from cython cimport floating
 
 from checks cimport covers, covers_2d
 
-cimport linear
+cimport linear_ops as linear
 
 
 def linear_forward(const floating[:, ::1] x, const floating[:, ::1] W,

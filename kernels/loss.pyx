@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""GIL-releasing entry points for the fused loss-and-gradient kernels (see loss.pxd).
+"""GIL-releasing entry points for the fused loss-and-gradient kernels (see loss_ops.pxd).
 
 Callers (fastmlp.kernels) have already checked dtypes, shapes, label ranges,
 weights and writability; ``w`` is empty when there are no weights, and scaled
@@ -10,7 +10,7 @@ from cython cimport floating
 
 from checks cimport covers, covers_2d, covers_labels
 
-cimport loss
+cimport loss_ops as loss
 
 
 def softmax_cross_entropy_labels(const floating[:, ::1] z, const Py_ssize_t[::1] labels,

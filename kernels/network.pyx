@@ -13,8 +13,8 @@ between.
 Design: one call into C per step, and one per epoch (gathering the shuffled
 batches, stepping, and adding up the loss happen without the GIL). The work is
 the shared workers of the other kernel modules, fused per layer:
-    forward:   bias rows + GEMM (linear.pxd), activation in place on its output
-    loss:      softmax, cross-entropy and dL/dz in one pass over each row (loss.pxd)
+    forward:   bias rows + GEMM (linear_ops.pxd), activation in place on its output
+    loss:      softmax, cross-entropy and dL/dz in one pass over each row (loss_ops.pxd)
     backward:  grad_W, grad_b, then dL/d(input) by GEMM and the activation's
                derivative applied in place, then the layer's SGD update at once,
                while its gradient is still in cache (W_l is read before it changes).
@@ -43,13 +43,13 @@ from libc.math cimport isfinite
 from libc.limits cimport INT_MAX
 from libc.string cimport memcpy
 
-from activations cimport (RELU, TANH, Activation, activation_backward,
+from activation_ops cimport (RELU, TANH, Activation, activation_backward,
                          activation_forward)
-from linear cimport (linear_backward_input, linear_backward_params, linear_forward,
+from linear_ops cimport (linear_backward_input, linear_backward_params, linear_forward,
                      linear_sgd_step)
-from loss cimport mse, softmax_xent_labels
-from sgd cimport sgd_update
-from softmax cimport softmax_rows
+from loss_ops cimport mse, softmax_xent_labels
+from optim_ops cimport sgd_update
+from softmax_ops cimport softmax_rows
 
 # Output/loss kinds, as fastmlp.model names them.
 cdef enum Loss:

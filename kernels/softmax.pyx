@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""GIL-releasing entry points for softmax and log-softmax (see softmax.pxd).
+"""GIL-releasing entry points for softmax and log-softmax (see softmax_ops.pxd).
 
 Callers (fastmlp.kernels) have already checked dtypes, shapes, contiguity and
 writability. ``out`` may be ``z`` itself.
@@ -8,7 +8,7 @@ from cython cimport floating
 
 from checks cimport covers_2d
 
-cimport softmax as sm
+cimport softmax_ops as sm
 
 
 def softmax(const floating[:, ::1] z, floating[:, ::1] out):

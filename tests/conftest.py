@@ -19,7 +19,7 @@ from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parents[1]
-if not any(f.name.endswith(tuple(EXTENSION_SUFFIXES)) for f in (_ROOT / "fastmlp").iterdir()):
+if not any(f.name.endswith(tuple(EXTENSION_SUFFIXES)) for f in (_ROOT / "fastmlp" / "_kernels").iterdir()):
     sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _ROOT]
 
 import numpy as np  # noqa: E402

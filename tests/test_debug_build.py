@@ -8,7 +8,11 @@ also runs the kernel tests against a debug build, where they run.
 import numpy as np
 import pytest
 
-from fastmlp import _activations, _linear, _loss, _sgd, _softmax
+from fastmlp._kernels import activations as _activations
+from fastmlp._kernels import linear as _linear
+from fastmlp._kernels import loss as _loss
+from fastmlp._kernels import optim as _optim
+from fastmlp._kernels import softmax as _softmax
 
 pytestmark = pytest.mark.skipif(not _activations.BOUNDS_CHECKED,
                                 reason="release build: bounds checks are compiled out")
@@ -26,7 +30,7 @@ SHORT = [
     ("linear_backward", lambda: _linear.linear_backward(
         np.zeros((3, 4)), np.zeros((2, 4)), np.zeros((3, 2)), np.zeros((3, 4)),
         np.zeros((2, 4)), np.zeros(1))),
-    ("sgd_update", lambda: _sgd.sgd_update(np.zeros(4), np.zeros(3), 0.1, 0.0, np.zeros(0),
+    ("sgd_update", lambda: _optim.sgd_update(np.zeros(4), np.zeros(3), 0.1, 0.0, np.zeros(0),
                                            False, 0.0)),
 ]
 

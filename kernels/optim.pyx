@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""GIL-releasing entry point for the in-place SGD update (see sgd.pxd).
+"""GIL-releasing entry point for the in-place SGD update (see optim_ops.pxd).
 
 Callers (fastmlp.kernels) pass flat views and have checked dtypes, sizes and
 writability; ``velocity`` is an empty array when momentum is 0.
@@ -8,7 +8,7 @@ from cython cimport floating
 
 from checks cimport covers
 
-cimport sgd
+cimport optim_ops
 
 
 def sgd_update(floating[::1] param, const floating[::1] grad, floating lr, floating momentum,
@@ -17,5 +17,5 @@ def sgd_update(floating[::1] param, const floating[::1] grad, floating lr, float
     covers(grad, param.shape[0])
     covers(velocity, param.shape[0] if momentum != 0 else 0)
     with nogil:
-        sgd.sgd_update(&param[0], &grad[0], param.shape[0], lr, momentum, v, nesterov,
+        optim_ops.sgd_update(&param[0], &grad[0], param.shape[0], lr, momentum, v, nesterov,
                        weight_decay)

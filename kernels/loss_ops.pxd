@@ -10,7 +10,7 @@ costs +inf, which is the honest answer. The batch loss is the weighted mean
     L = sum_i c_i loss_i,   c_i = w_i / sum(w)   (c_i = 1/n without weights),
 and the kernels write dL/dz, whose row i is c_i (softmax(z_i) - Y_i).
 
-Design: one row worker per target kind, built on softmax.pxd's exp_shifted_row,
+Design: one row worker per target kind, built on softmax_ops.pxd's exp_shifted_row,
 so each row of z is read twice (max, then exp) and grad written once and scaled
 once. Raw pointers over contiguous (n, k) buffers, shared with the fused network
 loops; sample weights are a pointer that is NULL for the plain mean (the caller
@@ -26,7 +26,7 @@ from cython.parallel cimport prange
 from libc.math cimport log
 
 from parallel cimport use_threads
-from softmax cimport exp_shifted_row
+from softmax_ops cimport exp_shifted_row
 
 
 cdef inline double xent_label_row(const floating* z, Py_ssize_t k, Py_ssize_t label,

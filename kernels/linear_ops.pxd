@@ -71,7 +71,7 @@ cdef inline void linear_backward_input(const floating* W, const floating* grad_o
 cdef inline void linear_sgd_step(const floating* x, const floating* grad_out, floating* W,
                                  floating* b, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
                                  floating lr, floating weight_decay) noexcept nogil:
-    """Plain SGD on the layer without storing its gradient (sgd.pxd with momentum 0):
+    """Plain SGD on the layer without storing its gradient (optim_ops.pxd with momentum 0):
 
         W := (1 - lr wd) W - lr grad_out.T @ x,   b := (1 - lr wd) b - lr sum_i grad_out[i]
 
