@@ -182,8 +182,8 @@ cdef inline void backward_layers(const Py_ssize_t* sizes, Py_ssize_t n_layers,
             linear_backward_params(a_in, delta, grads + p_off, grads + p_off + n_out * n_in,
                                    n, n_in, n_out)
             if update:
-                sgd_update(W, grads + p_off, layer_size(sizes, l), lr, momentum,
-                           velocity + p_off, nesterov, weight_decay)
+                sgd_update(W, grads + p_off, layer_size(sizes, l), lr, momentum, 0,
+                           velocity + p_off, False, nesterov, weight_decay)
         swap = delta
         delta = delta_next
         delta_next = swap

@@ -17,5 +17,5 @@ def sgd_update(floating[::1] param, const floating[::1] grad, floating lr, float
     covers(grad, param.shape[0])
     covers(velocity, param.shape[0] if momentum != 0 else 0)
     with nogil:
-        optim_ops.sgd_update(&param[0], &grad[0], param.shape[0], lr, momentum, v, nesterov,
-                       weight_decay)
+        optim_ops.sgd_update(&param[0], &grad[0], param.shape[0], lr, momentum, 0, v, False,
+                             nesterov, weight_decay)
