@@ -14,6 +14,7 @@ or reinstalling, recompiles only the modules whose sources changed.
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 
 import numpy as np
@@ -68,7 +69,8 @@ class BuildExt(build_ext):
         self.build_temp = os.path.join(BUILD, "temp")
         if self.parallel is None:
             self.parallel = os.cpu_count() or 1
-        self._into_cache = False
+        # Modules build in parallel threads: each thread says where its module goes.
+        self._into_cache = threading.local()
 
     def build_extensions(self):
         omp = openmp_flags(self.compiler)
@@ -88,18 +90,18 @@ class BuildExt(build_ext):
         return os.path.join(BUILD, "lib", self.get_ext_filename(name))
 
     def get_ext_fullpath(self, name):
-        if self._into_cache:
+        if getattr(self._into_cache, "name", None) == name:
             return self.cached_path(name)
         return super().get_ext_fullpath(name)
 
     def build_extension(self, ext):
         cached = self.cached_path(ext.name)
         if self.force or newer_group(ext.sources + ext.depends, cached):
-            self._into_cache = True
+            self._into_cache.name = ext.name
             try:
                 super().build_extension(ext)
             finally:
-                self._into_cache = False
+                self._into_cache.name = None
         target = self.get_ext_fullpath(ext.name)
         self.mkpath(os.path.dirname(target))
         shutil.copyfile(cached, target)
