@@ -5,7 +5,10 @@ The file is an ``.npz`` written by ``MLP.save``: an uncompressed zip archive of
 ``.npy`` members ``format_version``, ``layer_sizes``, ``activation``, ``loss``,
 ``dtype``, ``init``, ``W<l>`` and ``b<l>`` for each layer, and ``checksum``, a
 SHA-256 of all the others, so that a file changed after saving is refused rather
-than loaded with silent damage.
+than loaded with silent damage. Format 2 (``save(include_optimizer=True)``) adds
+``optimizer`` (the optimizer's class and settings as JSON, see
+``fastmlp.optim.to_json``), ``optimizer_updates`` (the step count) and
+``optimizer_state`` (its buffers, (slots, n_params) in the model's dtype).
 
 Reading goes in this order, so that a crafted file costs no more memory or time
 than its own size: the small fields are read and checked; every member's
@@ -25,7 +28,9 @@ import numpy as np
 from numpy.lib import format as npy
 
 FORMAT_VERSION = 1
+OPTIMIZER_FORMAT_VERSION = 2
 FIELDS = ("format_version", "layer_sizes", "activation", "loss", "dtype", "init")
+OPTIMIZER_FIELDS = ("optimizer", "optimizer_updates", "optimizer_state")
 # The small fields are read whole; none of them is legitimately larger than this.
 SMALL_FIELD_BYTES = 1 << 16
 _CHUNK = 1 << 20
@@ -162,9 +167,10 @@ class _Reader:
         version = self.small("format_version", "iu")
         if version.ndim != 0:
             raise _bad(path, f"format_version must be an integer; got {version!r}")
-        if int(version) != FORMAT_VERSION:
+        if int(version) not in (FORMAT_VERSION, OPTIMIZER_FORMAT_VERSION):
             raise _bad(path, f"format version {int(version)} is not supported (this fastmlp "
-                             f"reads version {FORMAT_VERSION})")
+                             f"reads versions {FORMAT_VERSION} and {OPTIMIZER_FORMAT_VERSION})")
+        with_optimizer = int(version) == OPTIMIZER_FORMAT_VERSION
         sizes = self.small("layer_sizes", "iu")
         if sizes.ndim != 1 or sizes.size < 2 or np.any(sizes < 1):
             raise _bad(path, f"layer_sizes must be two or more positive integers; got {sizes!r}")
@@ -175,6 +181,8 @@ class _Reader:
         dtype = np.dtype(names["dtype"])
         n_layers = len(sizes) - 1
         expected = set(FIELDS) | {"checksum"} | {f"{p}{l}" for l in range(n_layers) for p in "Wb"}
+        if with_optimizer:
+            expected |= set(OPTIMIZER_FIELDS)
         extra, absent = set(self.members) - expected, expected - set(self.members)
         if extra:
             raise _bad(path, f"unexpected field(s) {', '.join(sorted(extra))}")
@@ -184,6 +192,13 @@ class _Reader:
         offsets, shapes = {}, {}
         for l in range(n_layers):
             shapes[f"W{l}"], shapes[f"b{l}"] = (sizes[l + 1], sizes[l]), (sizes[l + 1],)
+        if with_optimizer:
+            slots = self.header("optimizer_state")[1]
+            if len(slots) != 2 or not 1 <= slots[0] <= 3:
+                raise _bad(path, f"optimizer_state must have shape (slots, n_params) with 1 to "
+                                 f"3 slots; got {slots}")
+            n_params = sum(sizes[l + 1] * sizes[l] + sizes[l + 1] for l in range(n_layers))
+            shapes["optimizer_state"] = (slots[0], n_params)
         for name, shape in shapes.items():
             got_dtype, got_shape, offsets[name] = self.header(name)
             if got_shape != shape or got_dtype != dtype or not got_dtype.isnative:
@@ -213,4 +228,26 @@ class _Reader:
                 self.read_into(name, offsets[name], target)
                 if not np.isfinite(target).all():
                     raise _bad(path, f"{name} contains NaN or infinite values")
+        if with_optimizer:
+            self.optimizer_into(model, offsets["optimizer_state"], shapes["optimizer_state"],
+                                dtype)
         return model
+
+    def optimizer_into(self, model, offset, shape, dtype):
+        """Restore the optimizer and its state (format 2), each checked."""
+        from . import optim
+        try:
+            optimizer = optim.from_json(self.string("optimizer"))
+        except (TypeError, ValueError) as exc:
+            raise _bad(self.path, f"optimizer: {exc}") from exc
+        updates = self.small("optimizer_updates", "iu")
+        if updates.ndim != 0 or updates < 1:
+            raise _bad(self.path, f"optimizer_updates must be an integer >= 1; got {updates!r}")
+        if shape[0] != optimizer.state_slots:
+            raise _bad(self.path, f"optimizer_state has {shape[0]} slots but {optimizer!r} "
+                                  f"keeps {optimizer.state_slots}")
+        state = np.empty(shape, dtype=dtype)
+        self.read_into("optimizer_state", offset, state)
+        if not np.isfinite(state).all():
+            raise _bad(self.path, "optimizer_state contains NaN or infinite values")
+        model._restore_optimizer(optimizer, state, int(updates))

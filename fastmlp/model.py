@@ -1,4 +1,4 @@
-"""``fastmlp.MLP``: a multi-layer perceptron trained by minibatch SGD on the fused kernels.
+"""``fastmlp.MLP``: a multi-layer perceptron trained on the fused kernels.
 
 The model keeps every parameter in one flat buffer (``weights[l]`` and
 ``biases[l]`` are views into it), so a training step is one call into compiled
@@ -12,7 +12,10 @@ Rules the compiled core relies on, enforced here:
 * one training call (``fit``, ``step``, ``gradients``, ``input_gradient``) at a
   time per model: another thread gets a RuntimeError (see ``Network.claim``);
 * copies (``copy.copy``, ``copy.deepcopy``, pickle) are whole, independent
-  models: parameters, momentum buffer and all.
+  models: parameters, optimizer state and all.
+
+The parameter layout (which slice of the buffer is which layer's W and b) is the
+compiled core's: views come from ``Network.views``, never from arithmetic here.
 """
 import contextlib
 import math
@@ -24,8 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import optim as _optim
 from ._kernels import network as _network
-from ._serialization import FORMAT_VERSION, checksum, read_model
+from ._serialization import FORMAT_VERSION, OPTIMIZER_FORMAT_VERSION, checksum, read_model
 from ._validation import (BLAS_INT_MAX, check_blas_dims, check_bool, check_int,
                           check_output_path, check_seed, check_sgd_settings, check_shape,
                           reject_masked)
@@ -33,8 +37,9 @@ from ._validation import (BLAS_INT_MAX, check_blas_dims, check_bool, check_int,
 __all__ = ["MLP", "History", "TrainingDivergedError"]
 
 _isfinite = math.isfinite
-ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2}
-LOSSES = {"cross_entropy": 0, "mse": 1}
+# The names of the compiled core's codes (kernels/network.pyx defines them).
+ACTIVATIONS = {code.name.lower(): code for code in _network.Activation}
+LOSSES = {code.name.lower(): code for code in _network.Loss}
 INITS = ("normal", "xavier", "he")
 # Values of the layers' outputs a forward pass keeps at once (64 MB in float64):
 # larger inputs go through in blocks of rows.
@@ -252,19 +257,10 @@ class MLP:
         self._dtype = _check_dtype(dtype)
         self._init = _check_choice(init, "init", INITS)
         self._layer_sizes = tuple(sizes)
-        n = self.n_params
-        nbytes = n * self._dtype.itemsize
-        if nbytes > np.iinfo(np.intp).max:
-            raise ValueError(f"layer_sizes {list(sizes)} make {n:,} parameters, more than "
-                             f"this machine can address")
-        try:
-            self._params = np.empty(n, dtype=self._dtype)
-        except MemoryError:
-            raise MemoryError(f"layer_sizes {list(sizes)} make {n:,} parameters "
-                              f"({nbytes / 2**30:.1f} GiB of {self._dtype.name}), more than "
-                              f"can be allocated") from None
-        self._net = _network.Network(np.array(sizes, dtype=np.intp), self._params,
+        self._net = _network.Network(np.array(sizes, dtype=np.intp), self._dtype,
                                      ACTIVATIONS[self._activation], LOSSES[self._loss_name])
+        self._params = self._net.params
+        self._optimizer = None  # the optimizer of the last training call
         # Empty stand-ins for the arrays a call does not use.
         self._none2 = np.empty((0, 0), dtype=self._dtype)
         self._no_labels = np.empty(0, dtype=np.intp)
@@ -279,8 +275,15 @@ class MLP:
 
     @property
     def n_params(self):
-        s = self._layer_sizes
-        return sum(s[l + 1] * s[l] + s[l + 1] for l in range(len(s) - 1))
+        """The number of trainable parameters."""
+        return self._params.size
+
+    @property
+    def optimizer(self):
+        """The optimizer (a ``fastmlp.optim`` object) of the last ``fit`` or ``step``
+        given one, or built from ``fit``'s SGD arguments; None before any, and after
+        :meth:`reset_optimizer`. Pass it to ``fit`` to go on training as before."""
+        return self._optimizer
 
     @property
     def n_layers(self):
@@ -308,17 +311,12 @@ class MLP:
     def _layer(self, flat, kind, l):
         """Layer l's weights (n_out, n_in) or biases (n_out,) as a view of a flat,
         parameter-shaped buffer (the parameters, their gradients, a snapshot)."""
-        s = self._layer_sizes
-        off = sum(s[i + 1] * s[i] + s[i + 1] for i in range(l))
-        n_in, n_out = s[l], s[l + 1]
-        if kind == "weights":
-            return flat[off:off + n_out * n_in].reshape(n_out, n_in)
-        return flat[off + n_out * n_in:off + n_out * n_in + n_out]
+        return self._net.views(flat)[l][0 if kind == "weights" else 1]
 
     def _split(self, flat):
         """Per-layer (n_out, n_in) and (n_out,) views of a flat parameter-shaped buffer."""
-        return ([self._layer(flat, "weights", l) for l in range(self.n_layers)],
-                [self._layer(flat, "biases", l) for l in range(self.n_layers)])
+        weights, biases = zip(*self._net.views(flat))
+        return list(weights), list(biases)
 
     def _initialize(self, rng):
         for W, b in zip(*self._split(self._params)):
@@ -342,17 +340,17 @@ class MLP:
         # that existed (its parameters may be those of any step, never torn views).
         return {"layer_sizes": list(self._layer_sizes), "activation": self._activation,
                 "loss": self._loss_name, "dtype": self._dtype.name, "init": self._init,
-                "params": self._params.copy(), "velocity": self._net.velocity.copy()}
+                "params": self._params.copy(), "optimizer": self._optimizer,
+                "optimizer_state": self._net.get_state()}
 
     def __setstate__(self, state):
         self._setup(state["layer_sizes"], state["activation"], state["loss"], state["dtype"],
                     state["init"])
         self._params[...] = state["params"]
-        velocity = state["velocity"]
-        if velocity.size:
+        self._optimizer = state["optimizer"]
+        if state["optimizer_state"] is not None:
             with self._training():
-                self._net.reset_velocity(True)
-                self._net.velocity[...] = velocity
+                self._net.set_state(*state["optimizer_state"])
 
     def __copy__(self):
         # A shallow copy would share the buffer and the workspace with the original
@@ -566,24 +564,75 @@ class MLP:
             self._backprop(X, y, grad_x)
         return grad_x
 
-    def step(self, X, y, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-        """One SGD step on the batch (X, y); returns the batch's loss before the step.
+    def _optimizer_for(self, optimizer, lr, momentum, nesterov, weight_decay, default_lr,
+                       caller):
+        """The optimizer object a training call uses: ``optimizer``, or SGD built from
+        the SGD arguments (which must then be the only ones given)."""
+        if optimizer is None:
+            if lr is None:
+                if default_lr is None:
+                    raise TypeError(f"{caller} needs a learning rate (lr=...) or an optimizer "
+                                    f"(optimizer=fastmlp.optim.SGD(...), Adam(...), ...)")
+                lr = default_lr
+            return _optim.SGD(lr, momentum=momentum, nesterov=nesterov,
+                              weight_decay=weight_decay)
+        if not isinstance(optimizer, _optim.Optimizer):
+            raise TypeError(f"optimizer must be a fastmlp.optim optimizer (SGD, Adam, AdamW); "
+                            f"got {type(optimizer).__name__}")
+        given = [name for name, value, default in (
+            ("lr", lr, None), ("momentum", momentum, 0.0), ("nesterov", nesterov, False),
+            ("weight_decay", weight_decay, 0.0)) if value is not default and value != default]
+        if given:
+            raise ValueError(f"{caller}: pass the settings in the optimizer, not beside it; "
+                             f"got optimizer={optimizer!r} and {', '.join(given)}")
+        return optimizer
 
-        The update is ``torch.optim.SGD``'s (see ``fastmlp.kernels.sgd_update``); the
-        momentum buffer is kept on the model between calls. If the loss is NaN or
-        infinite, the parameters are left unchanged and FloatingPointError is raised.
+    def _restore_optimizer(self, optimizer, state, updates):
+        """Make ``optimizer`` and its state (slots, n_params) this model's (load)."""
+        with self._training():
+            self._net.set_state(optimizer.settings(self._dtype)["rule"], state, updates)
+        self._optimizer = optimizer
+
+    def reset_optimizer(self):
+        """Forget the optimizer and its state (momentum buffer, Adam's moments and step
+        count): the next ``fit`` or ``step`` starts them afresh."""
+        with self._training():
+            self._net.reset_state()
+        self._optimizer = None
+
+    def step(self, X, y, lr=None, momentum=0.0, nesterov=False, weight_decay=0.0,
+             optimizer=None):
+        """One update on the batch (X, y); returns the batch's loss before it.
+
+        The update is ``optimizer``'s (a ``fastmlp.optim`` object), or, given ``lr``
+        (and ``momentum``, ``nesterov``, ``weight_decay``), ``torch.optim.SGD``'s with
+        those settings. The optimizer state lives on the model and continues between
+        calls (see :meth:`fit`). If the loss is NaN or infinite, the parameters are
+        left unchanged and FloatingPointError is raised.
         """
-        # The compiled step checks, in C, that X, y and the settings are already in
-        # the exact form it reads; when they are not (or a value is out of range or
-        # not finite) it computes nothing and returns None, and they go through the
-        # full Python checks, which convert them or raise the error that explains
-        # what is wrong.
-        loss = self._net.step(X, y, lr, momentum, nesterov, weight_decay)
-        if loss is None:
-            lr, momentum, nesterov, weight_decay = self._check_hyper(lr, momentum, nesterov,
-                                                                     weight_decay)
-            X, y = self._batch(X, y)
-            loss = self._net.step(X, y, lr, momentum, nesterov, weight_decay)
+        if optimizer is None and lr is not None:
+            # The compiled step checks, in C, that X, y and the settings are already
+            # in the exact form it reads; when they are not (or a value is out of
+            # range or not finite) it computes nothing and returns None, and they go
+            # through the full Python checks, which convert them or raise the error
+            # that explains what is wrong.
+            loss = self._net.step_sgd(X, y, lr, momentum, nesterov, weight_decay)
+            if loss is None:
+                lr, momentum, nesterov, weight_decay = self._check_hyper(lr, momentum, nesterov,
+                                                                         weight_decay)
+                X, y = self._batch(X, y)
+                loss = self._net.step_sgd(X, y, lr, momentum, nesterov, weight_decay)
+        else:
+            optimizer = self._optimizer_for(optimizer, lr, momentum, nesterov, weight_decay,
+                                            None, "step")
+            settings = optimizer.settings(self._dtype)
+            with self._training():
+                self._net.configure(settings)
+            loss = self._net.step(X, y)
+            if loss is None:
+                X, y = self._batch(X, y)
+                loss = self._net.step(X, y)
+            self._optimizer = optimizer
         if not _isfinite(loss):
             self._check_finite_loss(loss, X, y)
         return loss
@@ -595,9 +644,10 @@ class MLP:
                                      f"the weights have grown too large; lower the learning "
                                      f"rate")
 
-    def fit(self, X, y, epochs=10, batch_size=32, lr=0.1, momentum=0.0, nesterov=False,
-            weight_decay=0.0, shuffle=True, validation_data=None, progress=True, seed=None):
-        """Train by minibatch SGD; returns a :class:`History`.
+    def fit(self, X, y, epochs=10, batch_size=32, lr=None, momentum=0.0, nesterov=False,
+            weight_decay=0.0, shuffle=True, validation_data=None, progress=True, seed=None,
+            optimizer=None):
+        """Train by minibatch gradient descent; returns a :class:`History`.
 
         Parameters
         ----------
@@ -610,12 +660,16 @@ class MLP:
         batch_size : int or None
             Rows per step; ``None`` is full-batch gradient descent, 1 online SGD.
             The last batch of an epoch may be smaller; its loss is its own mean
-            (as with ``DataLoader(drop_last=False)``).
+            (as with ``DataLoader(drop_last=False)``), and the epoch's loss is the
+            mean over rows (each batch's mean weighted by its rows).
+        optimizer : fastmlp.optim.SGD, Adam or AdamW, optional
+            The update rule, with ``torch.optim``'s semantics.
         lr, momentum, nesterov, weight_decay
-            The SGD update, with ``torch.optim.SGD``'s semantics. The momentum
-            buffer starts at zero in every call to ``fit``.
+            Without ``optimizer``: ``SGD(lr, momentum, nesterov=nesterov,
+            weight_decay=weight_decay)``, lr 0.1 by default. Not with ``optimizer``.
         shuffle : bool
-            Visit the rows in a new random order each epoch.
+            Visit the rows in a new random order each epoch
+            (``rng.permutation(n)``, rng = ``np.random.default_rng(seed)``).
         validation_data : (X_val, y_val), optional
             Measured after every epoch into ``val_loss`` and ``val_accuracy``.
         progress : bool
@@ -623,21 +677,30 @@ class MLP:
         seed : int or None
             Seed of the shuffling.
 
+        The optimizer state (SGD's momentum buffer; Adam's moments and step count)
+        lives on the model and a new ``fit`` continues it, as long as the update
+        rule and its buffers are the same kind (SGD with momentum, SGD without,
+        Adam, Adam with amsgrad): two ``fit(epochs=1)`` calls train as one
+        ``fit(epochs=2)`` would, but for the shuffling. Changing lr or other
+        settings keeps the state, as changing a torch optimizer's param_groups
+        does. Another kind of rule starts afresh; so does
+        :meth:`reset_optimizer`. ``save(include_optimizer=True)`` keeps it.
+
         Raises
         ------
         TrainingDivergedError
-            When a batch's loss becomes NaN or infinite. The model is left on the
-            first of these that gives finite outputs and a finite loss on the
-            training data: the parameters of the last step with a finite loss, those
-            it had at the start of the epoch, those it had when ``fit`` was called.
-            The error names the epoch, the step and which parameters were kept; its
-            ``history`` holds the epochs completed.
+            When a batch's loss becomes NaN or infinite, or an update overflows the
+            parameters. The model is left on the parameters (and optimizer state) of
+            the last step with a finite loss if they give finite outputs and a
+            finite loss on the training data, and on those it had when ``fit`` was
+            called otherwise. The error names the epoch, the step and which
+            parameters were kept; its ``history`` holds the epochs completed.
         RuntimeError
             When the model is already training in another thread.
 
         Ctrl-C (KeyboardInterrupt) stops training after the step in progress; the
-        model keeps its parameters (those of the epoch's start should the last
-        step have overflowed them) and ``fit`` returns the history of the
+        model keeps its parameters (those it had when ``fit`` was called should the
+        last step have overflowed them) and ``fit`` returns the history of the
         completed epochs with ``interrupted=True`` (and a warning).
         """
         X, y = self._xy(X, y)
@@ -647,8 +710,9 @@ class MLP:
         if batch_size > BLAS_INT_MAX:
             raise ValueError(f"batch_size must be <= {BLAS_INT_MAX} rows (BLAS's int); got "
                              f"{batch_size} (pass a smaller batch_size)")
-        lr, momentum, nesterov, weight_decay = self._check_hyper(lr, momentum, nesterov,
-                                                                 weight_decay)
+        optimizer = self._optimizer_for(optimizer, lr, momentum, nesterov, weight_decay, 0.1,
+                                        "fit")
+        settings = optimizer.settings(self._dtype)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -659,45 +723,44 @@ class MLP:
         shuffle, progress = check_bool(shuffle, "shuffle"), check_bool(progress, "progress")
         rng = np.random.default_rng(check_seed(seed))
         with self._training():
-            return self._fit(X, y, epochs, batch_size, lr, momentum, nesterov, weight_decay,
-                             shuffle, val, progress, rng)
+            self._net.configure(settings)
+            self._optimizer = optimizer
+            return self._fit(X, y, epochs, batch_size, shuffle, val, progress, rng)
 
-    def _fit(self, X, y, epochs, batch_size, lr, momentum, nesterov, weight_decay, shuffle,
-             val, progress, rng):
+    def _fit(self, X, y, epochs, batch_size, shuffle, val, progress, rng):
         n = X.shape[0]
         ce = self._loss_name == "cross_entropy"
-        self._net.reset_velocity(momentum != 0)
         labels = y if ce else self._no_labels
         targets = self._none2 if ce else y
         history = History()
         recorded = 0
-        start = snapshot = self._params.copy()
+        # What a rollback needs, kept once per call: divergence is detected in the
+        # compiled epoch (each batch's loss, and the parameters after its last step).
+        start = (self._params.copy(), self._net.get_state())
         bar = _progress_bar(epochs, progress)
         try:
             for epoch in range(1, epochs + 1):
                 order = rng.permutation(n) if shuffle and batch_size < n else self._no_labels
-                if epoch > 1:
-                    snapshot = self._params.copy()
-                loss_sum, correct, batches, diverged = self._net.train_epoch(
-                    X, labels, targets, order, batch_size, lr, momentum, nesterov,
-                    weight_decay)
-                # The epoch's last update is only judged by the next loss: take it now,
-                # on the last batch, so that fit never returns a model that diverged.
-                if (diverged or not np.isfinite(self._params).all()
-                        or not math.isfinite(self._net.backprop(X[-batch_size:],
-                                                                y[-batch_size:]))):
-                    self._diverged(epoch, batches + 1, bool(diverged), lr, X, y,
-                                   snapshot, start, history)
+                loss_sum, correct, batches, status = self._net.train_epoch(
+                    X, labels, targets, order, batch_size)
+                if status != "done":
+                    self._diverged(epoch, batches + 1, status, X, y, start, history)
                 history._record(loss_sum / n, correct / n if ce else None,
                                 self._loss_of(*val) if val else None,
                                 self._score_of(*val) if val and ce else None)
                 recorded = epoch
                 _progress_update(bar, epoch, history)
+            # The last update is judged by no later loss: judge it once, on the last
+            # batch_size rows, in the model's dtype (as the steps' losses are), so that
+            # fit never returns a model that diverged.
+            if not np.isfinite(self._dtype.type(self._loss_of(X[n - batch_size:],
+                                                              y[n - batch_size:]))):
+                self._diverged(epochs, None, "last", X, y, start, history)
         except KeyboardInterrupt:
             history._keep(recorded)
             history.interrupted = True
             if not np.isfinite(self._params).all():
-                self._params[...] = snapshot
+                self._restore(start)
             warnings.warn(f"training interrupted after {recorded} complete epoch(s); the "
                           f"model keeps the parameters of its last completed step",
                           RuntimeWarning, stacklevel=3)
@@ -706,41 +769,57 @@ class MLP:
                 bar.close()
         return history
 
+    def _restore(self, saved):
+        """Put back the parameters and optimizer state saved by ``_fit`` (workspace held)."""
+        params, state = saved
+        self._params[...] = params
+        if state is None:
+            self._net.reset_state()
+        else:
+            self._net.set_state(*state)
+
     def _score_of(self, X, y):
         """Accuracy on the checked (X, y)."""
         return float(np.mean(self._outputs(X, False).argmax(axis=1) == y))
 
-    def _diverged(self, epoch, step, loss_failed, lr, X, y, snapshot, start, history):
+    def _diverged(self, epoch, step, status, X, y, start, history):
         """Leave the model on parameters that are finite on the training data; raise."""
-        if loss_failed:
+        if status == "diverged":
             what = (f"at epoch {epoch}, step {step}: the loss became NaN or infinite, so that "
                     f"step made no update")
-            current = (f"the parameters after step {step - 1}, the last step with a finite loss"
-                       if step > 1 else None)
-        else:
+            current = f"the parameters after step {step - 1} of epoch {epoch}, the last step " \
+                      f"with a finite loss" if step > 1 else \
+                      "the parameters of the last step with a finite loss"
+        elif status == "overflowed":
             what = (f"in epoch {epoch}: after its last step the loss is NaN or infinite, or "
                     f"the parameters overflowed")
             current = None
-        candidates = [(snapshot, "the parameters it had at the start of this epoch"),
-                      (start, "the parameters it had when fit was called")]
-        if current is not None:
-            candidates.insert(0, (None, current))
-        for params, kept in candidates:
-            if params is not None:
-                self._params[...] = params
-            if self._finite_on(X, y):
-                finite = "which give finite outputs on the training data"
-                break
-        else:  # the model came to fit this way: it is left as it was given
-            finite = "although those too give NaN or infinite outputs on the training data"
+        else:
+            what = (f"in epoch {epoch}: after its last step the loss is NaN or infinite on the "
+                    f"last batch")
+            current = None
+        if current is not None and self._finite_on(X, y):
+            kept, finite = current, "which give finite outputs on the training data"
+        else:
+            self._restore(start)
+            kept = "the parameters it had when fit was called"
+            finite = ("which give finite outputs on the training data" if self._finite_on(X, y)
+                      else "although those too give NaN or infinite outputs on the training "
+                           "data")  # the model came to fit this way: it is left as given
         raise TrainingDivergedError(
             f"training diverged {what}. The model keeps {kept}, {finite}. Try a lower "
-            f"learning rate than lr={lr}.", history)
+            f"learning rate than lr={self._optimizer.lr}.", history)
 
     # --- saving ---------------------------------------------------------------------
 
-    def save(self, path):
+    def save(self, path, include_optimizer=False):
         """Write the model to ``path`` (an ``.npz`` file, no pickle), atomically.
+
+        With ``include_optimizer``, the file also holds the optimizer (its class
+        and settings) and its state (buffers and step count), so that the loaded
+        model's ``fit(..., optimizer=loaded.optimizer)`` resumes training exactly
+        where this one would have; the model must then not be training in
+        another thread (RuntimeError), so that parameters and state match.
 
         The file is written next to its destination and moved into place with
         ``os.replace``, so a crash mid-save never leaves a half-written model; the
@@ -751,7 +830,16 @@ class MLP:
         (``0o666`` less the umask), or keeps the mode of the file it replaces.
         """
         target = check_output_path(path, "path")
-        params = self._params.copy()
+        include_optimizer = check_bool(include_optimizer, "include_optimizer")
+        if include_optimizer:
+            with self._training():
+                params, state = self._params.copy(), self._net.get_state()
+            if self._optimizer is None or state is None:
+                raise ValueError("include_optimizer=True needs an optimizer state: this model "
+                                 "has not been trained with fit or step since it was created, "
+                                 "loaded or reset")
+        else:
+            params = self._params.copy()
         if not np.isfinite(params).all():  # load would refuse the file
             W_or_b = [f"{kind}[{l}]" for l in range(self.n_layers)
                       for kind in ("weights", "biases")
@@ -760,7 +848,8 @@ class MLP:
                              f"values ({', '.join(W_or_b)}): MLP.load refuses such files. "
                              f"Nothing was written to {os.fsdecode(path)}.")
         arrays = {
-            "format_version": np.array(FORMAT_VERSION),
+            "format_version": np.array(FORMAT_VERSION if not include_optimizer
+                                       else OPTIMIZER_FORMAT_VERSION),
             "layer_sizes": np.array(self._layer_sizes, dtype=np.int64),
             "activation": np.array(self._activation),
             "loss": np.array(self._loss_name),
@@ -769,6 +858,11 @@ class MLP:
         }
         for l, (W, b) in enumerate(zip(*self._split(params))):
             arrays[f"W{l}"], arrays[f"b{l}"] = W, b
+        if include_optimizer:
+            _, buffers, updates = state
+            arrays["optimizer"] = np.array(_optim.to_json(self._optimizer))
+            arrays["optimizer_updates"] = np.array(updates, dtype=np.int64)
+            arrays["optimizer_state"] = buffers
         arrays["checksum"] = np.array(checksum(arrays))
         folder = os.path.dirname(target)
         mode = _file_mode(target)
@@ -788,6 +882,9 @@ class MLP:
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`; checks format version, shapes and dtypes.
+
+        A file saved with ``include_optimizer=True`` restores ``optimizer`` and its
+        state too.
 
         Never unpickles, and checks every name, shape and the checksum before it
         allocates the model. A missing, truncated, corrupt or tampered file raises

@@ -107,32 +107,3 @@ cdef inline void relu_backward(const floating* r, floating* grad, Py_ssize_t n) 
     for i in range(n):
         if not r[i] > 0:
             grad[i] = 0
-
-
-# The activation of a network's hidden layers, as the fused network loops name it.
-cdef enum Activation:
-    TANH = 0
-    SIGMOID = 1
-    RELU = 2
-
-
-cdef inline void activation_forward(Activation kind, const floating* x, floating* out,
-                                    Py_ssize_t n) noexcept nogil:
-    """out := f(x) for the activation f named by kind (single-threaded: see above)"""
-    if kind == TANH:
-        tanh_forward(x, out, n, False)
-    elif kind == SIGMOID:
-        sigmoid_forward(x, out, n, False)
-    else:
-        relu_forward(x, out, n)
-
-
-cdef inline void activation_backward(Activation kind, const floating* a, floating* grad,
-                                     Py_ssize_t n) noexcept nogil:
-    """grad *= f'(x), given a = f(x), for the activation f named by kind"""
-    if kind == TANH:
-        tanh_backward(a, grad, n)
-    elif kind == SIGMOID:
-        sigmoid_backward(a, grad, n)
-    else:
-        relu_backward(a, grad, n)

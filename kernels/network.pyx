@@ -1,33 +1,41 @@
 # cython: language_level=3
 """A whole multi-layer perceptron in one buffer: forward, training step and epoch.
 
-Layout. The L layers' parameters live one after another in a single flat buffer
-``params``: layer l holds W_l (sizes[l+1], sizes[l]) followed by b_l
-(sizes[l+1],). ``grads`` and ``velocity`` have the same layout, so a layer's
-SGD update is one call over W_l and b_l together. The activations workspace
-``acts`` holds the (n, sizes[l+1]) outputs of the layers one after another: the
-hidden ones after their activation, the last one raw (logits or predictions).
-``delta`` holds two (n, max(sizes)) blocks that the backward pass alternates
-between.
+Layout (the ``Layout`` struct, computed once per network; Python takes its views
+from ``Network.views``). The L layers' parameters live one after another in a
+single flat buffer ``params``: layer l holds W_l (sizes[l+1], sizes[l]) at
+``w_off[l]`` followed by b_l (sizes[l+1],) at ``b_off[l]``. ``grads`` and each
+slot of the optimizer ``state`` (slots, n_params) have the same layout, so a
+layer's update walks the same offsets in all of them. The activations workspace
+``acts`` holds, for a batch of n rows, the (n, sizes[l+1]) outputs of layer l at
+``n * out_off[l]``: the hidden ones after their activation, the last one raw
+(logits or predictions). ``delta`` holds two (n, max(sizes)) blocks that the
+backward pass alternates between.
+
+Codes: ``Activation``, ``Loss`` and ``Rule`` (the optimizer's update rule) are
+defined here, once, and exported to Python as enums (``Network``'s callers
+name them, never their numbers). The optimizer's settings travel as one
+``Optimizer`` struct, set by ``configure``.
 
 Design: one call into C per step, and one per epoch (gathering the shuffled
-batches, stepping, and adding up the loss happen without the GIL). The work is
-the shared workers of the other kernel modules, fused per layer:
+batches, stepping, adding up the loss, and detecting divergence happen without
+the GIL). The float32/float64 dispatch happens once per call. The work is the
+shared workers of the other kernel modules, fused per layer:
     forward:   bias rows + GEMM (linear_ops.pxd), activation in place on its output
     loss:      softmax, cross-entropy and dL/dz in one pass over each row (loss_ops.pxd)
-    backward:  grad_W, grad_b, then dL/d(input) by GEMM and the activation's
-               derivative applied in place, then the layer's SGD update at once,
-               while its gradient is still in cache (W_l is read before it changes).
+    backward:  dL/d(input) by GEMM (W is read before it changes) and the
+               activation's derivative in place, then the layer's update at once,
+               while its gradient is still in cache (optim_ops.pxd). Plain SGD adds
+               the gradient product straight into W.
 The ``Network`` class holds those buffers for one model and is the only entry
-point. Its ``step`` takes the fast path when X, y and the hyper-parameters are
-already exactly what the loops need (checked here, in C, before the GIL is
-released: exact types, shapes, C order, labels in range, every value finite)
-and otherwise returns None so that fastmlp.model converts or rejects them with
-a clear message; the other methods take arguments fastmlp.model has already
-checked, and check that every buffer covers what the loops will touch.
+point. Each method checks, with the GIL held, that every array it is given and
+every workspace buffer covers what the loops will touch. ``step_sgd`` takes a
+fast path when X, y and the hyper-parameters are already exactly what the loops
+need (exact types, shapes, C order, labels in range, every value finite) and
+otherwise returns None so that fastmlp.model converts or rejects them.
 
-Concurrency: the workspace, the gradients and the momentum buffer belong to one
-training call at a time. ``step`` claims them itself; a caller that runs several
+Concurrency: the workspace, the gradients and the optimizer state belong to one
+training call at a time. A step claims them itself; a caller that runs several
 passes (fastmlp.model's fit, gradients) claims them for its whole duration with
 ``claim()``/``release()``, and the passes it makes refuse to run unclaimed. The
 claim is a flag tested and set while the GIL is held, so two threads can never
@@ -43,26 +51,42 @@ from libc.math cimport isfinite
 from libc.limits cimport INT_MAX
 from libc.string cimport memcpy
 
-from activation_ops cimport (RELU, TANH, Activation, activation_backward,
-                         activation_forward)
+from activation_ops cimport (relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
+                             tanh_backward, tanh_forward)
 from linear_ops cimport (linear_backward_input, linear_backward_params, linear_forward,
-                     linear_sgd_step)
+                         linear_sgd_step)
 from loss_ops cimport mse, softmax_xent_labels
-from optim_ops cimport sgd_update
+from optim_ops cimport AdamStep, adam_step, adam_update, sgd_update
 from softmax_ops cimport softmax_rows
 
-# Output/loss kinds, as fastmlp.model names them.
-cdef enum Loss:
+
+cpdef enum Activation:
+    # The activation after every hidden layer.
+    TANH = 0
+    SIGMOID = 1
+    RELU = 2
+
+
+cpdef enum Loss:
+    # CROSS_ENTROPY: softmax outputs and integer labels; MSE: linear outputs and targets.
     CROSS_ENTROPY = 0
     MSE = 1
+
+
+cpdef enum Rule:
+    # The optimizer's update rule (optim_ops.pxd).
+    SGD = 0
+    ADAM = 1
+
 
 # How train_epoch ended.
 cdef enum Status:
     DONE = 0
-    DIVERGED = 1
-    INTERRUPTED = 2
+    DIVERGED = 1      # a batch's loss was not finite (that batch made no update)
+    OVERFLOWED = 2    # the parameters are not all finite after the epoch's last step
+    INTERRUPTED = 3
 
-# Rows times the widest layer below which a step keeps the GIL (see Network.step).
+# Rows times the widest layer below which a step keeps the GIL (see Network.run).
 cdef enum:
     RELEASE_GIL_WORK = 4096
 
@@ -70,6 +94,46 @@ cdef enum:
 # second on any model, rarely enough that taking the GIL costs nothing measurable.
 cdef enum:
     SIGNAL_EVERY = 8
+
+
+cdef struct Layout:
+    Py_ssize_t n_layers
+    Py_ssize_t n_params
+    Py_ssize_t width            # sum(sizes[1:]): one row's outputs over all layers
+    Py_ssize_t max_size
+    const Py_ssize_t* sizes     # n_layers + 1 widths, input first
+    const Py_ssize_t* w_off     # W_l's offset in params, grads and each state slot
+    const Py_ssize_t* b_off     # b_l's offset
+    const Py_ssize_t* out_off   # layer l's outputs start at n * out_off[l] in acts
+
+
+cdef struct Optimizer:
+    Rule rule
+    double lr, momentum, dampening, weight_decay, l2, beta1, beta2, eps
+    bint nesterov, amsgrad, decoupled, eps_before_correction
+
+
+cdef struct Work:
+    # One call's buffers (taken with the GIL held, after their sizes were checked).
+    void* grads
+    void* state                 # SGD: velocity; Adam: exp_avg, exp_avg_sq (, max_exp_avg_sq)
+    void* acts
+    void* delta                 # two blocks of delta_stride entries
+    Py_ssize_t delta_stride
+    void* x_batch
+    Py_ssize_t* label_batch
+    void* target_batch
+    Py_ssize_t updates          # updates made with the current state (Adam's t)
+
+
+cdef struct Data:
+    # The rows a call trains on (X (n, n_inputs); labels or targets, the other NULL).
+    const void* X
+    const Py_ssize_t* labels
+    const void* targets
+    Py_ssize_t n
+    const Py_ssize_t* order     # a permutation of the rows, or NULL: in sequence
+    void* grad_x                # dL/dX (n, n_inputs) when not NULL (backprop only)
 
 
 cnp.import_array()
@@ -86,25 +150,42 @@ cdef int raise_pending() except -1:
     return -1
 
 
-cdef inline Py_ssize_t layer_size(const Py_ssize_t* sizes, Py_ssize_t l) noexcept nogil:
-    """Number of parameters of layer l: W_l and b_l."""
-    return sizes[l + 1] * sizes[l] + sizes[l + 1]
+# --- the loops ----------------------------------------------------------------------
+
+cdef inline void activate(Activation act, floating* a, Py_ssize_t n) noexcept nogil:
+    """a := f(a) in place (single-threaded: BLAS owns the cores in a training loop)"""
+    if act == TANH:
+        tanh_forward(a, a, n, False)
+    elif act == SIGMOID:
+        sigmoid_forward(a, a, n, False)
+    else:
+        relu_forward(a, a, n)
 
 
-cdef inline void forward_layers(const Py_ssize_t* sizes, Py_ssize_t n_layers,
-                                const floating* params, const floating* x, Py_ssize_t n,
-                                Activation act, floating* acts) noexcept nogil:
+cdef inline void activate_backward(Activation act, const floating* a, floating* grad,
+                                   Py_ssize_t n) noexcept nogil:
+    """grad *= f'(x), given a = f(x)"""
+    if act == TANH:
+        tanh_backward(a, grad, n)
+    elif act == SIGMOID:
+        sigmoid_backward(a, grad, n)
+    else:
+        relu_backward(a, grad, n)
+
+
+cdef inline void forward_layers(const Layout* L, Activation act, const floating* params,
+                                const floating* x, Py_ssize_t n, floating* acts) noexcept nogil:
     """acts := the outputs of every layer for the n rows of x (n, sizes[0])"""
-    cdef Py_ssize_t l, n_in, n_out
+    cdef Py_ssize_t l
     cdef const floating* a_in = x
-    for l in range(n_layers):
-        n_in, n_out = sizes[l], sizes[l + 1]
-        linear_forward(a_in, params, params + n_out * n_in, acts, n, n_in, n_out)
-        if l < n_layers - 1:
-            activation_forward(act, acts, acts, n * n_out)
-        params += layer_size(sizes, l)
-        a_in = acts
-        acts += n * n_out
+    cdef floating* out
+    for l in range(L.n_layers):
+        out = acts + n * L.out_off[l]
+        linear_forward(a_in, params + L.w_off[l], params + L.b_off[l], out, n, L.sizes[l],
+                       L.sizes[l + 1])
+        if l < L.n_layers - 1:
+            activate(act, out, n * L.sizes[l + 1])
+        a_in = out
 
 
 cdef inline Py_ssize_t count_correct(const floating* z, const Py_ssize_t* labels,
@@ -131,141 +212,155 @@ cdef inline bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     return bad == 0
 
 
-cdef inline floating loss_and_delta(Loss kind, const floating* out, const Py_ssize_t* labels,
-                                    const floating* targets, Py_ssize_t n, Py_ssize_t k,
-                                    floating* delta) noexcept nogil:
-    """Mean loss of the last layer's raw output (n, k); delta := dL/d(output)."""
-    if kind == CROSS_ENTROPY:
-        return softmax_xent_labels(out, labels, NULL, 0, n, k, delta, False)
-    return mse(out, targets, n, k, delta)
+cdef inline void update_layer(const Layout* L, const Optimizer* o, const AdamStep* adam,
+                              bint first, Py_ssize_t l, floating* params, floating* grads,
+                              floating* state, const floating* a_in, const floating* delta,
+                              Py_ssize_t n) noexcept nogil:
+    """Layer l's update, from its input a_in (n, n_in) and output gradient delta (n, n_out).
+
+    The weight decay coupled to the gradient is torch's ``weight_decay`` (unless it
+    is AdamW's decoupled one) plus, for the weights only, ``l2 / n``: scikit-learn's
+    alpha. ``first`` is the first update with this state (SGD's buffer starts at g).
+    """
+    cdef Py_ssize_t n_in = L.sizes[l], n_out = L.sizes[l + 1], P = L.n_params
+    cdef Py_ssize_t w = L.w_off[l], b = L.b_off[l]
+    cdef double coupled = 0 if o.decoupled else o.weight_decay
+    cdef floating decay_b = <floating> coupled
+    cdef floating decay_w = <floating> (coupled + o.l2 / n)
+    if o.rule == SGD and o.momentum == 0 and o.l2 == 0:
+        linear_sgd_step(a_in, delta, params + w, params + b, n, n_in, n_out, <floating> o.lr,
+                        decay_b)
+        return
+    linear_backward_params(a_in, delta, grads + w, grads + b, n, n_in, n_out)
+    if o.rule == SGD:
+        # Without momentum there is no velocity (state may be NULL): never offset it.
+        sgd_update(params + w, grads + w, n_out * n_in, <floating> o.lr, <floating> o.momentum,
+                   <floating> o.dampening, state + w if o.momentum != 0 else NULL, first,
+                   o.nesterov, decay_w)
+        sgd_update(params + b, grads + b, n_out, <floating> o.lr, <floating> o.momentum,
+                   <floating> o.dampening, state + b if o.momentum != 0 else NULL, first,
+                   o.nesterov, decay_b)
+    else:
+        adam_update(params + w, grads + w, n_out * n_in, state + w, state + P + w,
+                    state + 2 * P + w if o.amsgrad else NULL, decay_w, adam)
+        adam_update(params + b, grads + b, n_out, state + b, state + P + b,
+                    state + 2 * P + b if o.amsgrad else NULL, decay_b, adam)
 
 
-cdef inline void backward_layers(const Py_ssize_t* sizes, Py_ssize_t n_layers,
-                                 floating* params, floating* grads, const floating* x,
-                                 const floating* acts, Py_ssize_t n, Activation act,
-                                 floating* delta, floating* delta_next, floating* grad_x,
-                                 bint update, floating lr, floating momentum,
-                                 floating* velocity, bint nesterov,
-                                 floating weight_decay) noexcept nogil:
+cdef inline void backward_layers(const Layout* L, Activation act, const Optimizer* o,
+                                 Work* w, floating* params, const floating* x,
+                                 Py_ssize_t n, floating* grad_x) noexcept nogil:
     """Back from delta = dL/d(last output) (n, sizes[-1]) through every layer.
 
-    Without ``update``, writes every layer's gradient into grads. With it, applies
-    the SGD step to each layer as soon as its gradient exists: for plain SGD
-    (momentum 0) the gradient product adds straight into the weights and grads
-    is left alone; with momentum it goes through grads and the velocity.
-    ``grad_x`` (n, sizes[0]) receives dL/dx unless it is NULL.
+    Without an optimizer (``o`` NULL), writes every layer's gradient into grads.
+    With one, applies its update to each layer as soon as the layer's gradient
+    exists. ``grad_x`` (n, sizes[0]) receives dL/dx unless it is NULL.
     """
-    cdef Py_ssize_t l, n_in, n_out, p_off = 0, a_off = 0
-    cdef floating* W
+    cdef Py_ssize_t l, n_in, n_out
+    cdef floating* delta = <floating*> w.delta
+    cdef floating* delta_next = delta + w.delta_stride
+    cdef floating* grads = <floating*> w.grads
+    cdef const floating* acts = <const floating*> w.acts
     cdef floating* swap
+    cdef floating* W
     cdef const floating* a_in
-    for l in range(n_layers):
-        p_off += layer_size(sizes, l)
-        a_off += n * sizes[l + 1]
-    a_off -= n * sizes[n_layers]  # start of the last layer's output
-    for l in range(n_layers - 1, -1, -1):
-        n_in, n_out = sizes[l], sizes[l + 1]
-        p_off -= layer_size(sizes, l)
-        a_off -= n * n_in
-        W = params + p_off
-        a_in = x if l == 0 else acts + a_off
-        # dL/d(input) first: it needs W before the update changes it.
+    cdef AdamStep adam
+    if o != NULL and o.rule == ADAM:
+        adam = adam_step(o.lr, o.beta1, o.beta2, o.eps, o.weight_decay if o.decoupled else 0,
+                         o.amsgrad, o.eps_before_correction, w.updates)
+    for l in range(L.n_layers - 1, -1, -1):
+        n_in, n_out = L.sizes[l], L.sizes[l + 1]
+        W = params + L.w_off[l]
+        a_in = x if l == 0 else acts + n * L.out_off[l - 1]
         if l > 0:
             linear_backward_input(W, delta, delta_next, n, n_in, n_out)
-            activation_backward(act, a_in, delta_next, n * n_in)
+            activate_backward(act, a_in, delta_next, n * n_in)
         elif grad_x != NULL:
             linear_backward_input(W, delta, grad_x, n, n_in, n_out)
-        if update and momentum == 0:
-            linear_sgd_step(a_in, delta, W, W + n_out * n_in, n, n_in, n_out, lr,
-                            weight_decay)
-        else:
-            linear_backward_params(a_in, delta, grads + p_off, grads + p_off + n_out * n_in,
+        if o == NULL:
+            linear_backward_params(a_in, delta, grads + L.w_off[l], grads + L.b_off[l],
                                    n, n_in, n_out)
-            if update:
-                sgd_update(W, grads + p_off, layer_size(sizes, l), lr, momentum, 0,
-                           velocity + p_off, False, nesterov, weight_decay)
+        else:
+            update_layer(L, o, &adam, w.updates == 1, l, params, grads,
+                         <floating*> w.state, a_in, delta, n)
         swap = delta
         delta = delta_next
         delta_next = swap
 
 
-cdef inline floating train_step(const Py_ssize_t* sizes, Py_ssize_t n_layers,
-                                floating* params, floating* grads, floating* velocity,
-                                const floating* x, const Py_ssize_t* labels,
-                                const floating* targets, Py_ssize_t n, Activation act,
-                                Loss kind, floating* acts, floating* delta,
-                                Py_ssize_t delta_stride, floating* grad_x, bint update,
-                                floating lr, floating momentum, bint nesterov,
-                                floating weight_decay, Py_ssize_t* n_correct) noexcept nogil:
-    """One forward, loss and backward pass over a batch, with the update when asked.
-
-    Returns the batch's mean loss. When it is not finite nothing is updated, so
-    the parameters stay those of the last finite step.
-    """
-    cdef Py_ssize_t k = sizes[n_layers]
-    cdef const floating* out = acts
-    cdef Py_ssize_t l
-    cdef floating loss
-    forward_layers(sizes, n_layers, params, x, n, act, acts)
-    for l in range(n_layers - 1):
-        out += n * sizes[l + 1]
+cdef inline double train_step(const Layout* L, Activation act, Loss kind,
+                              const Optimizer* o, Work* w, floating* params,
+                              const floating* x, const Py_ssize_t* labels,
+                              const floating* targets, Py_ssize_t n, floating* grad_x,
+                              Py_ssize_t* n_correct) noexcept nogil:
+    """One forward, loss and backward pass over a batch, with the update when ``o`` is
+    given. Returns the batch's mean loss. When it is not finite nothing is updated
+    (the state and its step count included), so the parameters stay those of the
+    last finite step."""
+    cdef Py_ssize_t k = L.sizes[L.n_layers]
+    cdef floating* acts = <floating*> w.acts
+    cdef const floating* out = acts + n * L.out_off[L.n_layers - 1]
+    cdef double loss
+    forward_layers(L, act, params, x, n, acts)
     if kind == CROSS_ENTROPY:
         n_correct[0] = count_correct(out, labels, n, k)
-    loss = loss_and_delta(kind, out, labels, targets, n, k, delta)
+        loss = softmax_xent_labels(out, labels, NULL, 0, n, k, <floating*> w.delta, False)
+    else:
+        loss = mse(out, targets, n, k, <floating*> w.delta)
+    # The loss in the model's dtype: a float32 model whose loss overflows float32
+    # has diverged, even though the sum in double is still finite.
+    loss = <floating> loss
     if not isfinite(loss):
         return loss
-    backward_layers(sizes, n_layers, params, grads, x, acts, n, act, delta,
-                    delta + delta_stride, grad_x, update, lr, momentum, velocity,
-                    nesterov, weight_decay)
+    if o != NULL:
+        w.updates += 1
+    backward_layers(L, act, o, w, params, x, n, grad_x)
     return loss
 
 
-cdef inline Status train_epoch(const Py_ssize_t* sizes, Py_ssize_t n_layers,
-                               floating* params, floating* grads, floating* velocity,
-                               const floating* X, const Py_ssize_t* labels,
-                               const floating* targets, Py_ssize_t n,
-                               const Py_ssize_t* order, Py_ssize_t batch_size,
-                               floating* x_batch, Py_ssize_t* label_batch,
-                               floating* target_batch, Activation act, Loss kind,
-                               floating* acts, floating* delta, Py_ssize_t delta_stride,
-                               floating lr, floating momentum, bint nesterov,
-                               floating weight_decay, double* loss_sum,
+cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
+                               const Optimizer* o, Work* w, floating* params, const Data* d,
+                               Py_ssize_t batch_size, double* loss_sum,
                                Py_ssize_t* n_correct, Py_ssize_t* batches) noexcept nogil:
-    """One epoch of minibatch SGD over the n rows of X, visited in ``order``.
+    """One epoch of minibatch training over the d.n rows, visited in ``d.order``.
 
     Rows order[b * batch_size: (b + 1) * batch_size] form batch b (the last may
-    be smaller) and are gathered into the ``*_batch`` buffers; a NULL ``order``
+    be smaller) and are gathered into the work's batch buffers; a NULL ``order``
     means the rows in sequence, used in place. Adds up the loss times the batch's
     rows and the correct predictions, counts the completed batches, and stops
-    early on a non-finite loss (that batch makes no update) or Ctrl-C.
+    early on a non-finite loss (that batch makes no update) or Ctrl-C. After the
+    last batch the parameters are checked to be finite (an update can overflow).
     """
-    cdef Py_ssize_t n_in = sizes[0], k = sizes[n_layers]
+    cdef Py_ssize_t n_in = L.sizes[0], k = L.sizes[L.n_layers], n = d.n
     cdef Py_ssize_t b, start, rows, i, correct
+    cdef const floating* X = <const floating*> d.X
+    cdef const floating* targets = <const floating*> d.targets
+    cdef floating* x_batch = <floating*> w.x_batch
+    cdef floating* target_batch = <floating*> w.target_batch
     cdef const floating* x
     cdef const Py_ssize_t* lab
     cdef const floating* tgt
-    cdef floating loss
+    cdef double loss
     cdef bint interrupted = False
     for b in range((n + batch_size - 1) // batch_size):
         start = b * batch_size
         rows = min(batch_size, n - start)
-        if order == NULL:
+        if d.order == NULL:
             x = X + start * n_in
-            lab = labels + start if labels != NULL else NULL
+            lab = d.labels + start if d.labels != NULL else NULL
             tgt = targets + start * k if targets != NULL else NULL
         else:
             for i in range(rows):
-                memcpy(x_batch + i * n_in, X + order[start + i] * n_in, n_in * sizeof(floating))
-                if labels != NULL:
-                    label_batch[i] = labels[order[start + i]]
+                memcpy(x_batch + i * n_in, X + d.order[start + i] * n_in,
+                       n_in * sizeof(floating))
+                if d.labels != NULL:
+                    w.label_batch[i] = d.labels[d.order[start + i]]
                 else:
-                    memcpy(target_batch + i * k, targets + order[start + i] * k,
+                    memcpy(target_batch + i * k, targets + d.order[start + i] * k,
                            k * sizeof(floating))
-            x, lab, tgt = x_batch, label_batch, target_batch
+            x, lab, tgt = x_batch, w.label_batch, target_batch
         correct = 0
-        loss = train_step(sizes, n_layers, params, grads, velocity, x, lab, tgt, rows, act,
-                          kind, acts, delta, delta_stride, NULL, True, lr, momentum, nesterov,
-                          weight_decay, &correct)
+        loss = train_step(L, act, kind, o, w, params, x, lab, tgt, rows, NULL, &correct)
         if not isfinite(loss):
             return DIVERGED
         loss_sum[0] += loss * rows
@@ -276,8 +371,10 @@ cdef inline Status train_epoch(const Py_ssize_t* sizes, Py_ssize_t n_layers,
                 interrupted = check_signals() != 0
             if interrupted:
                 return INTERRUPTED
-    return DONE
+    return DONE if all_finite(params, L.n_params) else OVERFLOWED
 
+
+# --- argument checks (with the GIL held) ----------------------------------------------
 
 cdef inline void* data(cnp.ndarray a):
     """Start of an array's data, or NULL for an empty array (a buffer a call does not use)."""
@@ -319,66 +416,110 @@ cdef inline bint positive_in(double value, int typenum) noexcept:
     return value > 0 if typenum == cnp.NPY_DOUBLE else <float> value > 0
 
 
-cdef struct Buffers:
-    # The model's buffers as raw pointers, taken with the GIL held, for the loops.
-    Py_ssize_t* sizes
-    void* params
-    void* grads
-    void* acts
-    void* delta
-    Py_ssize_t delta_stride
-    void* x_batch
-    Py_ssize_t* label_batch
-    void* target_batch
+cdef inline bint nonnegative_in(double value, int typenum) noexcept:
+    return finite_in(value, typenum) and value >= 0
+
+
+cdef int state_slots(const Optimizer* o) noexcept:
+    """Parameter-sized state buffers the rule keeps."""
+    if o.rule == SGD:
+        return 1 if o.momentum != 0 else 0
+    return 3 if o.amsgrad else 2
 
 
 cdef class Network:
-    """The compiled state of one MLP: its parameters, gradients, momentum buffer
-    and training workspace, as arrays this object keeps alive.
+    """The compiled state of one MLP: its parameters, gradients, optimizer state and
+    training workspace, as arrays this object keeps alive.
 
     Parameters
     ----------
     sizes : ndarray of intp
         The layer sizes, input first (two or more, each >= 1).
-    params : ndarray, float32 or float64, C-contiguous
-        The flat parameter buffer (see the module docstring); updated in place.
-    activation, loss : int
-        The hidden activation (0 tanh, 1 sigmoid, 2 relu) and the loss
-        (0 cross-entropy with softmax outputs, 1 MSE with linear outputs).
+    dtype : float32 or float64
+        The dtype of the parameters (``params``, allocated here, uninitialised: the
+        flat buffer of the module docstring, updated in place) and of every pass.
+    activation : Activation
+    loss : Loss
     """
-    cdef readonly cnp.ndarray sizes, params, grads, velocity
+    cdef readonly cnp.ndarray sizes, params, grads, state, offsets
     cdef cnp.ndarray acts, delta, x_batch, label_batch, target_batch
-    cdef Py_ssize_t n_layers, rows, max_size, n_inputs, n_outputs, n_acts
+    cdef Layout layout
+    cdef Optimizer opt
+    cdef readonly bint configured
+    cdef Py_ssize_t updates, rows, n_inputs, n_outputs
+    cdef void* p               # params' data: the array is the model's for its lifetime
     cdef int typenum
     cdef Activation act
     cdef Loss kind
     cdef bint busy
 
-    def __init__(self, cnp.ndarray sizes, cnp.ndarray params, int activation, int loss):
-        cdef Py_ssize_t l, n_params = 0
+    def __init__(self, cnp.ndarray sizes, dtype, activation, loss):
+        cdef Py_ssize_t l, n_layers
+        cdef cnp.ndarray params
         if not is_buffer(sizes, cnp.NPY_INTP, 1) or sizes.shape[0] < 2 or min(sizes) < 1:
             raise ValueError(f"sizes must be two or more positive intp sizes; got {sizes!r}")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64; got {dtype}")
         self.sizes = sizes.copy()  # the loops read it: never a buffer someone else holds
-        self.n_layers = sizes.shape[0] - 1
-        for l in range(self.n_layers):
-            n_params += layer_size(<Py_ssize_t*> cnp.PyArray_DATA(self.sizes), l)
-        if not ((is_buffer(params, cnp.NPY_FLOAT, 1) or is_buffer(params, cnp.NPY_DOUBLE, 1))
-                and params.shape[0] == n_params):
-            raise ValueError(f"params must be a C-contiguous float32/float64 vector of "
-                             f"{n_params} parameters; got {params!r}")
-        if not TANH <= activation <= RELU or loss not in (CROSS_ENTROPY, MSE):
-            raise ValueError(f"unknown activation or loss code: {activation}, {loss}")
+        n_layers = sizes.shape[0] - 1
+        # Counted in Python integers first: a product of two BLAS-sized widths can
+        # overflow Py_ssize_t.
+        n_params = sum(int(sizes[l + 1]) * int(sizes[l]) + int(sizes[l + 1])
+                       for l in range(n_layers))
+        if n_params * dtype.itemsize > np.iinfo(np.intp).max:
+            raise ValueError(f"layer_sizes {sizes.tolist()} make {n_params:,} parameters, "
+                             f"more than this machine can address")
+        try:
+            params = np.empty(n_params, dtype=dtype)
+        except MemoryError:
+            raise MemoryError(f"layer_sizes {sizes.tolist()} make {n_params:,} parameters "
+                              f"({n_params * dtype.itemsize / 2**30:.1f} GiB of {dtype.name}), "
+                              f"more than can be allocated") from None
+        # offsets[0], [1], [2]: w_off, b_off, out_off (see Layout).
+        self.offsets = np.zeros((3, n_layers), dtype=np.intp)
+        cdef Py_ssize_t[:, ::1] off = self.offsets
+        cdef Py_ssize_t p = 0, out = 0
+        for l in range(n_layers):
+            off[0, l] = p
+            off[1, l] = p + sizes[l + 1] * sizes[l]
+            off[2, l] = out
+            p += sizes[l + 1] * sizes[l] + sizes[l + 1]
+            out += sizes[l + 1]
+        self.offsets.setflags(write=False)
+        if activation not in (TANH, SIGMOID, RELU) or loss not in (CROSS_ENTROPY, MSE):
+            raise ValueError(f"unknown activation or loss code: {activation!r}, {loss!r}")
+        self.act = <Activation> <int> activation
+        self.kind = <Loss> <int> loss
+        self.layout.n_layers = n_layers
+        self.layout.n_params = p
+        self.layout.width = out
+        self.layout.max_size = max(sizes)
+        self.layout.sizes = <Py_ssize_t*> cnp.PyArray_DATA(self.sizes)
+        self.layout.w_off = &off[0, 0]
+        self.layout.b_off = &off[1, 0]
+        self.layout.out_off = &off[2, 0]
         self.params = params
+        self.p = cnp.PyArray_DATA(params)
         self.grads = cnp.PyArray_ZEROS(1, cnp.PyArray_DIMS(params), cnp.PyArray_TYPE(params), 0)
-        self.velocity = params[:0]
-        self.max_size = max(sizes)
-        self.n_inputs, self.n_outputs = sizes[0], sizes[self.n_layers]
-        self.n_acts = sum(sizes[1:])
+        self.state = np.zeros((0, p), dtype=params.dtype)
+        self.n_inputs, self.n_outputs = sizes[0], sizes[n_layers]
         self.typenum = cnp.PyArray_TYPE(params)
-        self.act = <Activation> activation
-        self.kind = <Loss> loss
         self.rows = 0
         self.busy = False
+        self.configured = False
+        self.updates = 0
+
+    def views(self, cnp.ndarray flat):
+        """Per-layer (W_l (n_out, n_in), b_l (n_out,)) views of a flat, parameter-shaped
+        buffer (the parameters, their gradients, a state slot, a copy)."""
+        if flat.ndim != 1 or flat.shape[0] != self.layout.n_params:
+            raise ValueError(f"views: expected a vector of {self.layout.n_params} entries; "
+                             f"got shape {(<object> flat).shape}")
+        cdef const Layout* L = &self.layout
+        return [(flat[L.w_off[l]:L.b_off[l]].reshape(L.sizes[l + 1], L.sizes[l]),
+                 flat[L.b_off[l]:L.b_off[l] + L.sizes[l + 1]])
+                for l in range(L.n_layers)]
 
     # --- who may train ------------------------------------------------------------
 
@@ -405,22 +546,90 @@ cdef class Network:
         """End the training call that claim() started."""
         self.busy = False
 
+    # --- the optimizer -------------------------------------------------------------
+
+    cdef int set_optimizer(self, Optimizer o) except -1:
+        """Make ``o`` the update rule. Its state (buffers and step count) continues when
+        the rule and the number of buffers stay the same, and starts at zero otherwise."""
+        cdef int t = self.typenum
+        if not (positive_in(o.lr, t) and finite_in(o.lr, t) and nonnegative_in(o.momentum, t)
+                and nonnegative_in(o.dampening, t) and o.dampening <= 1
+                and nonnegative_in(o.weight_decay, t) and nonnegative_in(o.l2, t)
+                and nonnegative_in(o.beta1, t) and o.beta1 < 1
+                and nonnegative_in(o.beta2, t) and o.beta2 < 1 and nonnegative_in(o.eps, t)
+                and (o.momentum > 0 or not o.nesterov)
+                and (o.rule == SGD or o.rule == ADAM)):
+            raise ValueError(f"optimizer settings out of range for {self.params.dtype}: {o}")
+        cdef int slots = state_slots(&o)
+        if not (self.configured and o.rule == self.opt.rule and slots == self.state.shape[0]):
+            self.state = np.zeros((slots, self.layout.n_params), dtype=self.params.dtype)
+            self.updates = 0
+        self.opt = o
+        self.configured = True
+        return 0
+
+    def configure(self, dict settings):
+        """Set the optimizer from ``settings`` (fastmlp.optim's ``settings(dtype)``: rule,
+        lr, momentum, dampening, nesterov, weight_decay, l2, beta1, beta2, eps, amsgrad,
+        decoupled, eps_before_correction). Needs claim()."""
+        self.held()
+        cdef Optimizer o
+        if settings["rule"] not in (SGD, ADAM):
+            raise ValueError(f"configure: unknown rule {settings['rule']!r}")
+        o.rule = <Rule> <int> settings["rule"]
+        o.lr, o.momentum, o.dampening = settings["lr"], settings["momentum"], settings["dampening"]
+        o.weight_decay, o.l2 = settings["weight_decay"], settings["l2"]
+        o.beta1, o.beta2, o.eps = settings["beta1"], settings["beta2"], settings["eps"]
+        o.nesterov, o.amsgrad = settings["nesterov"], settings["amsgrad"]
+        o.decoupled, o.eps_before_correction = (settings["decoupled"],
+                                                settings["eps_before_correction"])
+        self.set_optimizer(o)
+
+    def reset_state(self):
+        """Drop the optimizer state: the next update starts from zero buffers, step 1."""
+        self.held()
+        self.state = self.state[:0]
+        self.configured = False
+        self.updates = 0
+
+    def get_state(self):
+        """(rule, state (slots, n_params) copy, updates made), or None before any update."""
+        if not self.configured:
+            return None
+        return Rule(<int> self.opt.rule), self.state.copy(), self.updates
+
+    def set_state(self, rule, cnp.ndarray state, Py_ssize_t updates):
+        """Restore a state taken by get_state: it is used by the next configure with the
+        same rule and number of buffers. Needs claim()."""
+        self.held()
+        if rule not in (SGD, ADAM):
+            raise ValueError(f"set_state: unknown rule {rule!r}")
+        if not (is_buffer(state, self.typenum, 2) and state.shape[1] == self.layout.n_params
+                and 0 <= state.shape[0] <= 3 and updates >= 0):
+            raise ValueError(f"set_state: expected a C-contiguous {self.params.dtype} array "
+                             f"of shape (slots, {self.layout.n_params}) and updates >= 0")
+        self.state = state.copy()
+        self.updates = updates
+        self.opt.rule = <Rule> <int> rule
+        self.configured = True
+
     # --- buffers -------------------------------------------------------------------
 
     cdef int reserve(self, Py_ssize_t rows) except -1:
         """Make the workspace hold batches of up to ``rows`` rows (allocating only to grow)."""
+        cdef const Layout* L = &self.layout
         if rows <= self.rows:
             return 0
         dtype = self.params.dtype
         try:
-            self.acts = np.empty(rows * self.n_acts, dtype=dtype)
-            self.delta = np.empty((2, rows * self.max_size), dtype=dtype)
+            self.acts = np.empty(rows * L.width, dtype=dtype)
+            self.delta = np.empty((2, rows * L.max_size), dtype=dtype)
             self.x_batch = np.empty((rows, self.n_inputs), dtype=dtype)
             self.label_batch = np.empty(rows, dtype=np.intp)
             self.target_batch = np.empty((rows, self.n_outputs), dtype=dtype)
         except MemoryError:
             self.rows = 0  # whatever was allocated is dropped with the next reserve
-            need = rows * (self.n_acts + 2 * self.max_size + self.n_inputs
+            need = rows * (L.width + 2 * L.max_size + self.n_inputs
                            + self.n_outputs) * dtype.itemsize
             raise MemoryError(
                 f"a batch of {rows} rows through layers {self.sizes.tolist()} needs "
@@ -429,21 +638,28 @@ cdef class Network:
         self.rows = rows
         return 0
 
-    def reset_velocity(self, bint keep):
-        """Start the momentum buffer at zero (keep=True) or drop it (keep=False).
-        Needs claim()."""
-        self.held()
-        self.velocity = np.zeros_like(self.params) if keep else self.params[:0]
-
-    cdef Buffers buffers(self):
-        cdef Buffers b
-        b.sizes = <Py_ssize_t*> data(self.sizes)
-        b.params, b.grads = data(self.params), data(self.grads)
-        b.acts, b.delta = data(self.acts), data(self.delta)
-        b.delta_stride = self.delta.shape[1]
-        b.x_batch, b.target_batch = data(self.x_batch), data(self.target_batch)
-        b.label_batch = <Py_ssize_t*> data(self.label_batch)
-        return b
+    cdef Work work(self, Py_ssize_t rows, bint update) except *:
+        """The workspace for batches of ``rows`` rows, after checking that every buffer
+        covers what the loops will touch."""
+        cdef Work w
+        cdef const Layout* L = &self.layout
+        self.reserve(rows)
+        if not (cnp.PyArray_SIZE(self.acts) >= rows * L.width
+                and self.delta.shape[1] >= rows * L.max_size
+                and cnp.PyArray_SIZE(self.x_batch) >= rows * self.n_inputs
+                and cnp.PyArray_SIZE(self.label_batch) >= rows
+                and cnp.PyArray_SIZE(self.target_batch) >= rows * self.n_outputs
+                and cnp.PyArray_SIZE(self.grads) == L.n_params
+                and (not update or (self.configured
+                                    and self.state.shape[0] == state_slots(&self.opt)))):
+            raise RuntimeError("the network's workspace does not cover this call (a bug)")
+        w.grads, w.state = data(self.grads), data(self.state)
+        w.acts, w.delta = data(self.acts), data(self.delta)
+        w.delta_stride = self.delta.shape[1]
+        w.x_batch, w.target_batch = data(self.x_batch), data(self.target_batch)
+        w.label_batch = <Py_ssize_t*> data(self.label_batch)
+        w.updates = self.updates
+        return w
 
     cdef bint fits(self, object X, object y):
         """Are X and y exactly what the loops read: exact ndarrays of the model's dtype
@@ -482,42 +698,69 @@ cdef class Network:
         cdef char* p_end = p_start + cnp.PyArray_NBYTES(self.params)
         return start < p_end and p_start < end
 
+    cdef Data batch(self, cnp.ndarray X, cnp.ndarray y):
+        cdef Data d
+        d.X, d.n, d.order, d.grad_x = cnp.PyArray_DATA(X), X.shape[0], NULL, NULL
+        d.labels = <const Py_ssize_t*> cnp.PyArray_DATA(y) if self.kind == CROSS_ENTROPY else NULL
+        d.targets = cnp.PyArray_DATA(y) if self.kind == MSE else NULL
+        return d
+
     # --- passes ------------------------------------------------------------------------
 
-    def step(self, X, y, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-        """One SGD step on the batch (X, y); returns the batch's mean loss before it.
+    def step_sgd(self, X, y, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        """One torch.optim.SGD step (dampening 0) on the batch (X, y); returns the
+        batch's mean loss before it.
 
         Returns None, computing nothing, unless X and y pass ``fits`` and the
         hyper-parameters are Python floats (nesterov a bool) that are valid and
         finite in the model's dtype: fastmlp.model then checks and converts them.
-        With momentum, the buffer is created at zero on first use and kept.
+        The momentum buffer continues from earlier SGD steps with momentum.
         """
-        cdef double lr_, momentum_, weight_decay_
+        cdef Optimizer o
         if not (PyFloat_CheckExact(lr) and PyFloat_CheckExact(momentum)
                 and PyFloat_CheckExact(weight_decay) and PyBool_Check(nesterov)):
             return None
-        lr_, momentum_, weight_decay_ = lr, momentum, weight_decay
-        if not (finite_in(lr_, self.typenum) and positive_in(lr_, self.typenum)
-                and finite_in(momentum_, self.typenum) and momentum_ >= 0
-                and finite_in(weight_decay_, self.typenum) and weight_decay_ >= 0
-                and (momentum_ > 0 or not nesterov)):
+        o.rule, o.lr, o.momentum, o.dampening = SGD, lr, momentum, 0
+        o.weight_decay, o.l2, o.beta1, o.beta2, o.eps = weight_decay, 0, 0, 0, 0
+        o.nesterov, o.amsgrad, o.decoupled, o.eps_before_correction = nesterov, 0, 0, 0
+        if not (finite_in(o.lr, self.typenum) and positive_in(o.lr, self.typenum)
+                and nonnegative_in(o.momentum, self.typenum)
+                and nonnegative_in(o.weight_decay, self.typenum)
+                and (o.momentum > 0 or not o.nesterov)):
             return None
         if not self.fits(X, y):
             return None
         self.take()
         try:
-            loss = self.run(X, y, True, lr_, momentum_, nesterov, weight_decay_, None)
-            # An update can overflow where the loss before it was finite; fit rolls
-            # back to a snapshot, a single step can only say so (the scan costs a
-            # fraction of a percent of the step).
-            if isfinite(loss) and not all_finite_array(self.params):
-                raise FloatingPointError(
-                    f"this step's update overflowed the parameters to inf or NaN (lr={lr}, "
-                    f"momentum={momentum}, weight_decay={weight_decay}): the model is no "
-                    f"longer usable; reload or re-create it and use a lower learning rate")
-            return loss
+            self.set_optimizer(o)
+            return self.update_step(X, y)
         finally:
             self.busy = False
+
+    def step(self, X, y):
+        """One step of the configured optimizer on the batch (X, y); returns the batch's
+        mean loss before it, or None (computing nothing) unless X and y pass ``fits``."""
+        if not self.configured:
+            raise RuntimeError("step: configure the optimizer first")
+        if not self.fits(X, y):
+            return None
+        self.take()
+        try:
+            return self.update_step(X, y)
+        finally:
+            self.busy = False
+
+    cdef double update_step(self, cnp.ndarray X, cnp.ndarray y) except? -1:
+        cdef double loss = self.run(X, y, True, None)
+        # An update can overflow where the loss before it was finite; fit rolls back,
+        # a single step can only say so (the scan costs a fraction of a percent of
+        # the step).
+        if isfinite(loss) and not all_finite_array(self.params):
+            raise FloatingPointError(
+                f"this step's update overflowed the parameters to inf or NaN (lr="
+                f"{self.opt.lr:g}): the model is no longer usable; reload or re-create it "
+                f"and use a lower learning rate")
+        return loss
 
     def backprop(self, X, y, cnp.ndarray grad_x=None):
         """Gradients of the mean loss on (X, y) into ``grads`` (and dL/dX into
@@ -531,69 +774,51 @@ cdef class Network:
                                        and grad_x.shape[1] == self.n_inputs):
             raise ValueError(f"grad_x must be a C-contiguous {self.params.dtype} array of "
                              f"shape ({X.shape[0]}, {self.n_inputs})")
-        return self.run(X, y, False, 0.0, 0.0, False, 0.0, grad_x)
+        return self.run(X, y, False, grad_x)
 
-    cdef double run(self, cnp.ndarray x_arr, cnp.ndarray y_arr, bint update, double lr,
-                    double momentum, bint nesterov, double weight_decay,
+    cdef double run(self, cnp.ndarray X, cnp.ndarray y, bint update,
                     cnp.ndarray grad_x) except? -1:
         """train_step on checked arrays, with the GIL released when it pays."""
-        cdef Py_ssize_t correct = 0, n = x_arr.shape[0]
+        cdef Py_ssize_t correct = 0, n = X.shape[0]
         cdef double loss
-        cdef const Py_ssize_t* lab = NULL
-        cdef void* tgt = NULL
-        cdef void* gx = data(grad_x) if grad_x is not None else NULL
-        cdef void* x = cnp.PyArray_DATA(x_arr)
-        cdef void* v = NULL
-        self.reserve(n)
-        if update and momentum != 0:
-            if cnp.PyArray_SIZE(self.velocity) == 0:
-                self.velocity = np.zeros_like(self.params)
-            v = data(self.velocity)
-        if self.kind == CROSS_ENTROPY:
-            lab = <const Py_ssize_t*> cnp.PyArray_DATA(y_arr)
-        else:
-            tgt = cnp.PyArray_DATA(y_arr)
-        cdef Buffers b = self.buffers()
+        cdef Data d = self.batch(X, y)
+        cdef Work w = self.work(n, update)
+        cdef const Optimizer* o = &self.opt if update else NULL
+        if grad_x is not None:
+            d.grad_x = data(grad_x)
         # Releasing and retaking the GIL costs about as much as a whole step of a
         # tiny network, so only a step with real work lets other threads run.
-        if n * self.max_size >= RELEASE_GIL_WORK:
+        if n * self.layout.max_size >= RELEASE_GIL_WORK:
             with nogil:
-                loss = self.run_step(&b, x, lab, tgt, n, gx, update, lr, momentum, nesterov,
-                                     weight_decay, v, &correct)
+                loss = self.run_step(o, &w, &d, &correct)
         else:
-            loss = self.run_step(&b, x, lab, tgt, n, gx, update, lr, momentum, nesterov,
-                                 weight_decay, v, &correct)
+            loss = self.run_step(o, &w, &d, &correct)
+        self.updates = w.updates
         return loss
 
-    cdef double run_step(self, Buffers* b, void* x, const Py_ssize_t* lab, void* tgt,
-                         Py_ssize_t n, void* gx, bint update, double lr, double momentum,
-                         bint nesterov, double weight_decay, void* v,
+    cdef double run_step(self, const Optimizer* o, Work* w, const Data* d,
                          Py_ssize_t* correct) noexcept nogil:
         """train_step in the model's dtype"""
         if self.typenum == cnp.NPY_DOUBLE:
-            return train_step(b.sizes, self.n_layers, <double*> b.params, <double*> b.grads,
-                              <double*> v, <double*> x, lab, <double*> tgt, n, self.act,
-                              self.kind, <double*> b.acts, <double*> b.delta, b.delta_stride,
-                              <double*> gx, update, lr, momentum, nesterov, weight_decay,
-                              correct)
-        return train_step(b.sizes, self.n_layers, <float*> b.params, <float*> b.grads,
-                          <float*> v, <float*> x, lab, <float*> tgt, n, self.act, self.kind,
-                          <float*> b.acts, <float*> b.delta, b.delta_stride, <float*> gx,
-                          update, <float> lr, <float> momentum, nesterov,
-                          <float> weight_decay, correct)
+            return train_step(&self.layout, self.act, self.kind, o, w, <double*> self.p,
+                              <const double*> d.X, d.labels, <const double*> d.targets, d.n,
+                              <double*> d.grad_x, correct)
+        return train_step(&self.layout, self.act, self.kind, o, w, <float*> self.p,
+                          <const float*> d.X, d.labels, <const float*> d.targets, d.n,
+                          <float*> d.grad_x, correct)
 
     def train_epoch(self, cnp.ndarray X, cnp.ndarray labels, cnp.ndarray targets,
-                    cnp.ndarray order, Py_ssize_t batch_size, double lr, double momentum,
-                    bint nesterov, double weight_decay):
-        """One epoch of minibatch SGD over X (checked by the caller: C-contiguous, the
-        model's dtype; labels intp in range for cross-entropy or targets for MSE, the
-        other empty). ``order`` is a permutation of the rows (intp) or empty for
-        the rows in sequence. The momentum buffer must be set up (reset_velocity).
-        Needs claim().
+                    cnp.ndarray order, Py_ssize_t batch_size):
+        """One epoch of minibatch training with the configured optimizer over X (the
+        model's dtype, C-contiguous; labels intp in range for cross-entropy or
+        targets for MSE, the other empty). ``order`` is a permutation of the rows
+        (intp) or empty for the rows in sequence. Needs claim().
 
         Returns (sum over batches of mean loss * rows, correct predictions, batches
-        completed, diverged). Ctrl-C raises KeyboardInterrupt after the step in
-        progress, leaving the parameters of the last completed step.
+        completed, status) with status "done", "diverged" (a batch's loss was not
+        finite; it made no update) or "overflowed" (the parameters are not all
+        finite after the last step). Ctrl-C raises KeyboardInterrupt after the step
+        in progress, leaving the parameters of the last completed step.
         """
         self.held()
         cdef Py_ssize_t n = X.shape[0] if cnp.PyArray_NDIM(X) == 2 else 0
@@ -612,67 +837,58 @@ cdef class Network:
                                                 and order.shape[0] == n
                                                 and labels_in_range(order, n)):
             raise ValueError(f"train_epoch: order must be {n} row indices in [0, {n})")
-        if not 1 <= batch_size <= n:
+        if not 1 <= batch_size <= min(n, INT_MAX):
             raise ValueError(f"train_epoch: batch_size must be in [1, {n}]; got {batch_size}")
-        if momentum != 0 and cnp.PyArray_SIZE(self.velocity) != cnp.PyArray_SIZE(self.params):
-            raise ValueError("train_epoch: momentum needs the velocity set up (reset_velocity)")
+        if not self.configured:
+            raise RuntimeError("train_epoch: configure the optimizer first")
         cdef double loss_sum = 0
         cdef Py_ssize_t correct = 0, batches = 0
         cdef Status status
-        cdef void* v = data(self.velocity) if momentum != 0 else NULL
-        cdef void* lab = data(labels) if self.kind == CROSS_ENTROPY else NULL
-        cdef void* tgt = data(targets) if self.kind == MSE else NULL
-        cdef void* ordr = data(order)
-        cdef void* x = data(X)
-        self.reserve(batch_size)
-        cdef Buffers b = self.buffers()
+        cdef Data d = self.batch(X, labels if self.kind == CROSS_ENTROPY else targets)
+        d.order = <const Py_ssize_t*> data(order)
+        cdef Work w = self.work(batch_size, True)
         with nogil:
             if self.typenum == cnp.NPY_DOUBLE:
-                status = train_epoch(
-                    b.sizes, self.n_layers, <double*> b.params, <double*> b.grads,
-                    <double*> v, <double*> x, <Py_ssize_t*> lab, <double*> tgt, n,
-                    <Py_ssize_t*> ordr, batch_size, <double*> b.x_batch, b.label_batch,
-                    <double*> b.target_batch, self.act, self.kind, <double*> b.acts,
-                    <double*> b.delta, b.delta_stride, lr, momentum, nesterov, weight_decay,
-                    &loss_sum, &correct, &batches)
+                status = train_epoch(&self.layout, self.act, self.kind, &self.opt, &w,
+                                     <double*> self.p, &d, batch_size, &loss_sum,
+                                     &correct, &batches)
             else:
-                status = train_epoch(
-                    b.sizes, self.n_layers, <float*> b.params, <float*> b.grads,
-                    <float*> v, <float*> x, <Py_ssize_t*> lab, <float*> tgt, n,
-                    <Py_ssize_t*> ordr, batch_size, <float*> b.x_batch, b.label_batch,
-                    <float*> b.target_batch, self.act, self.kind, <float*> b.acts,
-                    <float*> b.delta, b.delta_stride, <float> lr, <float> momentum, nesterov,
-                    <float> weight_decay, &loss_sum, &correct, &batches)
+                status = train_epoch(&self.layout, self.act, self.kind, &self.opt, &w,
+                                     <float*> self.p, &d, batch_size, &loss_sum,
+                                     &correct, &batches)
+        self.updates = w.updates
         if status == INTERRUPTED:
             raise_pending()
-        return loss_sum, correct, batches, status == DIVERGED
+        return (loss_sum, correct, batches,
+                "diverged" if status == DIVERGED else
+                "overflowed" if status == OVERFLOWED else "done")
 
     def forward(self, cnp.ndarray X, cnp.ndarray acts, bint probabilities):
         """acts (X.shape[0] * sum(sizes[1:]),) := every layer's output for the checked X;
         the last is softmax(z) when ``probabilities``. Reads the parameters only,
         so several threads may call it at once with their own ``acts``."""
-        if not (is_buffer(X, self.typenum, 2) and X.shape[1] == self.n_inputs):
+        cdef const Layout* L = &self.layout
+        if not (is_buffer(X, self.typenum, 2) and X.shape[1] == self.n_inputs
+                and X.shape[0] <= INT_MAX):
             raise ValueError(f"forward: X must be a C-contiguous array of the model's dtype "
                              f"with {self.n_inputs} columns")
         cdef Py_ssize_t n = X.shape[0], k = self.n_outputs
-        if not (is_buffer(acts, self.typenum, 1) and acts.shape[0] == n * self.n_acts):
+        if not (is_buffer(acts, self.typenum, 1) and acts.shape[0] == n * L.width):
             raise ValueError(f"forward: acts must be a C-contiguous vector of the model's "
-                             f"dtype with {n * self.n_acts} entries; got {acts.shape[0]}")
-        cdef Py_ssize_t last = acts.shape[0] - n * k
-        cdef Py_ssize_t* sizes = <Py_ssize_t*> data(self.sizes)
-        cdef void* params = data(self.params)
+                             f"dtype with {n * L.width} entries; got {acts.shape[0]}")
+        cdef Py_ssize_t last = n * L.out_off[L.n_layers - 1]
         cdef void* x = data(X)
         cdef void* out = data(acts)
         if n == 0:
             return
         with nogil:
             if self.typenum == cnp.NPY_DOUBLE:
-                forward_layers(sizes, self.n_layers, <double*> params, <double*> x, n,
-                               self.act, <double*> out)
+                forward_layers(L, self.act, <double*> self.p, <double*> x, n,
+                               <double*> out)
                 if probabilities:
                     softmax_rows(<double*> out + last, <double*> out + last, n, k, False)
             else:
-                forward_layers(sizes, self.n_layers, <float*> params, <float*> x, n,
-                               self.act, <float*> out)
+                forward_layers(L, self.act, <float*> self.p, <float*> x, n,
+                               <float*> out)
                 if probabilities:
                     softmax_rows(<float*> out + last, <float*> out + last, n, k, False)

@@ -184,7 +184,7 @@ MLP_CASES = [
     ("lr a string, one step", lambda: model().step(X32, Y32, lr="0.1"), TypeError,
      "lr must be a real number; got str '0.1'"),
     ("lr None, one step", lambda: model().step(X32, Y32, lr=None), TypeError,
-     "lr must be a real number; got NoneType None"),
+     "step needs a learning rate (lr=...) or an optimizer"),
     ("momentum None, one step", lambda: model().step(X32, Y32, 0.1, momentum=None), TypeError,
      "momentum must be a real number; got NoneType None"),
     ("lr a bool, one step", lambda: model().step(X32, Y32, lr=True), TypeError,
