@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastmlp import MLP, History, TrainingDivergedError, datasets, gradcheck, reference
-from conftest import GRAD_RTOL, assert_close, mnist_dir_or_skip
+from helpers import GRAD_RTOL, assert_close, mnist_dir_or_skip
 
 ACTIVATIONS = ["tanh", "sigmoid", "relu"]
 LOSSES = ["cross_entropy", "mse"]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from fastmlp import gradcheck, kernels, reference
-from conftest import GRAD_RTOL, assert_close
+from helpers import GRAD_RTOL, assert_close
 
 NX, NH, NY, N = 3, 5, 4, 7
 
