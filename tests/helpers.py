@@ -32,6 +32,15 @@ def assert_close(actual, expected, dtype, scale=1.0):
                                atol=ATOL[dtype] * scale)
 
 
+def assert_close_at_scale(actual, expected, rtol):
+    """|actual - expected| <= rtol * max|expected| everywhere: agreement relative to the
+    array's scale, for results (gradients, trained weights) whose small entries carry
+    the rounding errors of the large ones."""
+    expected = np.asarray(expected, np.float64)
+    np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=0,
+                               atol=rtol * np.abs(expected).max())
+
+
 def assert_within(actual, expected, dtype, magnitude, ulps=8):
     """|actual - expected| <= ulps * eps(dtype) * magnitude (+ the smallest normal
     number, for subnormal and flushed results), element-wise.
