@@ -128,8 +128,8 @@ def write_results(stem, info, rows):
 # --- the NumPy peer: any-depth tanh MLP from fastmlp.reference -------------------------
 
 class NumpyMLP:
-    """A tanh MLP with softmax cross-entropy, trained with fastmlp.reference's kernels:
-    the plain-NumPy baseline of a training step."""
+    """A tanh MLP with softmax cross-entropy, trained by plain SGD with fastmlp.reference's
+    network (mlp_backward, sgd_update): the plain-NumPy baseline of a training step."""
 
     def __init__(self, sizes, dtype, rng, std=None):
         self.W, self.b = [], []
@@ -139,28 +139,16 @@ class NumpyMLP:
             self.b.append(__import__("numpy").zeros(n_out, dtype=dtype))
 
     def step(self, X, y, lr):
+        """Forward, backward and an SGD update of every parameter; returns the loss."""
         from fastmlp import reference as R
-        acts = [X]
-        for l, (W, b) in enumerate(zip(self.W, self.b)):
-            z = R.linear_forward(acts[-1], W, b)
-            acts.append(z if l == len(self.W) - 1 else R.tanh(z))
-        loss, delta = R.softmax_cross_entropy(acts[-1], y)
-        for l in range(len(self.W) - 1, -1, -1):
-            d_in, gW, gb = R.linear_backward(acts[l], self.W[l], delta)
-            if l > 0:
-                delta = R.tanh_backward(acts[l], d_in)
-            R.sgd_update(self.W[l], gW, lr)
-            R.sgd_update(self.b[l], gb, lr)
+        loss, grads_W, grads_b = R.mlp_backward(self.W, self.b, X, y)
+        for param, grad in zip(self.W + self.b, grads_W + grads_b):
+            R.sgd_update(param, grad, lr)
         return loss
 
     def predict(self, X):
         from fastmlp import reference as R
-        a = X
-        for l, (W, b) in enumerate(zip(self.W, self.b)):
-            a = R.linear_forward(a, W, b)
-            if l < len(self.W) - 1:
-                a = R.tanh(a)
-        return a.argmax(axis=1)
+        return R.mlp_forward(self.W, self.b, X)[-1].argmax(axis=1)
 
 
 # --- the PyTorch peer ------------------------------------------------------------------

@@ -6,7 +6,9 @@ signature of its kernel in ``fastmlp.kernels``; it does not validate its
 arguments the way the kernels do.
 
 The second half is the course's two-layer network written out by hand:
-``init_params``, ``forward``, ``loss_accuracy``, ``backward`` and ``sgd``.
+``init_params``, ``forward``, ``loss_accuracy``, ``backward`` and ``sgd``; then a
+network of any depth built from the kernels above, with ``fastmlp.MLP``'s layout and
+optimizers: ``mlp_forward``, ``mlp_backward`` and ``mlp_step``.
 
 Like the kernels, integer (and boolean) input computes in float64.
 
@@ -222,3 +224,134 @@ def backward(params, outputs, Y):
 def sgd(params, grads, eta):
     """theta <- theta - eta * dL/dtheta for every parameter; returns the updated params."""
     return {name: params[name] - eta * grads[name] for name in params}
+
+
+# --- a network of any depth --------------------------------------------------
+#   Layers l = 1..L, with a_0 = X:
+#     z_l = a_{l-1} W_l^T + b_l,   a_l = f(z_l) for l < L,   output z_L (no activation)
+#   f is tanh, sigmoid or relu. The output z_L is the logits (cross-entropy, whose
+#   softmax is part of the loss) or the predictions (MSE). In the code the layers are
+#   numbered from 0: weights[l] is W_{l+1}, of shape (n_out, n_in), as in fastmlp.MLP.
+
+_ACTIVATIONS = {"tanh": (tanh, tanh_backward), "sigmoid": (sigmoid, sigmoid_backward),
+                "relu": (relu, relu_backward)}
+_LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": mse}
+
+
+def mlp_forward(weights, biases, X, activation="tanh", loss="cross_entropy"):
+    """Every layer's output, from the first hidden layer to the network's output:
+
+        a_l = f(a_{l-1} W_l^T + b_l)  for the hidden layers (a_0 = X),
+        z_L = a_{L-1} W_L^T + b_L     for the last one, returned raw.
+
+    ``loss`` does not change the result (both losses read the raw last layer); it is
+    accepted so that the three ``mlp_*`` functions take the same arguments.
+
+    Returns a list [a_1, ..., a_{L-1}, z_L], one array per layer.
+    """
+    f, _ = _ACTIVATIONS[activation]
+    outputs = []
+    a = X
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        a = linear_forward(a, W, b)
+        if l < len(weights) - 1:
+            a = f(a)
+        outputs.append(a)
+    return outputs
+
+
+def mlp_backward(weights, biases, X, y, activation="tanh", loss="cross_entropy"):
+    """The mean loss on (X, y) and its gradients, by backpropagation.
+
+    The loss of n rows is their mean:
+
+        cross-entropy:  L = -(1/n) sum_i log softmax(z_L,i)_{y_i}   (labels (n,) or one-hot Y)
+        MSE:            L = (1/n) sum_i sum_j (z_L,ij - Y_ij)^2
+
+    Going back from delta_L = dL/dz_L = (softmax(z_L) - Y) / n, or 2 (z_L - Y) / n:
+
+        dL/dW_l = delta_l^T a_{l-1},    dL/db_l = sum_i delta_l,i
+        delta_{l-1} = (delta_l W_l) * f'(z_{l-1})
+
+    where f'(z) is read from a = f(z): 1 - a^2 (tanh), a (1 - a) (sigmoid), [a > 0] (relu).
+
+    Returns
+    -------
+    (loss, grads_W, grads_b): the loss (a float) and lists of dL/dW_l and dL/db_l,
+    shaped like ``weights`` and ``biases``.
+    """
+    _, f_backward = _ACTIVATIONS[activation]
+    outputs = mlp_forward(weights, biases, X, activation, loss)
+    inputs = [X] + outputs[:-1]  # a_{l-1}: what layer l reads
+    value, delta = _LOSSES[loss](outputs[-1], y)
+    grads_W, grads_b = [None] * len(weights), [None] * len(weights)
+    for l in reversed(range(len(weights))):
+        d_input, grads_W[l], grads_b[l] = linear_backward(inputs[l], weights[l], delta)
+        if l > 0:
+            delta = f_backward(inputs[l], d_input)
+    return value, grads_W, grads_b
+
+
+def mlp_step(weights, biases, X, y, optimizer, state, activation="tanh",
+             loss="cross_entropy"):
+    """One training step on the batch (X, y): updates ``weights`` and ``biases`` in place
+    and returns the loss before the step.
+
+    With the gradients of ``mlp_backward``, and scikit-learn's L2 penalty
+    (l2 / 2n) sum ||W_l||^2 on the weights only:
+
+        g(W_l) = dL/dW_l + (l2 / n) W_l,    g(b_l) = dL/db_l
+
+    each parameter takes one update of ``optimizer.rule``: ``sgd_update`` ("sgd") or
+    ``adam_update`` ("adam"), with the optimizer's settings.
+
+    Parameters
+    ----------
+    optimizer : fastmlp.optim.SGD, Adam or AdamW
+        Read for its attributes ``rule``, ``lr``, ``l2`` and its rule's settings.
+    state : dict
+        The optimizer's state, kept by the caller between steps; start with ``{}``.
+        This function keeps in it the number of steps taken, ``state["step"]``, and
+        each parameter's buffers, named as in ``torch.optim``: ``state["W", l]`` and
+        ``state["b", l]`` are dicts with "momentum_buffer" (SGD with momentum), or
+        "exp_avg", "exp_avg_sq" and, with amsgrad, "max_exp_avg_sq" (Adam).
+    """
+    value, grads_W, grads_b = mlp_backward(weights, biases, X, y, activation, loss)
+    state["step"] = state.get("step", 0) + 1
+    l2 = optimizer.l2 / len(X)
+    for l in range(len(weights)):
+        for name, param, grad in (("W", weights[l], grads_W[l] + l2 * weights[l]),
+                                  ("b", biases[l], grads_b[l])):
+            buffers = state.setdefault((name, l), {})
+            if optimizer.rule == "sgd":
+                _sgd_step(param, grad, optimizer, buffers)
+            else:
+                _adam_step(param, grad, optimizer, buffers, state["step"])
+    return value
+
+
+def _sgd_step(param, grad, optimizer, buffers):
+    """sgd_update with the optimizer's settings; torch starts the momentum buffer at the
+    first gradient (first_step), not at zero."""
+    velocity, first_step = None, False
+    if optimizer.momentum != 0:
+        first_step = "momentum_buffer" not in buffers
+        if first_step:
+            buffers["momentum_buffer"] = np.zeros_like(param)
+        velocity = buffers["momentum_buffer"]
+    sgd_update(param, grad, optimizer.lr, momentum=optimizer.momentum, velocity=velocity,
+               nesterov=optimizer.nesterov, weight_decay=optimizer.weight_decay,
+               dampening=optimizer.dampening, first_step=first_step)
+
+
+def _adam_step(param, grad, optimizer, buffers, step):
+    """adam_update with the optimizer's settings; the moments start at zero."""
+    if not buffers:
+        names = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if optimizer.amsgrad else [])
+        buffers.update((name, np.zeros_like(param)) for name in names)
+    adam_update(param, grad, buffers["exp_avg"], buffers["exp_avg_sq"], step,
+                lr=optimizer.lr, betas=optimizer.betas, eps=optimizer.eps,
+                weight_decay=optimizer.weight_decay, amsgrad=optimizer.amsgrad,
+                max_exp_avg_sq=buffers.get("max_exp_avg_sq"),
+                decoupled_weight_decay=optimizer.decoupled_weight_decay,
+                eps_before_correction=optimizer.eps_before_correction)

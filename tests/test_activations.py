@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fastmlp import gradcheck, kernels, reference
-from conftest import GRAD_RTOL, assert_close, torch_or_skip
+from helpers import GRAD_RTOL, assert_close, torch_or_skip
 
 NAMES = ["tanh", "sigmoid", "relu"]
 SHAPES = [(1,), (1, 1), (17,), (4, 33), (2, 3, 5), (300, 301)]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from conftest import mnist_dir_or_skip, run_with_memory_limit
+from helpers import mnist_dir_or_skip, run_with_memory_limit
 from fastmlp import MLP, History
 from fastmlp.cli import main
 

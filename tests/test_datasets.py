@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import mnist_dir_or_skip, run_with_memory_limit
+from helpers import mnist_dir_or_skip, run_with_memory_limit
 from fastmlp import datasets
 from fastmlp.datasets import MNIST_FILES, circles, load_mnist, train_test_split
 

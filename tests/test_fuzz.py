@@ -5,7 +5,7 @@ For each case: no crash, finite outputs for finite inputs (value ranges are
 chosen so that the exact answer is finite), and agreement with the float64
 reference on the same values. Where a result can be a small difference of large
 terms (log-softmax, dot products, SGD steps) the tolerance scales with those
-terms (conftest.assert_within), never with the result alone. The per-kernel test
+terms (helpers.assert_within), never with the result alone. The per-kernel test
 files hold the targeted cases; this is the broad net over all of them.
 """
 import os
@@ -18,7 +18,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fastmlp import MLP, kernels, reference
-from conftest import assert_close, assert_linear_matches_reference, assert_within, sgd_magnitude
+from helpers import assert_close, assert_linear_matches_reference, assert_within, sgd_magnitude
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 LAYOUTS = st.sampled_from(["C", "F", "strided"])

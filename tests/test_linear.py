@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastmlp import gradcheck, kernels, reference
-from conftest import GRAD_RTOL, assert_close, assert_linear_matches_reference, torch_or_skip
+from helpers import GRAD_RTOL, assert_close, assert_linear_matches_reference, torch_or_skip
 
 SHAPES = [(1, 1, 1), (1, 5, 3), (7, 1, 4), (6, 4, 1), (32, 784, 10), (128, 300, 100)]
 

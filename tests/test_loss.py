@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fastmlp import gradcheck, kernels, reference
-from conftest import GRAD_RTOL, assert_close, torch_or_skip
+from helpers import GRAD_RTOL, assert_close, torch_or_skip
 
 
 def labels_and_targets(rng, n, k, dtype):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastmlp import MLP, History, TrainingDivergedError, datasets, gradcheck, reference
-from conftest import GRAD_RTOL, assert_close, mnist_dir_or_skip
+from helpers import GRAD_RTOL, assert_close, mnist_dir_or_skip
 
 ACTIVATIONS = ["tanh", "sigmoid", "relu"]
 LOSSES = ["cross_entropy", "mse"]
@@ -18,24 +18,18 @@ def problem(rng, sizes, loss, n=7):
     return X, rng.standard_normal((n, sizes[-1]))
 
 
-def reference_pass(model, X, y):
-    """Loss and per-layer gradients of the model, with the reference's NumPy kernels."""
-    act = getattr(reference, model.activation)
-    backward = getattr(reference, f"{model.activation}_backward")
-    a = [X]
-    for l, (W, b) in enumerate(zip(model.weights, model.biases)):
-        z = reference.linear_forward(a[-1], W, b)
-        a.append(z if l == model.n_layers - 1 else act(z))
-    if model.loss_name == "cross_entropy":
-        loss, delta = reference.softmax_cross_entropy(a[-1], y)
-    else:
-        loss, delta = reference.mse(a[-1], y)
-    grads = []
-    for l in range(model.n_layers - 1, -1, -1):
-        d_in, gW, gb = reference.linear_backward(a[l], model.weights[l], delta)
-        grads.insert(0, (gW, gb))
-        delta = backward(a[l], d_in) if l > 0 else d_in
-    return loss, grads, delta
+def reference_gradients(model, X, y):
+    """Loss, per-layer gradients and dL/dX of the mean loss, by fastmlp.reference.
+
+    dL/dX comes from one row at a time: the mean loss of row i alone is L_i, whose
+    gradient for the first layer's bias is that row's delta, and dL/dx_i =
+    delta_i W_1 / n since L is the mean of the L_i.
+    """
+    args = model.activation, model.loss_name
+    loss, gW, gb = reference.mlp_backward(model.weights, model.biases, X, y, *args)
+    deltas = [reference.mlp_backward(model.weights, model.biases, X[i:i + 1], y[i:i + 1],
+                                     *args)[2][0] for i in range(len(X))]
+    return loss, list(zip(gW, gb)), np.array(deltas) @ model.weights[0] / len(X)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
@@ -45,7 +39,7 @@ def test_gradients_match_reference_and_finite_differences(rng, depth, activation
     sizes = DEPTHS[depth]
     model = MLP(sizes, activation=activation, loss=loss, dtype=np.float64, seed=3)
     X, y = problem(rng, sizes, loss)
-    ref_loss, ref_grads, ref_dx = reference_pass(model, X, y)
+    ref_loss, ref_grads, ref_dx = reference_gradients(model, X, y)
     assert_close(model.loss(X, y), ref_loss, np.float64)
     grads = model.gradients(X, y)
     assert len(grads) == depth

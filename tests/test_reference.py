@@ -1,9 +1,10 @@
-"""The NumPy reference itself: its course network against finite differences and the kernels."""
+"""The NumPy reference itself: its course network and its network of any depth against
+finite differences, the kernels and fastmlp.MLP."""
 import numpy as np
 import pytest
 
-from fastmlp import gradcheck, kernels, reference
-from conftest import GRAD_RTOL, assert_close
+from fastmlp import MLP, gradcheck, kernels, reference
+from helpers import DTYPE_IDS, DTYPES, GRAD_RTOL, assert_close, assert_close_at_scale
 
 NX, NH, NY, N = 3, 5, 4, 7
 
@@ -122,3 +123,137 @@ def test_integer_losses_and_layers_compute_in_float64():
     for ref, ker in zip(reference.linear_backward(z, W, z), kernels.linear_backward(z, W, z)):
         assert ref.dtype == np.float64
         np.testing.assert_array_equal(ref, ker)
+
+
+# --- the network of any depth ---------------------------------------------------------
+
+ACTIVATIONS = ["tanh", "sigmoid", "relu"]
+LOSSES = ["cross_entropy", "mse"]
+DEPTHS = {1: [4, 3], 2: [4, 6, 3], 3: [4, 6, 5, 3]}
+# Agreement of MLP's compiled network with the float64 reference, relative to each
+# array's scale (float32 rounds every layer of the forward and backward pass).
+SCALE_RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def mlp_problem(sizes, loss, dtype=np.float64, n=9, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    if loss == "cross_entropy":
+        return X, rng.integers(0, sizes[-1], n)
+    return X, rng.standard_normal((n, sizes[-1])).astype(dtype)
+
+
+def float64_parameters(model):
+    return ([np.array(W, np.float64) for W in model.weights],
+            [np.array(b, np.float64) for b in model.biases])
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_mlp_matches_the_model(depth, activation, loss, dtype):
+    """The reference in float64, on the model's own parameters and data, gives the
+    model's outputs, loss and gradients, float32 models to float32 rounding."""
+    sizes = DEPTHS[depth]
+    model = MLP(sizes, activation=activation, loss=loss, dtype=dtype, seed=depth)
+    X, y = mlp_problem(sizes, loss, dtype)
+    weights, biases = float64_parameters(model)
+    X64 = X.astype(np.float64)
+    outputs = reference.mlp_forward(weights, biases, X64, activation, loss)
+    assert [a.shape for a in outputs] == [(len(X), k) for k in sizes[1:]]
+    expected = reference.softmax(outputs[-1]) if loss == "cross_entropy" else outputs[-1]
+    assert_close_at_scale(model.forward(X), expected, SCALE_RTOL[dtype])
+
+    value, grads_W, grads_b = reference.mlp_backward(weights, biases, X64, y, activation, loss)
+    assert value == pytest.approx(model.loss(X, y), rel=SCALE_RTOL[dtype])
+    got = model.gradients(X, y)
+    assert len(got) == len(grads_W) == len(grads_b) == depth
+    for (gW, gb), rW, rb in zip(got, grads_W, grads_b):
+        assert gW.dtype == gb.dtype == dtype
+        assert_close_at_scale(gW, rW, SCALE_RTOL[dtype])
+        assert_close_at_scale(gb, rb, SCALE_RTOL[dtype])
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_mlp_backward_matches_finite_differences(depth, activation, loss):
+    sizes = DEPTHS[depth]
+    weights, biases = float64_parameters(MLP(sizes, activation=activation, loss=loss,
+                                             dtype=np.float64, seed=depth))
+    X, y = mlp_problem(sizes, loss)
+    _, grads_W, grads_b = reference.mlp_backward(weights, biases, X, y, activation, loss)
+    for params, grads in ((weights, grads_W), (biases, grads_b)):
+        for l, (param, analytic) in enumerate(zip(params, grads)):
+            def loss_at(value, param=param):
+                original = param.copy()
+                param[...] = value
+                try:
+                    return reference.mlp_backward(weights, biases, X, y, activation, loss)[0]
+                finally:
+                    param[...] = original
+            # The network's loss carries more rounding noise than one kernel's: the
+            # step eps ~ cbrt(machine eps) balances it against truncation, and the
+            # error is measured against the gradient's scale (its small entries are
+            # differences of rounded losses too).
+            numeric = gradcheck.numerical_gradient(loss_at, param, eps=1e-5)
+            assert_close_at_scale(numeric, analytic, GRAD_RTOL)
+
+
+def test_mlp_one_hot_labels_equal_integer_labels():
+    weights, biases = float64_parameters(MLP([4, 6, 3], dtype=np.float64, seed=0))
+    X, y = mlp_problem([4, 6, 3], "cross_entropy")
+    by_label = reference.mlp_backward(weights, biases, X, y)
+    by_row = reference.mlp_backward(weights, biases, X, np.eye(3)[y])
+    assert by_label[0] == by_row[0]
+    for a, b in zip(by_label[1] + by_label[2], by_row[1] + by_row[2]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_mlp_forward_ignores_the_loss_and_keeps_float32():
+    model = MLP([4, 6, 3], seed=0)
+    weights, biases = list(model.weights), list(model.biases)
+    X, _ = mlp_problem([4, 6, 3], "mse", np.float32)
+    ce = reference.mlp_forward(weights, biases, X, "sigmoid", "cross_entropy")
+    se = reference.mlp_forward(weights, biases, X, "sigmoid", "mse")
+    assert all(a.dtype == np.float32 for a in ce)
+    for a, b in zip(ce, se):
+        np.testing.assert_array_equal(a, b)
+    assert np.all((ce[0] > 0) & (ce[0] < 1))  # the hidden layer's sigmoid, not raw
+
+
+def test_mlp_step_sgd_with_l2_on_the_weights_only():
+    """One plain SGD step: W -= lr (dL/dW + l2/n W), b -= lr dL/db; the loss before it."""
+    from fastmlp.optim import SGD
+    weights, biases = float64_parameters(MLP([4, 6, 3], dtype=np.float64, seed=0))
+    X, y = mlp_problem([4, 6, 3], "cross_entropy", n=8)
+    value, grads_W, grads_b = reference.mlp_backward(weights, biases, X, y)
+    expected_W = [W - 0.1 * (g + 0.4 / 8 * W) for W, g in zip(weights, grads_W)]
+    expected_b = [b - 0.1 * g for b, g in zip(biases, grads_b)]
+    state = {}
+    assert reference.mlp_step(weights, biases, X, y, SGD(0.1, l2=0.4), state) == value
+    assert state == {"step": 1, ("W", 0): {}, ("b", 0): {}, ("W", 1): {}, ("b", 1): {}}
+    for got, want in zip(weights + biases, expected_W + expected_b):
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15)
+
+
+def test_mlp_step_keeps_the_optimizer_state():
+    """Adam's moments and the step count live in ``state``: two steps with one state
+    differ from two first steps, and each parameter has its own buffers."""
+    from fastmlp.optim import Adam
+    model = MLP([4, 6, 3], dtype=np.float64, seed=0)
+    X, y = mlp_problem([4, 6, 3], "mse", n=8)
+    weights, biases = float64_parameters(model)
+    state = {}
+    for _ in range(2):
+        reference.mlp_step(weights, biases, X, y, Adam(lr=0.01, amsgrad=True), state, loss="mse")
+    assert state["step"] == 2
+    assert set(state[("W", 1)]) == {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+    assert state[("W", 1)]["exp_avg"].shape == weights[1].shape
+    assert state[("b", 0)]["exp_avg_sq"].shape == biases[0].shape
+    restarted_W, restarted_b = float64_parameters(model)
+    for _ in range(2):
+        reference.mlp_step(restarted_W, restarted_b, X, y, Adam(lr=0.01, amsgrad=True), {},
+                           loss="mse")
+    assert not np.allclose(restarted_W[0], weights[0])

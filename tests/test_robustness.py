@@ -489,7 +489,7 @@ def test_load_refuses_a_pipe_instead_of_waiting_on_it(tmp_path):
 
 
 def test_a_batch_too_large_for_memory_names_the_batch():
-    from conftest import run_with_memory_limit
+    from helpers import run_with_memory_limit
     proc = run_with_memory_limit("""
         try:
             MLP([1, 100_000, 2]).step(np.zeros((20_000, 1), np.float32),

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastmlp import kernels, reference
-from conftest import assert_close, assert_within, sgd_magnitude, torch_or_skip
+from helpers import assert_close, assert_within, sgd_magnitude, torch_or_skip
 
 SETTINGS = [
     dict(),

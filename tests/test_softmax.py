@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fastmlp import gradcheck, kernels, reference
-from conftest import GRAD_RTOL, assert_close, torch_or_skip
+from helpers import GRAD_RTOL, assert_close, torch_or_skip
 
 SOFTMAXES = [kernels.softmax, kernels.log_softmax]
 SOFTMAX_IDS = ["softmax", "log_softmax"]
