@@ -53,11 +53,11 @@ KERNEL_CASES = [
     ("features of x and W differ", lambda: kernels.linear_forward(X, np.zeros((2, 4)), B),
      ValueError, "W must have shape (n_out, 3) to match x's 3 features"),
     ("label out of range", lambda: kernels.softmax_cross_entropy(Z, [0, 1, 2, 0, 1]),
-     ValueError, "y must hold labels in [0, 2) for 2 classes; got the label 2"),
+     ValueError, "y must hold labels in [0, 2) for 2 classes; got the label 2 at index 2"),
     ("negative label", lambda: kernels.softmax_cross_entropy(Z, [0, -1, 1, 0, 1]),
-     ValueError, "y must hold labels in [0, 2); got the negative label -1"),
+     ValueError, "y must hold labels in [0, 2) for 2 classes; got the label -1 at index 1"),
     ("non-integer label", lambda: kernels.softmax_cross_entropy(Z, [0, 0.5, 1, 0, 1]),
-     ValueError, "y must hold integer class labels; got the non-integer value 0.5"),
+     ValueError, "y must hold integer class labels; got the non-integer value 0.5 at index 1"),
     ("NaN label", lambda: kernels.softmax_cross_entropy(Z, [0, np.nan, 1, 0, 1]),
      ValueError, "y contains NaN or infinite labels"),
     ("inf in target rows", lambda: kernels.softmax_cross_entropy(Z, np.full((5, 2), np.inf)),
@@ -131,13 +131,13 @@ MLP_CASES = [
      "X has 4 features but the model's first layer takes 3: expected shape (n_samples, 3); "
      "got (5, 4)"),
     ("label out of range", lambda: model().fit(X, [0, 1, 2, 0, 1]), ValueError,
-     "y must hold labels in [0, 2) for the model's 2 outputs; got 2"),
+     "y must hold labels in [0, 2) for 2 classes; got the label 2 at index 2"),
     ("negative label", lambda: model().step(X, [0, -1, 1, 0, 1], lr=0.1), ValueError,
-     "y must hold labels in [0, 2) for the model's 2 outputs; got -1"),
+     "y must hold labels in [0, 2) for 2 classes; got the label -1 at index 1"),
     ("non-integer label", lambda: model().fit(X, [0, 0.5, 1, 0, 1]), ValueError,
-     "y must hold integer class labels; got 0.5"),
+     "y must hold integer class labels; got the non-integer value 0.5 at index 1"),
     ("NaN in X", lambda: model().fit(np.full((5, 3), np.nan), Y), ValueError,
-     "X contains NaN or infinite values (first at row 0)"),
+     "X contains NaN or infinite values (first at index (0, 0)); they must be finite"),
     ("inf in X", lambda: model().predict(np.full((5, 3), np.inf)), ValueError,
      "X contains NaN or infinite values"),
     ("NaN in X, one step", lambda: model().step(np.full((5, 3), np.nan), Y, lr=0.1),
@@ -179,7 +179,7 @@ MLP_CASES = [
     ("string array", lambda: model().fit(np.array([["a", "b", "c"]] * 5), Y), TypeError,
      "X must be an array of real numbers (converted to float32); got dtype <U1"),
     ("string labels", lambda: model().fit(X, np.array(["a"] * 5)), TypeError,
-     "y must be an array of real numbers; got dtype <U1"),
+     "y must hold integer class labels; got dtype <U1"),
     # On the compiled fast path (X, y exactly what it reads), as on the slow one.
     ("lr a string, one step", lambda: model().step(X32, Y32, lr="0.1"), TypeError,
      "lr must be a real number; got str '0.1'"),
@@ -220,7 +220,7 @@ MLP_CASES = [
     ("weights of the wrong shape", lambda: model().weights.__setitem__(0, np.zeros((3, 4))),
      ValueError, "weights[0] must have shape (4, 3) ((n_out, n_in), as in PyTorch); got (3, 4)"),
     ("save to a bad path", lambda: model().save(42), TypeError,
-     "path must be a file path (str or os.PathLike); got int 42"),
+     "path must be a file path (str, bytes or os.PathLike); got int 42"),
     ("shuffle a string", lambda: model().fit(X, Y, shuffle="no"), TypeError,
      "shuffle must be True or False; got str 'no'"),
     ("progress a string", lambda: model().fit(X, Y, progress="no"), TypeError,
@@ -228,7 +228,8 @@ MLP_CASES = [
     ("dtype None", lambda: MLP([3, 2], dtype=None), TypeError,
      "dtype must be float32 or float64; got None"),
     ("X beyond float32", lambda: model().predict(np.full((2, 3), 1e39)), ValueError,
-     "X has values beyond the range of float32, the model's dtype (first at row 0, up to 1e+39)"),
+     "X has values beyond the range of float32, the dtype it is computed in (first at index "
+     "(0, 0): 1e+39); scale the data, or compute in float64 (MLP(dtype=np.float64)"),
     ("targets beyond float32", lambda: MLP([3, 2], loss="mse").fit(X, np.full((5, 2), -1e39)),
      ValueError, "y has values beyond the range of float32"),
     ("masked split", lambda: datasets.train_test_split(np.ma.masked_array(X, X > 0), Y),
@@ -400,3 +401,4 @@ def test_byte_swapped_arrays(kernel, arg, dtype):
     for g, e in zip(got, expected):
         assert g.dtype.isnative and g.dtype == e.dtype
         np.testing.assert_array_equal(g, e)
+
