@@ -402,3 +402,143 @@ def test_byte_swapped_arrays(kernel, arg, dtype):
         assert g.dtype.isnative and g.dtype == e.dtype
         np.testing.assert_array_equal(g, e)
 
+
+# --- one rule, one message: the same bad value gets the same error wherever it goes ---
+
+def plot_points(X, y=None):
+    from fastmlp import plotting
+    return plotting.plot_decision_boundary(MLP([2, 2], dtype=np.float64, seed=0), X, y,
+                                           resolution=2)
+
+
+def fit_2d(X, y, **kwargs):
+    return MLP([2, 2], dtype=np.float64, seed=0).fit(X, y, progress=False, **kwargs)
+
+
+P3 = np.zeros((3, 2))  # three points in the plane, for every caller below
+RAGGED = [[0.0, 1.0], [2.0]]
+NAN_AT_1_0 = np.array([[0.0, 0.0], [np.nan, 0.0], [0.0, 0.0]])
+
+
+def plot_first_layer(shape):
+    from fastmlp import plotting
+    return plotting.plot_first_layer(MLP([2, 2], seed=0), shape=shape)
+
+
+def save_figure(path):
+    from matplotlib.figure import Figure
+
+    from fastmlp import plotting
+    return plotting.save_figure(Figure(), path)
+
+
+SAME_RULE = {
+    # rule: [(argument name, call), ...]; every call raises the same error, word for word
+    # after the argument's name.
+    "label out of range": [
+        ("y", lambda: kernels.softmax_cross_entropy(P3, [0, 2, 1])),
+        ("y", lambda: fit_2d(P3, [0, 2, 1])),
+        ("y", lambda: plot_points(P3, [0, 2, 1])),
+    ],
+    "non-integer label": [
+        ("y", lambda: kernels.softmax_cross_entropy(P3, [0, 0.5, 1])),
+        ("y", lambda: fit_2d(P3, [0, 0.5, 1])),
+        ("y", lambda: plot_points(P3, [0, 0.5, 1])),
+    ],
+    "NaN label": [
+        ("y", lambda: kernels.softmax_cross_entropy(P3, [0, np.nan, 1])),
+        ("y", lambda: fit_2d(P3, [0, np.nan, 1])),
+        ("y", lambda: plot_points(P3, [0, np.nan, 1])),
+    ],
+    "string labels": [
+        ("y", lambda: kernels.softmax_cross_entropy(P3, ["a", "b", "a"])),
+        ("y", lambda: fit_2d(P3, ["a", "b", "a"])),
+        ("y", lambda: plot_points(P3, ["a", "b", "a"])),
+    ],
+    "ragged lists": [
+        ("z", lambda: kernels.softmax(RAGGED)),
+        ("X", lambda: MLP([2, 2], seed=0).predict(RAGGED)),
+        ("X", lambda: plot_points(RAGGED)),
+        ("X", lambda: datasets.train_test_split(RAGGED, [0, 1])),
+    ],
+    "NaN in data": [
+        ("y", lambda: kernels.mse(P3, NAN_AT_1_0)),
+        ("y", lambda: MLP([2, 2], loss="mse", seed=0).loss(P3, NAN_AT_1_0)),
+        ("X", lambda: MLP([2, 2], seed=0).predict(NAN_AT_1_0)),
+        ("X", lambda: plot_points(NAN_AT_1_0)),
+    ],
+    "beyond float32": [
+        ("y", lambda: kernels.mse(np.zeros((3, 2), np.float32), [[0, 0], [1e39, 0], [0, 0]])),
+        ("X", lambda: MLP([2, 2], seed=0).predict([[0, 0], [1e39, 0], [0, 0]])),
+        ("y", lambda: MLP([2, 2], loss="mse", seed=0).loss(P3, [[0, 0], [1e39, 0], [0, 0]])),
+    ],
+    "not real numbers": [
+        ("X", lambda: MLP([2, 2], dtype=np.float64, seed=0).predict([["a", "b"]])),
+        ("X", lambda: plot_points([["a", "b"]])),
+    ],
+    "a whole float for an integer": [
+        ("n_samples", lambda: datasets.circles(n_samples=2.0)),
+        ("epochs", lambda: fit_2d(P3, [0, 1, 0], epochs=2.0)),
+        ("shape[0]", lambda: plot_first_layer(shape=(2.0, 1))),
+    ],
+    "a string for a bool": [
+        ("download", lambda: datasets.load_mnist("/nonexistent", download="yes")),
+        ("shuffle", lambda: fit_2d(P3, [0, 1, 0], shuffle="yes")),
+        ("nesterov", lambda: kernels.sgd_update(np.zeros(2), np.zeros(2), 0.1, 0.9,
+                                                np.zeros(2), nesterov="yes")),
+    ],
+    "a number for a file path": [
+        ("path", lambda: model().save(3)),
+        ("path", lambda: MLP.load(3)),
+        ("path", lambda: save_figure(3)),
+    ],
+    "a NUL byte in a file path": [
+        ("path", lambda: model().save("a\0.png")),
+        ("path", lambda: MLP.load("a\0.png")),
+        ("path", lambda: save_figure("a\0.png")),
+    ],
+}
+
+
+def _error(name, call):
+    with pytest.raises((TypeError, ValueError)) as info:
+        call()
+    message = str(info.value)
+    assert message.startswith(name), message
+    return type(info.value), message[len(name):]
+
+
+# The kernels convert a list of Python floats to float32 with NumPy, which warns first.
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+@pytest.mark.parametrize("rule", SAME_RULE)
+def test_one_rule_gives_one_message_from_kernels_model_datasets_and_plotting(rule):
+    errors = {_error(name, call) for name, call in SAME_RULE[rule]}
+    assert len(errors) == 1, errors
+
+
+def test_labels_are_read_alike_by_kernels_model_and_plotting():
+    """Booleans are the labels 0 and 1, and whole floats their integers, everywhere
+    (the kernels refused booleans, plotting refused floats, the model took both)."""
+    z = np.array([[0.5, -1.0], [2.0, 0.0], [0.0, 0.0]])
+    expected = kernels.softmax_cross_entropy(z, [1, 0, 1])
+    for y in ([True, False, True], [1.0, 0.0, 1.0]):
+        loss, grad = kernels.softmax_cross_entropy(z, y)
+        assert loss == expected[0]
+        np.testing.assert_array_equal(grad, expected[1])
+        m = MLP([2, 2], dtype=np.float64, seed=0)
+        assert m.loss(P3, y) == m.loss(P3, [1, 0, 1])
+        plot_points(P3, np.array(y))
+
+
+def test_python_float_target_rows_take_the_dtype_of_the_call():
+    z = np.zeros((2, 2), np.float32)
+    loss, grad = kernels.softmax_cross_entropy(z, [[1.0, 0.0], [0.0, 1.0]])
+    assert grad.dtype == np.float32
+    assert loss == kernels.softmax_cross_entropy(z, [0, 1])[0]
+
+
+def test_curve_values_beyond_a_float_are_named():
+    from fastmlp import plotting
+    with pytest.raises(ValueError, match=r"history\['loss'\]\[0\] must be finite; got a value "
+                                         r"of type int beyond the range of a float"):
+        plotting.plot_history({"loss": [10**400]})
