@@ -27,6 +27,8 @@ import zipfile
 import numpy as np
 from numpy.lib import format as npy
 
+from ._validation import check_path
+
 FORMAT_VERSION = 1
 OPTIMIZER_FORMAT_VERSION = 2
 FIELDS = ("format_version", "layer_sizes", "activation", "loss", "dtype", "init")
@@ -56,9 +58,7 @@ def _bad(path, why):
 
 
 def read_model(cls, path):
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"path must be a str, bytes or os.PathLike; got {type(path).__name__}")
-    path = os.fsdecode(path)
+    path = check_path(path, "path", "file")
     try:
         kind = os.stat(path).st_mode
     except FileNotFoundError:

@@ -1,9 +1,12 @@
-"""Input checks shared by the public kernels.
+"""Input checks, each rule written once for the kernels, the model, datasets,
+plotting and the command line.
 
-Every public kernel validates here, in Python, before the compiled loop releases
-the GIL: a bad argument gets a ``TypeError`` (wrong kind or dtype) or a
+Every public entry point validates here, in Python, before any compiled loop
+releases the GIL: a bad argument gets a ``TypeError`` (wrong kind or dtype) or a
 ``ValueError`` (wrong shape, value or layout) whose message names the argument,
-what was expected and what was received.
+what was expected and what was received. One rule, one message: the same bad
+value (a label out of range, NaN in data, a float for a count, a bool that is a
+string, a path that is a number) reads the same wherever it is passed.
 
 Dtype rules
 -----------
@@ -67,6 +70,44 @@ def reject_masked(x, name):
                         f"only its unmasked entries ({name}.compressed()).")
 
 
+def as_array(x, name):
+    """``x`` as an ndarray (the same object when it is one), masked arrays refused;
+    nested lists NumPy cannot make an array of (rows of unequal length) are a
+    ValueError that names ``x``."""
+    reject_masked(x, name)
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array (nested lists of equal lengths); NumPy "
+                         f"cannot convert it: {exc}") from None
+
+
+def check_real_dtype(arr, name, dtype=None):
+    """TypeError unless the ndarray ``arr`` holds real numbers (bool, integer or
+    floating, of any precision); ``dtype``, when given, is what they are converted
+    to, and the message says so."""
+    if arr.dtype.kind not in "biuf":
+        into = f" (converted to {np.dtype(dtype).name})" if dtype is not None else ""
+        raise TypeError(f"{name} must be an array of real numbers{into}; got dtype {arr.dtype}")
+
+
+def check_ndim(arr, name, ndim, shape_hint=""):
+    """ValueError unless ``arr.ndim`` is ``ndim`` (an int or a tuple of accepted ones);
+    ``shape_hint`` is how the expected shape reads, e.g. ``"(n_samples, n_classes)"``."""
+    if arr.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
+        hint = f" {shape_hint}" if shape_hint else ""
+        raise ValueError(
+            f"{name} must be a {_dims_text(ndim)} array{hint}; "
+            f"got {arr.ndim}-D with shape {_shape_text(arr.shape)}"
+        )
+
+
+def check_not_empty(arr, name):
+    """ValueError if ``arr`` has no elements."""
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty; got shape {_shape_text(arr.shape)}")
+
+
 def as_float_array(x, name, *, dtype=None, ndim=None, shape_hint=""):
     """Return ``x`` as a non-empty, C-contiguous float32/float64 ndarray in native
     byte order, of ``x``'s shape (a 0-d ``x`` stays 0-d).
@@ -86,8 +127,7 @@ def as_float_array(x, name, *, dtype=None, ndim=None, shape_hint=""):
     shape_hint : str
         How the expected shape reads, e.g. ``"(n_samples, n_classes)"``.
     """
-    reject_masked(x, name)
-    arr = np.asarray(x)
+    arr = as_array(x, name)
     kind = arr.dtype.kind
     native = arr.dtype.newbyteorder("=")
     if native in FLOAT_DTYPES and dtype is not None and native != dtype \
@@ -110,14 +150,9 @@ def as_float_array(x, name, *, dtype=None, ndim=None, shape_hint=""):
             f"{name} must be an array of float32 or float64 (integers are converted); "
             f"got dtype {arr.dtype}"
         )
-    if ndim is not None and arr.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
-        hint = f" {shape_hint}" if shape_hint else ""
-        raise ValueError(
-            f"{name} must be a {_dims_text(ndim)} array{hint}; "
-            f"got {arr.ndim}-D with shape {_shape_text(arr.shape)}"
-        )
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty; got shape {_shape_text(arr.shape)}")
+    if ndim is not None:
+        check_ndim(arr, name, ndim, shape_hint)
+    check_not_empty(arr, name)
     # Not np.ascontiguousarray, which turns a 0-d array into shape (1,).
     return np.asarray(arr, order="C")
 
@@ -132,13 +167,38 @@ def check_shape(arr, name, expected, why=""):
         )
 
 
-def check_finite(arr, name, what="values"):
-    """ValueError, naming the first offending index, if ``arr`` holds NaN or +-inf."""
-    if not np.isfinite(arr).all():
-        first = tuple(int(i) for i in np.unravel_index(np.argmin(np.isfinite(arr)), arr.shape))
-        where = first[0] if len(first) == 1 else first
-        raise ValueError(f"{name} contains NaN or infinite {what} (first at index {where}); "
-                         f"they must be finite")
+def check_finite(arr, name, what="values", given=None):
+    """ValueError, naming the first offending index, if ``arr`` holds NaN or +-inf.
+
+    ``given`` is the data ``arr`` was converted from, if it was: where ``given``
+    is finite and ``arr`` is not, the values overflowed ``arr``'s dtype (1e39 in
+    float32), and the message says that instead.
+    """
+    finite = np.isfinite(arr)
+    if finite.all():
+        return
+    first = tuple(int(i) for i in np.unravel_index(np.argmin(finite), arr.shape))
+    where = first[0] if len(first) == 1 else first
+    if given is not None:
+        source = np.asarray(given)
+        if source.dtype.kind in "iuf" and source.shape == arr.shape \
+                and np.isfinite(source[first]):
+            raise ValueError(f"{name} has {what} beyond the range of {arr.dtype.name}, the "
+                             f"dtype it is computed in (first at index {where}: "
+                             f"{source[first].item()!r}); scale the data, or compute in "
+                             f"float64 (MLP(dtype=np.float64), or float64 arrays for the "
+                             f"kernels)")
+    raise ValueError(f"{name} contains NaN or infinite {what} (first at index {where}); "
+                     f"they must be finite")
+
+
+def as_finite_array(arr, name, dtype):
+    """The real-number ndarray ``arr`` as a C-contiguous array of ``dtype``, all finite
+    (see check_finite: a value that overflows ``dtype`` is reported as such)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the error below
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    check_finite(out, name, given=arr)
+    return out
 
 
 def check_blas_dims(x, name):
@@ -215,35 +275,44 @@ def output_array(out, name, shape, dtype, inputs, in_place_ok=True):
     return out
 
 
-def check_labels(y, name, n_samples, n_classes):
-    """Integer class labels of shape (n_samples,) in [0, n_classes), as np.intp.
+def check_label_ndim(y, name, n_samples, n_classes, rows):
+    """ValueError unless ``y`` is 1-D (labels) or 2-D (``rows``, e.g. "one-hot rows")."""
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{name} must be labels of shape ({n_samples},) or {rows} of shape "
+                         f"({n_samples}, {n_classes}); got {y.ndim}-D with shape "
+                         f"{_shape_text(y.shape)}")
 
-    Floats are accepted when every value is a whole number (e.g. 3.0).
+
+def check_labels(y, name, n_samples, n_classes, rows_of="the data"):
+    """Integer class labels of shape (n_samples,) in [0, n_classes), as np.intp:
+    one per row of the array named ``rows_of``.
+
+    Floats are accepted when every value is a whole number (e.g. 3.0), and booleans
+    as the labels 0 and 1. ``n_classes=None`` checks no range (labels that only
+    colour points). A bad label is named with its first index.
     """
-    reject_masked(y, name)
-    arr = np.asarray(y)
-    if arr.dtype.kind not in "iuf":
+    arr = as_array(y, name)
+    if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold integer class labels; got dtype {arr.dtype}")
-    check_shape(arr, name, (n_samples,), "one label per row of the logits")
+    check_shape(arr, name, (n_samples,), f"one label per row of {rows_of}")
     if arr.dtype.kind == "f":
         check_finite(arr, name, "labels")
-        if not np.all(arr == np.round(arr)):
-            bad = arr[arr != np.round(arr)][0].item()
+        whole = arr == np.round(arr)
+        if not whole.all():
+            i = int(np.argmin(whole))
             raise ValueError(f"{name} must hold integer class labels; got the non-integer "
-                             f"value {bad!r}")
-    low, high = arr.min().item(), arr.max().item()
-    if low < 0:
-        raise ValueError(f"{name} must hold labels in [0, {n_classes}); got the negative "
-                         f"label {low!r}")
-    if high >= n_classes:
+                             f"value {arr[i].item()!r} at index {i}")
+    if n_classes is not None and (arr.min() < 0 or arr.max() >= n_classes):
+        i = int(np.argmax((arr < 0) | (arr >= n_classes)))
         raise ValueError(f"{name} must hold labels in [0, {n_classes}) for {n_classes} "
-                         f"classes; got the label {high!r}")
+                         f"classes; got the label {arr[i].item()!r} at index {i}")
     return np.ascontiguousarray(arr, dtype=np.intp)
 
 
-def check_probability_rows(y, name):
-    """Each row of a target array is a probability distribution (finite, >= 0, sums to 1)."""
-    check_finite(y, name)
+def check_probability_rows(y, name, given=None):
+    """Each row of a target array is a probability distribution (finite, >= 0, sums to 1);
+    ``given`` as in check_finite."""
+    check_finite(y, name, given=given)
     if np.any(y < 0):
         raise ValueError(f"{name} must hold probabilities; got the negative value "
                          f"{y[y < 0][0].item()!r}")
@@ -264,7 +333,7 @@ def check_sample_weight(w, name, n_samples, dtype):
     """
     arr = as_float_array(w, name, dtype=dtype, ndim=1, shape_hint="(n_samples,)")
     check_shape(arr, name, (n_samples,), "one weight per row")
-    check_finite(arr, name)
+    check_finite(arr, name, given=w)
     if np.any(arr < 0):
         raise ValueError(f"{name} must be non-negative; got {arr[arr < 0][0].item()!r}")
     largest = arr.max()
@@ -309,8 +378,9 @@ def check_sgd_settings(lr, momentum, nesterov, weight_decay, dtype):
     return lr, momentum, nesterov, weight_decay
 
 
-def check_real(value, name, *, minimum=None, exclusive=False):
-    """A finite real number (not bool), optionally bounded below, as a float.
+def check_real(value, name, *, minimum=None, exclusive=False, finite=True):
+    """A real number (not bool) as a float: finite (unless ``finite=False``, which
+    lets NaN and +-inf through), optionally bounded below.
 
     An integer too large for a float is a ValueError, like inf.
     """
@@ -321,7 +391,7 @@ def check_real(value, name, *, minimum=None, exclusive=False):
     except OverflowError:  # an int or Fraction beyond 1.8e308 (too long to print, too)
         raise ValueError(f"{name} must be finite; got a value of type {type(value).__name__} "
                          f"beyond the range of a float (over {sys.float_info.max:.4g})") from None
-    if not math.isfinite(value):
+    if finite and not math.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value!r}")
     if minimum is not None:
         if exclusive and not value > minimum:
@@ -365,6 +435,19 @@ def check_seed(seed, name="seed"):
     return int(seed)
 
 
+def check_path(path, name, what):
+    """``path`` (a str, bytes or os.PathLike) as a str; ``what`` says what it names
+    ("file" or "folder"). TypeError for any other type; ValueError if it holds a NUL
+    byte, which no file name can."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a {what} path (str, bytes or os.PathLike); "
+                        f"got {type(path).__name__} {path!r}")
+    path = os.fsdecode(os.fspath(path))
+    if "\0" in path:
+        raise ValueError(f"{name} must be a {what} path without NUL bytes; got {path!r}")
+    return path
+
+
 def check_output_path(path, name):
     """A file that can be written atomically (a temporary file beside it, then a rename).
 
@@ -372,8 +455,8 @@ def check_output_path(path, name):
     writing through a link replaces the file it points to, not the link.
     Checked before anything is computed that a failed write would lose:
 
-    * TypeError: ``path`` is not a str, bytes or os.PathLike;
-    * ValueError: it is empty or holds a NUL byte, or names something other than
+    * TypeError, ValueError: as in check_path;
+    * ValueError: it is empty, or names something other than
       a regular file (a device such as /dev/null, a pipe), which the rename would
       replace;
     * IsADirectoryError: it names a folder;
@@ -381,11 +464,8 @@ def check_output_path(path, name):
     * FileNotFoundError: its folder does not exist;
     * PermissionError: the folder is not writable (``os.access``).
     """
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"{name} must be a file path (str or os.PathLike); "
-                        f"got {type(path).__name__} {path!r}")
-    given = os.fsdecode(os.fspath(path))
-    if not given or "\0" in given:
+    given = check_path(path, name, "file")
+    if not given:
         raise ValueError(f"{name} must be a file path; got {given!r}")
     target = os.path.realpath(given)
     where = f"{name} {given}"

@@ -61,7 +61,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_int, check_real, check_seed, reject_masked
+from ._validation import as_array, check_bool, check_int, check_path, check_real, check_seed
 
 __all__ = ["circles", "train_test_split", "load_mnist", "MNIST_FILES", "MNIST_URL",
            "DEFAULT_DATA_DIR", "MAX_CIRCLES"]
@@ -190,15 +190,6 @@ def circles(n_samples=1000, noise=0.1, factor=0.5, seed=None):
     return X, y
 
 
-def _as_rows(data, name):
-    reject_masked(data, name)
-    try:
-        return np.asarray(data)
-    except (TypeError, ValueError) as exc:  # ragged lists
-        raise ValueError(f"{name} must be an array with one row per sample; "
-                         f"NumPy cannot convert it: {exc}") from None
-
-
 def train_test_split(X, y, test_size=0.25, seed=None):
     """Split ``(X, y)`` into shuffled training and test parts.
 
@@ -237,8 +228,8 @@ def train_test_split(X, y, test_size=0.25, seed=None):
     >>> len(X_train), len(X_test)
     (80, 20)
     """
-    X = _as_rows(X, "X")
-    y = _as_rows(y, "y")
+    X = as_array(X, "X")
+    y = as_array(y, "y")
     if X.ndim == 0:
         raise ValueError("X must have at least one dimension (one row per sample), "
                          "got a scalar")
@@ -512,26 +503,18 @@ def load_mnist(directory, split="train", download=False, base_url=None):
     >>> X.shape, y[0]  # doctest: +SKIP
     ((10000, 784), 7)
     """
-    if not isinstance(directory, (str, bytes, os.PathLike)):
-        raise TypeError(f"directory must be a str, bytes or os.PathLike, "
-                        f"got {directory!r} of type {type(directory).__name__}")
+    directory = check_path(directory, "directory", "folder")
     if not isinstance(split, str):
         raise TypeError(f"split must be 'train' or 'test', "
                         f"got {split!r} of type {type(split).__name__}")
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if not isinstance(download, (bool, np.bool_)):
-        raise TypeError(f"download must be True or False, "
-                        f"got {download!r} of type {type(download).__name__}")
+    download = check_bool(download, "download")
     if base_url is not None and not isinstance(base_url, str):
         raise TypeError(f"base_url must be a str or None, "
                         f"got {base_url!r} of type {type(base_url).__name__}")
     if base_url is not None and not urllib.parse.urlsplit(base_url).scheme:
         raise ValueError(f"base_url must be a URL such as {MNIST_URL!r}, got {base_url!r}")
-    directory = os.fsdecode(os.fspath(directory))
-    if "\0" in directory:
-        raise ValueError(f"directory must be a folder path, got {directory!r}, which holds "
-                         f"a NUL byte")
     directory = Path(os.path.expanduser(directory))
     if directory.exists() and not directory.is_dir():
         raise NotADirectoryError(f"directory {directory} is a file, not the folder of the "

@@ -19,9 +19,11 @@ from ._kernels import loss as _loss
 from ._kernels import optim as _optim
 from ._kernels import softmax as _softmax
 from ._validation import (
+    as_array,
     as_float_array,
     check_blas_dims,
     check_finite,
+    check_label_ndim,
     check_labels,
     check_no_overlap,
     check_no_partial_overlap,
@@ -31,7 +33,6 @@ from ._validation import (
     check_shape,
     check_writable,
     output_array,
-    reject_masked,
 )
 
 __all__ = [
@@ -96,7 +97,8 @@ def softmax_cross_entropy(z, y, sample_weight=None):
     z : array_like, shape (n_samples, n_classes)
         Logits, float32 or float64.
     y : array_like, shape (n_samples,) or (n_samples, n_classes)
-        Integer labels in [0, n_classes) (whole-number floats accepted), or
+        Integer labels in [0, n_classes) (whole-number floats and booleans
+        accepted), or
         target rows (one-hot or probability distributions: non-negative, each
         summing to 1) in z's dtype.
     sample_weight : array_like, shape (n_samples,), optional
@@ -114,20 +116,17 @@ def softmax_cross_entropy(z, y, sample_weight=None):
         w, w_total = np.empty(0, dtype=z.dtype), 0.0
     else:
         w, w_total = check_sample_weight(sample_weight, "sample_weight", n, z.dtype)
-    reject_masked(y, "y")
+    y_arr = as_array(y, "y")
+    check_label_ndim(y_arr, "y", n, k, "target rows")
     grad = np.empty_like(z)
-    y_arr = np.asarray(y)
     if y_arr.ndim == 2:
-        y_arr = as_float_array(y_arr, "y", dtype=z.dtype, ndim=2)
-        check_shape(y_arr, "y", z.shape, "target rows must match the logits")
-        check_probability_rows(y_arr, "y")
-        loss = _loss.softmax_cross_entropy_targets(z, y_arr, w, w_total, grad)
-    elif y_arr.ndim == 1:
-        labels = check_labels(y_arr, "y", n, k)
-        loss = _loss.softmax_cross_entropy_labels(z, labels, w, w_total, grad)
+        targets = as_float_array(y, "y", dtype=z.dtype, ndim=2)
+        check_shape(targets, "y", z.shape, "target rows must match the logits")
+        check_probability_rows(targets, "y", given=y_arr)
+        loss = _loss.softmax_cross_entropy_targets(z, targets, w, w_total, grad)
     else:
-        raise ValueError(f"y must be labels of shape ({n},) or target rows of shape "
-                         f"({n}, {k}); got {y_arr.ndim}-D with shape {y_arr.shape}")
+        labels = check_labels(y_arr, "y", n, k, rows_of="the logits")
+        loss = _loss.softmax_cross_entropy_labels(z, labels, w, w_total, grad)
     return float(loss), grad
 
 
@@ -154,9 +153,10 @@ def mse(yhat, y):
     grad : ndarray of yhat's shape and dtype (newly allocated)
     """
     yhat = as_float_array(yhat, "yhat", ndim=(1, 2), shape_hint="(n_samples, n_outputs)")
-    y = as_float_array(y, "y", dtype=yhat.dtype, ndim=yhat.ndim)
-    check_shape(y, "y", yhat.shape, "targets must match the predictions")
-    check_finite(y, "y")
+    targets = as_float_array(y, "y", dtype=yhat.dtype, ndim=yhat.ndim)
+    check_shape(targets, "y", yhat.shape, "targets must match the predictions")
+    check_finite(targets, "y", given=y)
+    y = targets
     grad = np.empty_like(yhat)
     loss = _loss.mse(yhat.reshape(-1), y.reshape(-1), yhat.shape[0], grad.reshape(-1))
     return float(loss), grad

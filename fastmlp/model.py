@@ -30,9 +30,10 @@ import numpy as np
 from . import optim as _optim
 from ._kernels import network as _network
 from ._serialization import FORMAT_VERSION, OPTIMIZER_FORMAT_VERSION, checksum, read_model
-from ._validation import (BLAS_INT_MAX, check_blas_dims, check_bool, check_int,
-                          check_output_path, check_seed, check_sgd_settings, check_shape,
-                          reject_masked)
+from ._validation import (BLAS_INT_MAX, as_array, as_finite_array, check_blas_dims,
+                          check_bool, check_finite, check_int, check_label_ndim, check_labels,
+                          check_ndim, check_not_empty, check_output_path, check_real_dtype,
+                          check_seed, check_sgd_settings, check_shape, reject_masked)
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
 
@@ -376,86 +377,43 @@ class MLP:
 
     def _check_X(self, X, name="X"):
         """X as a C-contiguous (n, n_inputs) array of the model's dtype, all finite."""
+        n_in = self._layer_sizes[0]
         if (type(X) is np.ndarray and X.dtype == self._dtype and X.ndim == 2
-                and X.flags.c_contiguous and X.shape[1] == self._layer_sizes[0]
-                and X.shape[0] > 0):
-            arr = X
-        else:
-            reject_masked(X, name)
-            arr = np.asarray(X)
-            if arr.dtype.kind not in "iufb":
-                raise TypeError(f"{name} must be an array of real numbers (converted to "
-                                f"{self._dtype.name}); got dtype {arr.dtype}")
-            if arr.ndim != 2:
-                raise ValueError(f"{name} must be a 2-D array (n_samples, "
-                                 f"{self._layer_sizes[0]}); got {arr.ndim}-D with shape "
-                                 f"{arr.shape}")
-            if arr.shape[1] != self._layer_sizes[0]:
-                raise ValueError(f"{name} has {arr.shape[1]} features but the model's first "
-                                 f"layer takes {self._layer_sizes[0]}: expected shape "
-                                 f"(n_samples, {self._layer_sizes[0]}); got {arr.shape}")
-            if arr.shape[0] == 0:
-                raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
-            arr = self._converted(arr)
-        self._check_finite(arr, X, name)
-        return self._unaliased(arr)
+                and X.flags.c_contiguous and X.shape[1] == n_in and X.shape[0] > 0):
+            check_finite(X, name)
+            return self._unaliased(X)
+        arr = as_array(X, name)
+        check_real_dtype(arr, name, self._dtype)
+        check_ndim(arr, name, 2, f"(n_samples, {n_in})")
+        if arr.shape[1] != n_in:
+            raise ValueError(f"{name} has {arr.shape[1]} features but the model's first "
+                             f"layer takes {n_in}: expected shape (n_samples, {n_in}); "
+                             f"got {arr.shape}")
+        check_not_empty(arr, name)
+        return self._unaliased(as_finite_array(arr, name, self._dtype))
 
     def _check_y(self, y, n, name="y"):
         """Labels (n,) as intp for cross-entropy; targets (n, n_outputs) for MSE."""
         k = self._layer_sizes[-1]
-        reject_masked(y, name)
-        arr = np.asarray(y)
-        if arr.dtype.kind not in "iufb":
-            raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}")
+        arr = as_array(y, name)
         if arr.ndim == 0 or arr.shape[0] != n:
             raise ValueError(f"{name} must have one row per row of X ({n}); got shape "
                              f"{arr.shape}")
         if self._loss_name == "mse":
+            check_real_dtype(arr, name, self._dtype)
             if arr.ndim == 1 and k == 1:
                 arr = arr.reshape(n, 1)
             check_shape(arr, name, (n, k), "targets for the model's outputs")
-            target = self._converted(arr)
-            self._check_finite(target, arr, name)
-            return self._unaliased(target)
+            return self._unaliased(as_finite_array(arr, name, self._dtype))
+        check_label_ndim(arr, name, n, k, "one-hot rows")
         if arr.ndim == 2:  # one-hot rows become labels
+            check_real_dtype(arr, name)
             check_shape(arr, name, (n, k), "one-hot rows, one column per class")
             if not (np.all((arr == 0) | (arr == 1)) and np.all(arr.sum(axis=1) == 1)):
                 raise ValueError(f"{name} given as rows must be one-hot (a single 1 in each "
                                  f"row, zeros elsewhere); pass integer labels otherwise")
             return np.ascontiguousarray(arr.argmax(axis=1), dtype=np.intp)
-        if arr.ndim != 1:
-            raise ValueError(f"{name} must be labels of shape ({n},) or one-hot rows of shape "
-                             f"({n}, {k}); got {arr.ndim}-D with shape {arr.shape}")
-        if arr.dtype.kind == "f":
-            if not np.isfinite(arr).all():
-                raise ValueError(f"{name} contains NaN or infinite labels")
-            if not np.all(arr == np.round(arr)):
-                bad = arr[arr != np.round(arr)][0].item()
-                raise ValueError(f"{name} must hold integer class labels; got {bad!r}")
-        low, high = arr.min().item(), arr.max().item()
-        if low < 0 or high >= k:
-            raise ValueError(f"{name} must hold labels in [0, {k}) for the model's {k} "
-                             f"outputs; got {low if low < 0 else high!r}")
-        return np.ascontiguousarray(arr, dtype=np.intp)
-
-    def _converted(self, arr):
-        """arr in the model's dtype, C order (overflow to inf is reported by _check_finite)."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.ascontiguousarray(arr, dtype=self._dtype)
-
-    def _check_finite(self, arr, given, name):
-        """ValueError unless the converted ``arr`` is all finite, saying whether the
-        ``given`` data held NaN or inf or only overflowed the model's dtype."""
-        if np.isfinite(arr).all():
-            return
-        row = int(np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)))[0, 0])
-        source = np.asarray(given)
-        if source.dtype.kind in "iuf" and np.isfinite(source[row]).all():
-            raise ValueError(f"{name} has values beyond the range of {self._dtype.name}, the "
-                             f"model's dtype (first at row {row}, up to "
-                             f"{np.abs(source[row]).max().item()!r}): scale the data, or use "
-                             f"dtype=np.float64")
-        raise ValueError(f"{name} contains NaN or infinite values (first at row {row})")
+        return check_labels(arr, name, n, k)
 
     def _unaliased(self, arr):
         """arr, or a copy of it if it shares memory with the parameters (a training step

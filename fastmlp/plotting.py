@@ -15,7 +15,6 @@ Design
   first (see ``fastmlp._validation.check_output_path``).
 """
 import math
-import numbers
 import os
 import secrets
 from collections.abc import Mapping
@@ -25,7 +24,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ._validation import check_int, check_output_path, check_real, reject_masked
+from ._validation import (as_array, as_finite_array, check_int, check_labels, check_output_path,
+                          check_path, check_real, check_real_dtype)
 
 __all__ = ["plot_history", "plot_decision_boundary", "plot_first_layer", "plot_sweep",
            "plot_training", "save_figure"]
@@ -69,12 +69,9 @@ def _curves(history, name="history"):
     for key in _CURVES:
         values = get(key, [])
         values = [] if values is None else list(values)
-        for i, v in enumerate(values):
-            # NaN and inf are allowed: a diverged run's curve ends in them.
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
-                raise TypeError(f"{name}[{key!r}][{i}] must be a real number; got "
-                                f"{type(v).__name__} {v!r}")
-        curves[key] = [float(v) for v in values]
+        # NaN and inf are allowed: a diverged run's curve ends in them.
+        curves[key] = [check_real(v, f"{name}[{key!r}][{i}]", finite=False)
+                       for i, v in enumerate(values)]
     return curves
 
 
@@ -168,7 +165,9 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     X : array_like, shape (n_samples, 2)
         The points; the grid covers them with a margin of 10% of their span.
     y : array_like, shape (n_samples,), optional
-        Integer class labels that colour the points (one colour when omitted).
+        Class labels that colour the points (one colour when omitted): integers,
+        whole-number floats or booleans, in [0, n_outputs) when the model has
+        more than one output (the labels ``MLP.fit`` takes).
     resolution : int
         Grid points along each axis (at least 2). The grid goes through the
         model in blocks of at most about 4 million activations, so memory does
@@ -193,31 +192,23 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     Raises
     ------
     ValueError
-        If the model or X is not two-dimensional, y does not match X, or the
-        resolution is not in [2, MAX_RESOLUTION].
+        If the model or X is not two-dimensional, X holds NaN or inf, y does not
+        match X or holds a label the model has no output for, or the resolution
+        is not in [2, MAX_RESOLUTION].
     """
     if model.layer_sizes[0] != 2:
         raise ValueError(f"plot_decision_boundary needs a model with 2 inputs; this one has "
                          f"{model.layer_sizes[0]} (layer_sizes {list(model.layer_sizes)})")
-    reject_masked(X, "X")
-    X = np.asarray(X)
+    X = as_array(X, "X")
     if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
         raise ValueError(f"plot_decision_boundary needs 2-D points, X of shape "
                          f"(n_samples, 2) with n_samples >= 1; got shape {X.shape}")
-    if X.dtype.kind not in "iuf":
-        raise TypeError(f"X must be numeric; got dtype {X.dtype}")
-    X = X.astype(np.float64)
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite values")
+    check_real_dtype(X, "X", np.float64)
+    X = as_finite_array(X, "X", np.float64)
+    k = model.layer_sizes[-1]
     if y is not None:
-        reject_masked(y, "y")
-        y = np.asarray(y)
-        if y.dtype.kind not in "iub":
-            raise TypeError(f"y must hold integer class labels (the model's outputs); got "
-                            f"dtype {y.dtype}")
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must hold one label per point, shape ({X.shape[0]},); "
-                             f"got shape {y.shape}")
+        # The model's classes; a single output (MSE) has none, and any integers colour.
+        y = check_labels(y, "y", X.shape[0], k if k > 1 else None, rows_of="X")
     resolution = check_int(resolution, "resolution", 2, MAX_RESOLUTION)
 
     low, high = X.min(axis=0), X.max(axis=0)
@@ -235,7 +226,6 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     if ax is None:
         ax = _new_figure((5.5, 4.5)).add_subplot()
     fig = ax.figure
-    k = model.layer_sizes[-1]
     if model.loss_name == "cross_entropy" and k == 2:
         what = "P(class 1)"
         zz = out[:, 1].reshape(xx.shape)
@@ -324,11 +314,9 @@ def plot_first_layer(model, shape=(28, 28), max_units=64, fig=None, title=None):
         If ``prod(shape)`` is not the model's number of inputs, or
         ``max_units`` < 1.
     """
-    if (not isinstance(shape, (tuple, list)) or len(shape) != 2
-            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0
-                       for s in shape)):
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
         raise ValueError(f"shape must be two positive integers (height, width); got {shape!r}")
-    h, w = int(shape[0]), int(shape[1])
+    h, w = (check_int(s, f"shape[{i}]", 1) for i, s in enumerate(shape))
     if h * w != model.layer_sizes[0]:
         raise ValueError(f"shape {(h, w)} has {h * w} pixels but the model has "
                          f"{model.layer_sizes[0]} inputs (layer_sizes "
@@ -521,9 +509,7 @@ def plot_training(history, model=None, X=None, y=None, image_shape=None, title=N
 
 def _png_path(path):
     """``path`` as a str, checked to name a .png file."""
-    path = os.fspath(path)
-    if not isinstance(path, str):
-        path = os.fsdecode(path)
+    path = check_path(path, "path", "file")
     if os.path.splitext(path)[1].lower() != ".png":
         raise ValueError(f"figures are saved as PNG: the file name must end in .png; "
                          f"got {path!r}")

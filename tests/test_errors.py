@@ -53,11 +53,11 @@ KERNEL_CASES = [
     ("features of x and W differ", lambda: kernels.linear_forward(X, np.zeros((2, 4)), B),
      ValueError, "W must have shape (n_out, 3) to match x's 3 features"),
     ("label out of range", lambda: kernels.softmax_cross_entropy(Z, [0, 1, 2, 0, 1]),
-     ValueError, "y must hold labels in [0, 2) for 2 classes; got the label 2"),
+     ValueError, "y must hold labels in [0, 2) for 2 classes; got the label 2 at index 2"),
     ("negative label", lambda: kernels.softmax_cross_entropy(Z, [0, -1, 1, 0, 1]),
-     ValueError, "y must hold labels in [0, 2); got the negative label -1"),
+     ValueError, "y must hold labels in [0, 2) for 2 classes; got the label -1 at index 1"),
     ("non-integer label", lambda: kernels.softmax_cross_entropy(Z, [0, 0.5, 1, 0, 1]),
-     ValueError, "y must hold integer class labels; got the non-integer value 0.5"),
+     ValueError, "y must hold integer class labels; got the non-integer value 0.5 at index 1"),
     ("NaN label", lambda: kernels.softmax_cross_entropy(Z, [0, np.nan, 1, 0, 1]),
      ValueError, "y contains NaN or infinite labels"),
     ("inf in target rows", lambda: kernels.softmax_cross_entropy(Z, np.full((5, 2), np.inf)),
@@ -131,13 +131,13 @@ MLP_CASES = [
      "X has 4 features but the model's first layer takes 3: expected shape (n_samples, 3); "
      "got (5, 4)"),
     ("label out of range", lambda: model().fit(X, [0, 1, 2, 0, 1]), ValueError,
-     "y must hold labels in [0, 2) for the model's 2 outputs; got 2"),
+     "y must hold labels in [0, 2) for 2 classes; got the label 2 at index 2"),
     ("negative label", lambda: model().step(X, [0, -1, 1, 0, 1], lr=0.1), ValueError,
-     "y must hold labels in [0, 2) for the model's 2 outputs; got -1"),
+     "y must hold labels in [0, 2) for 2 classes; got the label -1 at index 1"),
     ("non-integer label", lambda: model().fit(X, [0, 0.5, 1, 0, 1]), ValueError,
-     "y must hold integer class labels; got 0.5"),
+     "y must hold integer class labels; got the non-integer value 0.5 at index 1"),
     ("NaN in X", lambda: model().fit(np.full((5, 3), np.nan), Y), ValueError,
-     "X contains NaN or infinite values (first at row 0)"),
+     "X contains NaN or infinite values (first at index (0, 0)); they must be finite"),
     ("inf in X", lambda: model().predict(np.full((5, 3), np.inf)), ValueError,
      "X contains NaN or infinite values"),
     ("NaN in X, one step", lambda: model().step(np.full((5, 3), np.nan), Y, lr=0.1),
@@ -179,7 +179,7 @@ MLP_CASES = [
     ("string array", lambda: model().fit(np.array([["a", "b", "c"]] * 5), Y), TypeError,
      "X must be an array of real numbers (converted to float32); got dtype <U1"),
     ("string labels", lambda: model().fit(X, np.array(["a"] * 5)), TypeError,
-     "y must be an array of real numbers; got dtype <U1"),
+     "y must hold integer class labels; got dtype <U1"),
     # On the compiled fast path (X, y exactly what it reads), as on the slow one.
     ("lr a string, one step", lambda: model().step(X32, Y32, lr="0.1"), TypeError,
      "lr must be a real number; got str '0.1'"),
@@ -220,7 +220,7 @@ MLP_CASES = [
     ("weights of the wrong shape", lambda: model().weights.__setitem__(0, np.zeros((3, 4))),
      ValueError, "weights[0] must have shape (4, 3) ((n_out, n_in), as in PyTorch); got (3, 4)"),
     ("save to a bad path", lambda: model().save(42), TypeError,
-     "path must be a file path (str or os.PathLike); got int 42"),
+     "path must be a file path (str, bytes or os.PathLike); got int 42"),
     ("shuffle a string", lambda: model().fit(X, Y, shuffle="no"), TypeError,
      "shuffle must be True or False; got str 'no'"),
     ("progress a string", lambda: model().fit(X, Y, progress="no"), TypeError,
@@ -228,7 +228,8 @@ MLP_CASES = [
     ("dtype None", lambda: MLP([3, 2], dtype=None), TypeError,
      "dtype must be float32 or float64; got None"),
     ("X beyond float32", lambda: model().predict(np.full((2, 3), 1e39)), ValueError,
-     "X has values beyond the range of float32, the model's dtype (first at row 0, up to 1e+39)"),
+     "X has values beyond the range of float32, the dtype it is computed in (first at index "
+     "(0, 0): 1e+39); scale the data, or compute in float64 (MLP(dtype=np.float64)"),
     ("targets beyond float32", lambda: MLP([3, 2], loss="mse").fit(X, np.full((5, 2), -1e39)),
      ValueError, "y has values beyond the range of float32"),
     ("masked split", lambda: datasets.train_test_split(np.ma.masked_array(X, X > 0), Y),
@@ -400,3 +401,144 @@ def test_byte_swapped_arrays(kernel, arg, dtype):
     for g, e in zip(got, expected):
         assert g.dtype.isnative and g.dtype == e.dtype
         np.testing.assert_array_equal(g, e)
+
+
+# --- one rule, one message: the same bad value gets the same error wherever it goes ---
+
+def plot_points(X, y=None):
+    from fastmlp import plotting
+    return plotting.plot_decision_boundary(MLP([2, 2], dtype=np.float64, seed=0), X, y,
+                                           resolution=2)
+
+
+def fit_2d(X, y, **kwargs):
+    return MLP([2, 2], dtype=np.float64, seed=0).fit(X, y, progress=False, **kwargs)
+
+
+P3 = np.zeros((3, 2))  # three points in the plane, for every caller below
+RAGGED = [[0.0, 1.0], [2.0]]
+NAN_AT_1_0 = np.array([[0.0, 0.0], [np.nan, 0.0], [0.0, 0.0]])
+
+
+def plot_first_layer(shape):
+    from fastmlp import plotting
+    return plotting.plot_first_layer(MLP([2, 2], seed=0), shape=shape)
+
+
+def save_figure(path):
+    from matplotlib.figure import Figure
+
+    from fastmlp import plotting
+    return plotting.save_figure(Figure(), path)
+
+
+SAME_RULE = {
+    # rule: [(argument name, call), ...]; every call raises the same error, word for word
+    # after the argument's name.
+    "label out of range": [
+        ("y", lambda: kernels.softmax_cross_entropy(P3, [0, 2, 1])),
+        ("y", lambda: fit_2d(P3, [0, 2, 1])),
+        ("y", lambda: plot_points(P3, [0, 2, 1])),
+    ],
+    "non-integer label": [
+        ("y", lambda: kernels.softmax_cross_entropy(P3, [0, 0.5, 1])),
+        ("y", lambda: fit_2d(P3, [0, 0.5, 1])),
+        ("y", lambda: plot_points(P3, [0, 0.5, 1])),
+    ],
+    "NaN label": [
+        ("y", lambda: kernels.softmax_cross_entropy(P3, [0, np.nan, 1])),
+        ("y", lambda: fit_2d(P3, [0, np.nan, 1])),
+        ("y", lambda: plot_points(P3, [0, np.nan, 1])),
+    ],
+    "string labels": [
+        ("y", lambda: kernels.softmax_cross_entropy(P3, ["a", "b", "a"])),
+        ("y", lambda: fit_2d(P3, ["a", "b", "a"])),
+        ("y", lambda: plot_points(P3, ["a", "b", "a"])),
+    ],
+    "ragged lists": [
+        ("z", lambda: kernels.softmax(RAGGED)),
+        ("X", lambda: MLP([2, 2], seed=0).predict(RAGGED)),
+        ("X", lambda: plot_points(RAGGED)),
+        ("X", lambda: datasets.train_test_split(RAGGED, [0, 1])),
+    ],
+    "NaN in data": [
+        ("y", lambda: kernels.mse(P3, NAN_AT_1_0)),
+        ("y", lambda: MLP([2, 2], loss="mse", seed=0).loss(P3, NAN_AT_1_0)),
+        ("X", lambda: MLP([2, 2], seed=0).predict(NAN_AT_1_0)),
+        ("X", lambda: plot_points(NAN_AT_1_0)),
+    ],
+    "beyond float32": [
+        ("y", lambda: kernels.mse(np.zeros((3, 2), np.float32), [[0, 0], [1e39, 0], [0, 0]])),
+        ("X", lambda: MLP([2, 2], seed=0).predict([[0, 0], [1e39, 0], [0, 0]])),
+        ("y", lambda: MLP([2, 2], loss="mse", seed=0).loss(P3, [[0, 0], [1e39, 0], [0, 0]])),
+    ],
+    "not real numbers": [
+        ("X", lambda: MLP([2, 2], dtype=np.float64, seed=0).predict([["a", "b"]])),
+        ("X", lambda: plot_points([["a", "b"]])),
+    ],
+    "a whole float for an integer": [
+        ("n_samples", lambda: datasets.circles(n_samples=2.0)),
+        ("epochs", lambda: fit_2d(P3, [0, 1, 0], epochs=2.0)),
+        ("shape[0]", lambda: plot_first_layer(shape=(2.0, 1))),
+    ],
+    "a string for a bool": [
+        ("download", lambda: datasets.load_mnist("/nonexistent", download="yes")),
+        ("shuffle", lambda: fit_2d(P3, [0, 1, 0], shuffle="yes")),
+        ("nesterov", lambda: kernels.sgd_update(np.zeros(2), np.zeros(2), 0.1, 0.9,
+                                                np.zeros(2), nesterov="yes")),
+    ],
+    "a number for a file path": [
+        ("path", lambda: model().save(3)),
+        ("path", lambda: MLP.load(3)),
+        ("path", lambda: save_figure(3)),
+    ],
+    "a NUL byte in a file path": [
+        ("path", lambda: model().save("a\0.png")),
+        ("path", lambda: MLP.load("a\0.png")),
+        ("path", lambda: save_figure("a\0.png")),
+    ],
+}
+
+
+def _error(name, call):
+    with pytest.raises((TypeError, ValueError)) as info:
+        call()
+    message = str(info.value)
+    assert message.startswith(name), message
+    return type(info.value), message[len(name):]
+
+
+# The kernels convert a list of Python floats to float32 with NumPy, which warns first.
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+@pytest.mark.parametrize("rule", SAME_RULE)
+def test_one_rule_gives_one_message_from_kernels_model_datasets_and_plotting(rule):
+    errors = {_error(name, call) for name, call in SAME_RULE[rule]}
+    assert len(errors) == 1, errors
+
+
+def test_labels_are_read_alike_by_kernels_model_and_plotting():
+    """Booleans are the labels 0 and 1, and whole floats their integers, everywhere
+    (the kernels refused booleans, plotting refused floats, the model took both)."""
+    z = np.array([[0.5, -1.0], [2.0, 0.0], [0.0, 0.0]])
+    expected = kernels.softmax_cross_entropy(z, [1, 0, 1])
+    for y in ([True, False, True], [1.0, 0.0, 1.0]):
+        loss, grad = kernels.softmax_cross_entropy(z, y)
+        assert loss == expected[0]
+        np.testing.assert_array_equal(grad, expected[1])
+        m = MLP([2, 2], dtype=np.float64, seed=0)
+        assert m.loss(P3, y) == m.loss(P3, [1, 0, 1])
+        plot_points(P3, np.array(y))
+
+
+def test_python_float_target_rows_take_the_dtype_of_the_call():
+    z = np.zeros((2, 2), np.float32)
+    loss, grad = kernels.softmax_cross_entropy(z, [[1.0, 0.0], [0.0, 1.0]])
+    assert grad.dtype == np.float32
+    assert loss == kernels.softmax_cross_entropy(z, [0, 1])[0]
+
+
+def test_curve_values_beyond_a_float_are_named():
+    from fastmlp import plotting
+    with pytest.raises(ValueError, match=r"history\['loss'\]\[0\] must be finite; got a value "
+                                         r"of type int beyond the range of a float"):
+        plotting.plot_history({"loss": [10**400]})

@@ -140,7 +140,7 @@ def test_decision_boundary_errors(trained, circles):
         plotting.plot_decision_boundary(MLP([3, 4, 2], seed=0), np.zeros((5, 3)), np.zeros(5))
     with pytest.raises(ValueError, match=r"\(n_samples, 2\)"):
         plotting.plot_decision_boundary(model, X[:, :1], y)
-    with pytest.raises(ValueError, match="one label per point"):
+    with pytest.raises(ValueError, match=r"y must have shape \(\d+,\) \(one label per row of X\)"):
         plotting.plot_decision_boundary(model, X, y[:-1])
     with pytest.raises(ValueError, match="resolution"):
         plotting.plot_decision_boundary(model, X, y, resolution=1)
