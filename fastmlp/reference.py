@@ -13,6 +13,8 @@ Like the kernels, integer (and boolean) input computes in float64.
 Notation: z are logits (n, k), Y one-hot or probability rows (n, k), x inputs
 (n, n_in), W weights (n_out, n_in), b biases (n_out,).
 """
+import math
+
 import numpy as np
 
 
@@ -203,7 +205,7 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.9
         max_exp_avg_sq[...] = np.where(max_exp_avg_sq > exp_avg_sq, max_exp_avg_sq, exp_avg_sq)
         v = max_exp_avg_sq
     if eps_before_correction:
-        step_size = lr * np.sqrt(1 - beta2**step) / (1 - beta1**step)
+        step_size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
         denom = np.sqrt(v) + eps
     else:
         step_size = lr / (1 - beta1**step)

@@ -93,8 +93,10 @@ cdef inline AdamStep adam_step(double lr, double beta1, double beta2, double eps
                                bint eps_before_correction, Py_ssize_t t) noexcept nogil:
     """The scalars of Adam's step number t (t >= 1), as PyTorch and scikit-learn compute them."""
     cdef AdamStep s
-    cdef double bc1 = 1 - beta1 ** <double> t
-    cdef double bc2 = 1 - beta2 ** <double> t
+    # libc's pow, as Python's float ** int: Cython's ** of two doubles is a complex
+    # power (the base could be negative), slower and rounded differently.
+    cdef double bc1 = 1 - pow(beta1, <double> t)
+    cdef double bc2 = 1 - pow(beta2, <double> t)
     s.beta1, s.beta2, s.eps = beta1, beta2, eps
     s.amsgrad, s.eps_before_correction = amsgrad, eps_before_correction
     # torch's bias_correction2 ** 0.5; scikit-learn's is in the step size instead
