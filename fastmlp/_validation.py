@@ -19,11 +19,11 @@ Layout rules
 ------------
 Inputs that are only read may have any memory layout or byte order; a strided,
 Fortran-ordered or byte-swapped one is copied once into native C order. Arrays
-the kernel writes (``out``, ``grad`` of the in-place backward forms, ``param``
-and ``velocity``) must be C-contiguous, writeable ndarrays of the exact dtype
-and shape in native byte order, because a copy would silently drop the result;
-they must not overlap an input partially (an in-place call passes the input
-itself). ndarray subclasses (``np.matrix``, ``np.memmap``) are computed through
+the kernel writes (``out``, ``grad`` of the in-place backward forms, ``param``,
+``velocity`` and Adam's state) must be C-contiguous, writeable ndarrays of the
+exact dtype and shape in native byte order, because a copy would silently drop
+the result; they must not overlap an input partially (an in-place call passes
+the input itself), and an optimizer's state must overlap nothing. ndarray subclasses (``np.matrix``, ``np.memmap``) are computed through
 a plain ndarray view of the same memory; masked arrays are refused, because
 the kernels would read the values behind the mask as data.
 """
