@@ -79,8 +79,9 @@ class BuildExt(build_ext):
         else:
             # -fno-trapping-math lets the compiler turn the selects in vecmath.pxd
             # into vector blends (it changes no result, only whether a comparison
-            # with NaN may set a floating-point flag).
-            opt = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
+            # with NaN may set a floating-point flag). -fno-math-errno lets it
+            # vectorise sqrt (Adam's denominator): nothing here reads errno.
+            opt = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math", "-fno-math-errno"]
         for ext in self.extensions:
             ext.extra_compile_args += opt + omp
             ext.extra_link_args += omp

@@ -3,7 +3,8 @@
 Modules
 -------
 fastmlp.kernels    the compiled Cython kernels (softmax, losses, activations,
-                   affine layers, SGD), float32 and float64
+                   affine layers, SGD and Adam updates), float32 and float64
+fastmlp.optim      the optimizers' settings: SGD, Adam, AdamW
 fastmlp.reference  the same operations in plain NumPy: the oracle and the baseline
 fastmlp.gradcheck  central finite differences for checking gradients
 fastmlp.datasets   the circles toy problem and MNIST from IDX files
@@ -24,10 +25,10 @@ except ImportError as exc:  # the compiled modules are missing
         f"(or run pytest, which imports the installed package). Original error: {exc}"
     ) from exc
 
-from . import datasets, gradcheck, reference  # noqa: E402
+from . import datasets, gradcheck, optim, reference  # noqa: E402
 from .model import MLP, History, TrainingDivergedError  # noqa: E402
 
-__all__ = ["MLP", "History", "TrainingDivergedError", "kernels", "reference", "gradcheck",
+__all__ = ["MLP", "History", "TrainingDivergedError", "kernels", "optim", "reference", "gradcheck",
            "datasets", "plotting", "__version__"]
 
 

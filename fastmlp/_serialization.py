@@ -194,8 +194,8 @@ class _Reader:
             shapes[f"W{l}"], shapes[f"b{l}"] = (sizes[l + 1], sizes[l]), (sizes[l + 1],)
         if with_optimizer:
             slots = self.header("optimizer_state")[1]
-            if len(slots) != 2 or not 1 <= slots[0] <= 3:
-                raise _bad(path, f"optimizer_state must have shape (slots, n_params) with 1 to "
+            if len(slots) != 2 or not 0 <= slots[0] <= 3:
+                raise _bad(path, f"optimizer_state must have shape (slots, n_params) with 0 to "
                                  f"3 slots; got {slots}")
             n_params = sum(sizes[l + 1] * sizes[l] + sizes[l + 1] for l in range(n_layers))
             shapes["optimizer_state"] = (slots[0], n_params)

@@ -22,11 +22,11 @@ Layout rules
 ------------
 Inputs that are only read may have any memory layout or byte order; a strided,
 Fortran-ordered or byte-swapped one is copied once into native C order. Arrays
-the kernel writes (``out``, ``grad`` of the in-place backward forms, ``param``
-and ``velocity``) must be C-contiguous, writeable ndarrays of the exact dtype
-and shape in native byte order, because a copy would silently drop the result;
-they must not overlap an input partially (an in-place call passes the input
-itself). ndarray subclasses (``np.matrix``, ``np.memmap``) are computed through
+the kernel writes (``out``, ``grad`` of the in-place backward forms, ``param``,
+``velocity`` and Adam's state) must be C-contiguous, writeable ndarrays of the
+exact dtype and shape in native byte order, because a copy would silently drop
+the result; they must not overlap an input partially (an in-place call passes
+the input itself), and an optimizer's state must overlap nothing. ndarray subclasses (``np.matrix``, ``np.memmap``) are computed through
 a plain ndarray view of the same memory; masked arrays are refused, because
 the kernels would read the values behind the mask as data.
 """
@@ -34,6 +34,7 @@ import math
 import numbers
 import os
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -364,23 +365,57 @@ def check_fits_dtype(value, name, dtype):
     return value
 
 
-def check_sgd_settings(lr, momentum, nesterov, weight_decay, dtype):
-    """SGD's settings, as ``torch.optim.SGD`` takes them, for parameters of ``dtype``:
-    returns (lr, momentum, nesterov, weight_decay) as floats and a bool."""
-    lr = check_fits_dtype(check_real(lr, "lr", minimum=0.0, exclusive=True), "lr", dtype)
-    momentum = check_fits_dtype(check_real(momentum, "momentum", minimum=0.0), "momentum",
-                                dtype)
-    weight_decay = check_fits_dtype(check_real(weight_decay, "weight_decay", minimum=0.0),
-                                    "weight_decay", dtype)
+def check_setting(value, name, dtype=None, **bounds):
+    """A real-valued optimizer setting (see check_real for ``bounds``), as a float;
+    with ``dtype``, also one the kernels can compute in it (check_fits_dtype)."""
+    value = check_real(value, name, **bounds)
+    return value if dtype is None else check_fits_dtype(value, name, dtype)
+
+
+def check_sgd_settings(lr, momentum, nesterov, weight_decay, dtype=None):
+    """SGD's settings, as ``torch.optim.SGD`` takes them, for parameters of ``dtype``
+    (None: any): returns (lr, momentum, nesterov, weight_decay) as floats and a bool.
+    Dampening has its own check, check_dampening."""
+    lr = check_setting(lr, "lr", dtype, minimum=0.0, exclusive=True)
+    momentum = check_setting(momentum, "momentum", dtype, minimum=0.0)
+    weight_decay = check_setting(weight_decay, "weight_decay", dtype, minimum=0.0)
     nesterov = check_bool(nesterov, "nesterov")
     if nesterov and momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
     return lr, momentum, nesterov, weight_decay
 
 
-def check_real(value, name, *, minimum=None, exclusive=False, finite=True):
+def check_dampening(dampening, nesterov, dtype=None):
+    """SGD's dampening in [0, 1] (the new gradient's weight is 1 - dampening), as a
+    float; Nesterov momentum needs it 0, as in ``torch.optim.SGD``."""
+    dampening = check_setting(dampening, "dampening", dtype, minimum=0.0, maximum=1.0)
+    if nesterov and dampening != 0:
+        raise ValueError(f"nesterov=True needs dampening=0 (as in torch.optim.SGD); "
+                         f"got dampening={dampening!r}")
+    return dampening
+
+
+def check_adam_settings(lr, betas, eps, weight_decay, amsgrad, dtype=None):
+    """Adam's settings, as ``torch.optim.Adam`` takes them, for parameters of ``dtype``
+    (None: any): returns (lr, (beta1, beta2), eps, weight_decay, amsgrad), lr > 0,
+    0 <= beta < 1, eps >= 0, weight_decay >= 0."""
+    lr = check_setting(lr, "lr", dtype, minimum=0.0, exclusive=True)
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) \
+            or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2) of numbers in [0, 1); "
+                        f"got {type(betas).__name__} {betas!r}")
+    betas = tuple(check_setting(b, f"betas[{i}]", dtype, minimum=0.0, below=1.0)
+                  for i, b in enumerate(betas))
+    eps = check_setting(eps, "eps", dtype, minimum=0.0)
+    weight_decay = check_setting(weight_decay, "weight_decay", dtype, minimum=0.0)
+    return lr, betas, eps, weight_decay, check_bool(amsgrad, "amsgrad")
+
+
+def check_real(value, name, *, minimum=None, exclusive=False, maximum=None, below=None,
+               finite=True):
     """A real number (not bool) as a float: finite (unless ``finite=False``, which
-    lets NaN and +-inf through), optionally bounded below.
+    lets NaN and +-inf through), optionally bounded: >= minimum (> minimum if
+    ``exclusive``), <= maximum, < below.
 
     An integer too large for a float is a ValueError, like inf.
     """
@@ -398,6 +433,10 @@ def check_real(value, name, *, minimum=None, exclusive=False, finite=True):
             raise ValueError(f"{name} must be > {minimum}; got {value!r}")
         if not exclusive and not value >= minimum:
             raise ValueError(f"{name} must be >= {minimum}; got {value!r}")
+    if maximum is not None and not value <= maximum:
+        raise ValueError(f"{name} must be <= {maximum}; got {value!r}")
+    if below is not None and not value < below:
+        raise ValueError(f"{name} must be < {below}; got {value!r}")
     return value
 
 

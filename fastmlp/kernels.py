@@ -11,6 +11,8 @@ denominators, losses, bias gradients) are accumulated in float64 in both.
 Arrays a kernel writes are returned as the caller passed them (an ``np.matrix``
 ``out`` stays the same object, written in place).
 """
+import sys
+
 import numpy as np
 
 from ._kernels import activations as _activations
@@ -21,8 +23,12 @@ from ._kernels import softmax as _softmax
 from ._validation import (
     as_array,
     as_float_array,
+    check_adam_settings,
     check_blas_dims,
+    check_bool,
+    check_dampening,
     check_finite,
+    check_int,
     check_label_ndim,
     check_labels,
     check_no_overlap,
@@ -40,7 +46,7 @@ __all__ = [
     "tanh", "sigmoid", "relu",
     "tanh_derivative", "sigmoid_derivative", "relu_derivative",
     "tanh_backward", "sigmoid_backward", "relu_backward",
-    "linear_forward", "linear_backward", "sgd_update",
+    "linear_forward", "linear_backward", "sgd_update", "adam_update",
 ]
 
 
@@ -309,18 +315,48 @@ def linear_backward(x, W, grad_out):
     return grad_x, grad_W, grad_b
 
 
-def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, weight_decay=0.0):
-    """One in-place SGD step with the semantics of ``torch.optim.SGD`` (dampening 0).
+def _param_and_grad(param, grad):
+    """The parameter an optimizer writes and its gradient, checked (grad may be param)."""
+    p = check_writable(param, "param")
+    if p.size == 0:
+        raise ValueError(f"param must not be empty; got shape {p.shape}")
+    grad = as_float_array(grad, "grad", dtype=p.dtype)
+    check_shape(grad, "grad", p.shape, "it must match param")
+    check_no_partial_overlap(p, "param", {"grad": grad})
+    return p, grad
+
+
+def _state(p, grad, buffers):
+    """Flat views of an optimizer's state buffers, given as (name, array, when) with
+    ``when`` the condition that requires it: each writeable, C-contiguous, of param's
+    shape and dtype, sharing no memory with param, grad or another buffer."""
+    checked = {}
+    for name, buf, when in buffers:
+        if buf is None:
+            raise ValueError(f"{name} is required{when}: pass np.zeros({p.shape}, "
+                             f"dtype=np.{p.dtype.name}) and keep it between steps")
+        b = check_writable(buf, name, p.shape, p.dtype)
+        check_no_overlap(b, name, {"param": p, "grad": grad, **checked})
+        checked[name] = b
+    return [b.reshape(-1) for b in checked.values()]
+
+
+def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, weight_decay=0.0,
+               dampening=0.0, first_step=False):
+    """One in-place SGD step with the semantics of ``torch.optim.SGD``.
 
     ::
 
         g = grad + weight_decay * param
-        velocity = momentum * velocity + g          (if momentum != 0)
-        g = g + momentum * velocity if nesterov else velocity
+        velocity = g                                    (first_step, if momentum != 0)
+        velocity = momentum * velocity + (1 - dampening) * g     (otherwise)
+        g = g + momentum * velocity if nesterov else velocity    (if momentum != 0)
         param -= lr * g
 
-    One pass, no temporaries. Start ``velocity`` at zeros: the first step then
-    matches PyTorch's (whose buffer starts as g).
+    One pass, no temporaries. torch's momentum buffer starts as the first
+    gradient, undamped: pass ``first_step=True`` on the first step (velocity's
+    contents are then ignored), or start ``velocity`` at zeros, which gives the
+    same first step when dampening is 0.
 
     Parameters
     ----------
@@ -338,34 +374,118 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
         Writeable, C-contiguous, param's shape and dtype, sharing no memory with
         param or grad; updated in place.
     nesterov : bool, default False
-        Nesterov momentum (needs momentum > 0).
+        Nesterov momentum (needs momentum > 0 and dampening 0).
     weight_decay : float, default 0
         L2 penalty coefficient, >= 0.
+    dampening : float, default 0
+        In [0, 1]: the new gradient enters the velocity with weight 1 - dampening
+        (from the second step on, as in torch).
+    first_step : bool, default False
+        This is the first step: velocity := g.
 
-    lr, momentum and weight_decay are real numbers, finite in param's dtype
-    (a non-zero one must not round to 0 there).
+    lr, momentum, weight_decay and dampening are real numbers, finite in
+    param's dtype (a non-zero one must not round to 0 there).
 
     Returns
     -------
     param
     """
-    p = check_writable(param, "param")
-    if p.size == 0:
-        raise ValueError(f"param must not be empty; got shape {p.shape}")
-    grad = as_float_array(grad, "grad", dtype=p.dtype)
-    check_shape(grad, "grad", p.shape, "it must match param")
-    check_no_partial_overlap(p, "param", {"grad": grad})
+    p, grad = _param_and_grad(param, grad)
     lr, momentum, nesterov, weight_decay = check_sgd_settings(lr, momentum, nesterov,
                                                               weight_decay, p.dtype)
+    dampening = check_dampening(dampening, nesterov, p.dtype)
+    first_step = check_bool(first_step, "first_step")
     if momentum != 0:
-        if velocity is None:
-            raise ValueError(f"velocity is required when momentum != 0: pass "
-                             f"np.zeros({p.shape}, dtype=np.{p.dtype.name}) and keep it "
-                             f"between steps")
-        v = check_writable(velocity, "velocity", p.shape, p.dtype)
-        check_no_overlap(v, "velocity", {"param": p, "grad": grad})
-        v = v.reshape(-1)
+        [v] = _state(p, grad, [("velocity", velocity, " when momentum != 0")])
     else:
         v = np.empty(0, dtype=p.dtype)
-    _optim.sgd_update(p.reshape(-1), grad.reshape(-1), lr, momentum, v, nesterov, weight_decay)
+    _optim.sgd_update(p.reshape(-1), grad.reshape(-1), v, lr=lr, momentum=momentum,
+                      dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
+                      first_step=first_step)
+    return param
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None,
+                decoupled_weight_decay=False, eps_before_correction=False):
+    """One in-place Adam (or AdamW) step with the semantics of ``torch.optim.Adam``
+    (``torch.optim.AdamW`` with ``decoupled_weight_decay``).
+
+    With t = ``step``, beta1, beta2 = ``betas``::
+
+        param *= 1 - lr * weight_decay                  (decoupled_weight_decay)
+        g = grad + weight_decay * param                 (otherwise)
+        exp_avg += (1 - beta1) * (g - exp_avg)
+        exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g
+        max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)     (amsgrad; used below)
+        param -= lr / (1 - beta1**t) * exp_avg / (sqrt(exp_avg_sq) / sqrt(1 - beta2**t) + eps)
+
+    With ``eps_before_correction``, the last line is scikit-learn's
+    (``MLPClassifier(solver="adam")``)::
+
+        param -= lr * sqrt(1 - beta2**t) / (1 - beta1**t) * exp_avg / (sqrt(exp_avg_sq) + eps)
+
+    The arithmetic follows torch's order (scikit-learn's with
+    ``eps_before_correction``), in param's dtype with the scalars rounded to it,
+    so that trajectories agree to rounding. One deviation: where the
+    denominator is 0 (eps = 0 and a second moment of 0, e.g. zero or underflowing
+    gradients), the entry is left unchanged (after AdamW's decay) instead of
+    becoming NaN or +-inf. In float32 a gradient beyond about 1.8e19 overflows
+    its square: that entry's second moment becomes inf and it stops moving (as
+    in torch).
+
+    Parameters
+    ----------
+    param : ndarray
+        Writeable, C-contiguous float32/float64 array of any shape (0-d
+        included), updated in place.
+    grad : array_like
+        The gradient, param's shape and dtype. May be ``param`` itself, but must
+        not overlap it otherwise.
+    exp_avg, exp_avg_sq : ndarray
+        The first and second moments: writeable, C-contiguous, param's shape and
+        dtype, sharing no memory with param, grad or each other; start them at
+        zeros and keep them between steps. Updated in place.
+    step : int
+        This update's number t, >= 1 (1 on the first step).
+    lr : float, default 1e-3
+        Learning rate, > 0.
+    betas : (float, float), default (0.9, 0.999)
+        The moments' decay rates, each in [0, 1).
+    eps : float, default 1e-8
+        >= 0, added to the denominator.
+    weight_decay : float, default 0
+        >= 0: Adam's L2 term, or AdamW's decoupled decay.
+    amsgrad : bool, default False
+        Divide by the largest second moment so far; needs ``max_exp_avg_sq``.
+    max_exp_avg_sq : ndarray, optional
+        As exp_avg (and sharing no memory with it); updated in place.
+    decoupled_weight_decay : bool, default False
+        AdamW: decay param by lr * weight_decay instead of adding the L2 term.
+    eps_before_correction : bool, default False
+        scikit-learn's placement of eps (see above).
+
+    The real settings must be finite in param's dtype (a non-zero one must not
+    round to 0 there).
+
+    Returns
+    -------
+    param
+    """
+    p, grad = _param_and_grad(param, grad)
+    lr, (beta1, beta2), eps, weight_decay, amsgrad = check_adam_settings(
+        lr, betas, eps, weight_decay, amsgrad, p.dtype)
+    decoupled = check_bool(decoupled_weight_decay, "decoupled_weight_decay")
+    eps_before_correction = check_bool(eps_before_correction, "eps_before_correction")
+    step = check_int(step, "step", 1, sys.maxsize)
+    buffers = [("exp_avg", exp_avg, ""), ("exp_avg_sq", exp_avg_sq, "")]
+    if amsgrad:
+        buffers.append(("max_exp_avg_sq", max_exp_avg_sq, " when amsgrad=True"))
+    m, v, *v_max = _state(p, grad, buffers)
+    _optim.adam_update(p.reshape(-1), grad.reshape(-1), m, v,
+                       v_max[0] if amsgrad else np.empty(0, dtype=p.dtype),
+                       lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                       weight_decay=0.0 if decoupled else weight_decay,
+                       decoupled_decay=weight_decay if decoupled else 0.0, amsgrad=amsgrad,
+                       eps_before_correction=eps_before_correction, step=step)
     return param

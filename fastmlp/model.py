@@ -711,8 +711,10 @@ class MLP:
             # The last update is judged by no later loss: judge it once, on the last
             # batch_size rows, in the model's dtype (as the steps' losses are), so that
             # fit never returns a model that diverged.
-            if not np.isfinite(self._dtype.type(self._loss_of(X[n - batch_size:],
-                                                              y[n - batch_size:]))):
+            last = self._loss_of(X[n - batch_size:], y[n - batch_size:])
+            with np.errstate(over="ignore"):
+                last = self._dtype.type(last)
+            if not np.isfinite(last):
                 self._diverged(epochs, None, "last", X, y, start, history)
         except KeyboardInterrupt:
             history._keep(recorded)

@@ -15,6 +15,8 @@ Like the kernels, integer (and boolean) input computes in float64.
 Notation: z are logits (n, k), Y one-hot or probability rows (n, k), x inputs
 (n, n_in), W weights (n_out, n_in), b biases (n_out,).
 """
+import math
+
 import numpy as np
 
 
@@ -156,17 +158,62 @@ def linear_backward(x, W, grad_out):
     return grad_out @ W, grad_out.T @ x, grad_out.sum(axis=0)
 
 
-# --- SGD -------------------------------------------------------------------
+# --- optimizers -------------------------------------------------------------
+# In the order of operations of kernels/optim_ops.pxd (torch's, or scikit-learn's
+# with eps_before_correction); Python floats take the arrays' dtype, as there.
 
-def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, weight_decay=0.0):
-    """torch.optim.SGD:  g = grad + wd * param;  v = mu v + g;
+def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, weight_decay=0.0,
+               dampening=0.0, first_step=False):
+    """torch.optim.SGD:  g = grad + wd * param;  v = g (first step) or mu v + (1 - d) g;
     g = g + mu v (Nesterov) or v;  param -= lr g  (all in place)"""
-    g = grad + weight_decay * param
+    g = grad + weight_decay * param if weight_decay != 0 else grad
     if momentum != 0:
-        velocity *= momentum
-        velocity += g
+        if first_step:
+            velocity[...] = g
+        else:
+            velocity[...] = momentum * velocity + (1 - dampening) * g
         g = g + momentum * velocity if nesterov else velocity
     param -= lr * g
+    return param
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None,
+                decoupled_weight_decay=False, eps_before_correction=False):
+    """torch.optim.Adam (AdamW with decoupled_weight_decay) at step t = ``step``:
+    m = lerp(m, g, 1 - b1);  v = b2 v + (1 - b2) g^2;
+    param -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps);
+    scikit-learn's eps placement with eps_before_correction (all in place).
+    An entry whose denominator is 0 keeps its value."""
+    beta1, beta2 = betas
+    if decoupled_weight_decay:
+        param *= 1 - lr * weight_decay
+        g = grad
+    else:
+        g = grad + weight_decay * param if weight_decay != 0 else grad
+    weight = param.dtype.type(1 - beta1)
+    if eps_before_correction:
+        exp_avg[...] = beta1 * exp_avg + weight * g
+        exp_avg_sq[...] = beta2 * exp_avg_sq + (1 - beta2) * (g * g)
+    else:
+        # torch's lerp, which for weight >= 0.5 interpolates from g's end
+        if weight < 0.5:
+            exp_avg[...] = exp_avg + weight * (g - exp_avg)
+        else:
+            exp_avg[...] = g - (g - exp_avg) * (1 - weight)
+        exp_avg_sq[...] = beta2 * exp_avg_sq + (1 - beta2) * g * g
+    v = exp_avg_sq
+    if amsgrad:
+        max_exp_avg_sq[...] = np.where(max_exp_avg_sq > exp_avg_sq, max_exp_avg_sq, exp_avg_sq)
+        v = max_exp_avg_sq
+    if eps_before_correction:
+        step_size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
+        denom = np.sqrt(v) + eps
+    else:
+        step_size = lr / (1 - beta1**step)
+        denom = np.sqrt(v) / (1 - beta2**step) ** 0.5 + eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        param[...] = np.where(denom != 0, param + -step_size * exp_avg / denom, param)
     return param
 
 

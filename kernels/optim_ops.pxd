@@ -19,7 +19,8 @@ Adam, as ``torch.optim.Adam`` / ``AdamW`` (t counts the steps from 1)::
 
     param *= 1 - lr * decoupled_decay           (AdamW)
     g = grad + weight_decay * param             (Adam's L2 term; scikit-learn's alpha)
-    m += (1 - beta1) * (g - m)                  (torch's lerp)
+    m += (1 - beta1) * (g - m)                  (torch's lerp; for 1 - beta1 >= 0.5
+                                                 m = g - (g - m) * beta1)
     v = beta2 * v + (1 - beta2) * g * g
     v_max = max(v_max, v)                       (amsgrad; v_max replaces v below)
     param += -(lr / (1 - beta1**t)) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
@@ -31,36 +32,57 @@ added to sqrt(v) before the bias correction of the step size)::
     v = beta2 * v + (1 - beta2) * (g * g)
     param += -(lr * sqrt(1 - beta2**t) / (1 - beta1**t)) * m / (sqrt(v) + eps)
 
+The one deviation from both: where the denominator is 0 (eps = 0 and v = 0, as
+with zero gradients or gradients whose square underflows), the last line leaves
+the entry as it is, instead of writing torch's NaN (0/0) or +-inf.
+
 ``weight_decay`` is an argument of its own (not part of AdamStep) because a
 network passes a different one for the weights and the biases (scikit-learn's
 alpha decays the weights only, scaled by 1/batch rows).
 """
 from cython cimport floating
-from libc.math cimport sqrt
+from libc.math cimport pow, sqrt
+
+
+# The loops below read every entry unconditionally and let the settings only
+# choose between values, which the compiler turns into vector blends; a buffer
+# that may be NULL (velocity, v_max) gets a loop of its own, since a read behind
+# a test would keep the loop scalar.
+
+cdef inline floating _with_decay(floating g, floating p, floating weight_decay) noexcept nogil:
+    """g + weight_decay * p, the L2 term (torch adds it only when weight_decay != 0,
+    which keeps an infinite param from turning its gradient into NaN)"""
+    return g + weight_decay * p if weight_decay != 0 else g
 
 
 cdef inline void sgd_update(floating* param, const floating* grad, Py_ssize_t n, floating lr,
                             floating momentum, floating dampening, floating* velocity,
                             bint first, bint nesterov, floating weight_decay) noexcept nogil:
     """param -= lr * step(grad) over n entries; ``velocity`` (n entries) is written when
-    momentum != 0 (and read unless ``first``), and may be NULL otherwise."""
+    momentum != 0 (and read unless ``first``), and may be NULL otherwise; grad may be
+    param itself."""
     cdef Py_ssize_t i
-    cdef floating g, v
+    cdef floating p, g, v
     cdef floating keep = 1 - dampening
+    if momentum == 0:
+        for i in range(n):
+            p = param[i]
+            param[i] = p - lr * _with_decay(grad[i], p, weight_decay)
+        return
     for i in range(n):
-        g = grad[i] + weight_decay * param[i] if weight_decay != 0 else grad[i]
-        if momentum != 0:
-            v = g if first else momentum * velocity[i] + keep * g
-            velocity[i] = v
-            g = g + momentum * v if nesterov else v
-        param[i] = param[i] - lr * g
+        p = param[i]
+        g = _with_decay(grad[i], p, weight_decay)
+        v = velocity[i]  # read even on the first step (then unused), to keep the loop a blend
+        v = g if first else momentum * v + keep * g
+        velocity[i] = v
+        param[i] = p - lr * (g + momentum * v if nesterov else v)
 
 
 cdef struct AdamStep:
     # The scalars of one Adam step, computed in double by adam_step.
     double beta1, beta2, eps
     double step_size    # lr / (1 - beta1**t), or scikit-learn's lr * sqrt(1 - beta2**t) / (1 - beta1**t)
-    double bc2_sqrt     # sqrt(1 - beta2**t) (unused with eps_before_correction)
+    double bc2_sqrt     # sqrt(1 - beta2**t); 1 with eps_before_correction
     double decay        # 1 - lr * decoupled_decay (1: no decoupled decay)
     bint amsgrad
     bint eps_before_correction
@@ -71,14 +93,50 @@ cdef inline AdamStep adam_step(double lr, double beta1, double beta2, double eps
                                bint eps_before_correction, Py_ssize_t t) noexcept nogil:
     """The scalars of Adam's step number t (t >= 1), as PyTorch and scikit-learn compute them."""
     cdef AdamStep s
-    cdef double bc1 = 1 - beta1 ** <double> t
-    cdef double bc2 = 1 - beta2 ** <double> t
+    # libc's pow, as Python's float ** int: Cython's ** of two doubles is a complex
+    # power (the base could be negative), slower and rounded differently.
+    cdef double bc1 = 1 - pow(beta1, <double> t)
+    cdef double bc2 = 1 - pow(beta2, <double> t)
     s.beta1, s.beta2, s.eps = beta1, beta2, eps
     s.amsgrad, s.eps_before_correction = amsgrad, eps_before_correction
-    s.bc2_sqrt = sqrt(bc2)
+    # torch's bias_correction2 ** 0.5; scikit-learn's is in the step size instead
+    # (dividing by 1 is exact, and keeps one formula for the denominator).
+    s.bc2_sqrt = 1 if eps_before_correction else pow(bc2, 0.5)
     s.step_size = lr * sqrt(bc2) / bc1 if eps_before_correction else lr / bc1
     s.decay = 1 - lr * decoupled_decay
     return s
+
+
+cdef inline floating _adam_entry(floating p, floating g, floating* m, floating* v,
+                                 floating* v_max, floating weight_decay, AdamStep s,
+                                 bint amsgrad) noexcept nogil:
+    """One entry's new param from its old value p and gradient g; updates its m and v
+    (and v_max, with amsgrad) in place. Scalars are rounded to the dtype, as torch's."""
+    cdef floating m_i = m[0], v_i = v[0], m_torch, v_old, denom
+    cdef floating beta1 = <floating> s.beta1, beta2 = <floating> s.beta2
+    # torch's lerp_(g, weight) with weight = 1 - beta1: for weight >= 0.5 it
+    # interpolates from the other end, for accuracy.
+    cdef floating weight = <floating> (1 - s.beta1)
+    cdef floating rest = 1 - weight  # exact when used (weight >= 0.5)
+    cdef floating one_minus_beta2 = <floating> (1 - s.beta2)
+    p = p * <floating> s.decay  # AdamW's; exact when decay is 1
+    g = _with_decay(g, p, weight_decay)
+    # torch's lerp_ and addcmul_, or NumPy's order as scikit-learn writes it. (One
+    # test per select, each a vector blend: nested ones would not vectorise.)
+    m_torch = m_i + weight * (g - m_i) if weight < <floating> 0.5 else g - (g - m_i) * rest
+    m_i = beta1 * m_i + weight * g if s.eps_before_correction else m_torch
+    v_i = (beta2 * v_i + one_minus_beta2 * (g * g) if s.eps_before_correction
+           else beta2 * v_i + one_minus_beta2 * g * g)
+    m[0] = m_i
+    v[0] = v_i
+    if amsgrad:
+        v_old = v_max[0]
+        v_i = v_old if v_old > v_i else v_i
+        v_max[0] = v_i
+    # libc's sqrt is double: round it at once, so that float32 divides in float32.
+    denom = <floating> sqrt(v_i) / <floating> s.bc2_sqrt + <floating> s.eps
+    # A zero denominator (eps = 0 and v = 0) would make the step 0/0 or +-inf.
+    return p + <floating> -s.step_size * m_i / denom if denom != 0 else p
 
 
 cdef inline void adam_update(floating* param, const floating* grad, Py_ssize_t n,
@@ -86,30 +144,16 @@ cdef inline void adam_update(floating* param, const floating* grad, Py_ssize_t n
                              floating weight_decay, const AdamStep* s) noexcept nogil:
     """One Adam step over n entries (see the module docstring); m, v and (with
     amsgrad) v_max hold n entries each and are updated in place; v_max may be NULL
-    without amsgrad."""
+    without amsgrad; grad may be param itself. Where the denominator is 0 (eps = 0
+    and v = 0), the entry keeps the value it has before the step term (torch's
+    becomes NaN or +-inf)."""
     cdef Py_ssize_t i
-    cdef floating g, m_i, v_i, denom
-    cdef floating beta1 = s.beta1, beta2 = s.beta2, eps = s.eps
-    cdef floating one_minus_beta1 = 1 - s.beta1, one_minus_beta2 = 1 - s.beta2
-    cdef floating neg_step = -s.step_size, bc2_sqrt = s.bc2_sqrt, decay = s.decay
-    cdef bint decoupled = s.decay != 1
-    for i in range(n):
-        if decoupled:
-            param[i] = param[i] * decay
-        g = grad[i] + weight_decay * param[i] if weight_decay != 0 else grad[i]
-        if s.eps_before_correction:  # NumPy's order, as scikit-learn writes it
-            m_i = beta1 * m[i] + one_minus_beta1 * g
-            v_i = beta2 * v[i] + one_minus_beta2 * (g * g)
-        else:  # torch's lerp_ and addcmul_
-            m_i = m[i] + one_minus_beta1 * (g - m[i])
-            v_i = beta2 * v[i] + one_minus_beta2 * g * g
-        m[i], v[i] = m_i, v_i
-        if s.amsgrad:
-            if v_max[i] > v_i:
-                v_i = v_max[i]
-            v_max[i] = v_i
-        if s.eps_before_correction:
-            denom = sqrt(v_i) + eps
-        else:
-            denom = sqrt(v_i) / bc2_sqrt + eps
-        param[i] = param[i] + neg_step * m_i / denom
+    cdef AdamStep step = s[0]  # a local copy: no write through param can change it
+    if step.amsgrad:
+        for i in range(n):
+            param[i] = _adam_entry(param[i], grad[i], &m[i], &v[i], &v_max[i], weight_decay,
+                                   step, True)
+    else:
+        for i in range(n):
+            param[i] = _adam_entry(param[i], grad[i], &m[i], &v[i], NULL, weight_decay,
+                                   step, False)

@@ -17,6 +17,11 @@ from fastmlp._kernels import softmax as _softmax
 pytestmark = pytest.mark.skipif(not _activations.BOUNDS_CHECKED,
                                 reason="release build: bounds checks are compiled out")
 
+SGD = dict(lr=0.1, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
+           first_step=False)
+ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled_decay=0.0,
+            amsgrad=False, eps_before_correction=False, step=1)
+
 SHORT = [
     ("tanh", lambda: _activations.tanh(np.zeros(5), np.zeros(4))),
     ("relu_backward", lambda: _activations.relu_backward(np.zeros(5), np.zeros(3))),
@@ -30,8 +35,14 @@ SHORT = [
     ("linear_backward", lambda: _linear.linear_backward(
         np.zeros((3, 4)), np.zeros((2, 4)), np.zeros((3, 2)), np.zeros((3, 4)),
         np.zeros((2, 4)), np.zeros(1))),
-    ("sgd_update", lambda: _optim.sgd_update(np.zeros(4), np.zeros(3), 0.1, 0.0, np.zeros(0),
-                                           False, 0.0)),
+    ("sgd_update", lambda: _optim.sgd_update(np.zeros(4), np.zeros(3), np.zeros(0), **SGD)),
+    ("sgd_update velocity", lambda: _optim.sgd_update(np.zeros(4), np.zeros(4), np.zeros(3),
+                                                      **{**SGD, "momentum": 0.9})),
+    ("adam_update", lambda: _optim.adam_update(np.zeros(4), np.zeros(4), np.zeros(4),
+                                               np.zeros(3), np.zeros(0), **ADAM)),
+    ("adam_update amsgrad", lambda: _optim.adam_update(
+        np.zeros(4), np.zeros(4), np.zeros(4), np.zeros(4), np.zeros(3),
+        **{**ADAM, "amsgrad": True})),
 ]
 
 

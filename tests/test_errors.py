@@ -16,6 +16,7 @@ X = np.zeros((5, 3))
 Y = np.array([0, 1, 0, 1, 1])
 Z = np.zeros((5, 2))
 W, B = np.zeros((2, 3)), np.zeros(2)
+Z3 = np.zeros(3)
 X32, Y32 = np.ones((5, 3), np.float32), Y.astype(np.intp)  # the compiled step's exact form
 
 
@@ -115,6 +116,21 @@ KERNEL_CASES = [
                                                        momentum=0.9, velocity=np.zeros(3),
                                                        nesterov="no"),
      TypeError, "nesterov must be True or False; got str 'no'"),
+    ("dampening with nesterov", lambda: kernels.sgd_update(
+        np.zeros(3), np.zeros(3), 0.1, momentum=0.9, velocity=np.zeros(3), nesterov=True,
+        dampening=0.5), ValueError, "nesterov=True needs dampening=0 (as in torch.optim.SGD); "
+                                    "got dampening=0.5"),
+    ("adam step 0", lambda: kernels.adam_update(np.zeros(3), np.zeros(3), np.zeros(3),
+                                                np.zeros(3), 0), ValueError,
+     "step must be >= 1; got 0"),
+    ("adam beta 1", lambda: kernels.adam_update(np.zeros(3), np.zeros(3), np.zeros(3),
+                                                np.zeros(3), 1, betas=(0.9, 1)), ValueError,
+     "betas[1] must be < 1.0; got 1.0"),
+    ("amsgrad without its buffer", lambda: kernels.adam_update(
+        np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3), 1, amsgrad=True), ValueError,
+     "max_exp_avg_sq is required when amsgrad=True: pass np.zeros((3,), dtype=np.float64)"),
+    ("adam state shared", lambda: kernels.adam_update(np.zeros(3), np.zeros(3), Z3, Z3, 1),
+     ValueError, "exp_avg_sq must not share memory with exp_avg"),
     ("x beyond BLAS ints", lambda: kernels.linear_forward(
         np.broadcast_to(0.0, (2**31, 3)), W, B), ValueError,
      "x must have at most 2147483647 rows and columns (BLAS counts them in 32-bit ints)"),
@@ -335,6 +351,9 @@ def valid_calls(dtype):
         "linear_backward": dict(x=x, W=w, grad_out=z),
         "sgd_update": dict(param=z.copy(), grad=z[::-1].copy(), lr=0.1, momentum=0.9,
                            velocity=np.ones_like(z)),
+        "adam_update": dict(param=z.copy(), grad=z[::-1].copy(), exp_avg=np.ones_like(z),
+                            exp_avg_sq=np.ones_like(z), step=3, amsgrad=True,
+                            max_exp_avg_sq=np.full_like(z, 2.0)),
     }
     for name, arg in (("tanh", "x"), ("sigmoid", "x"), ("relu", "x"), ("tanh_derivative", "t"),
                       ("sigmoid_derivative", "s"), ("relu_derivative", "r")):
@@ -351,7 +370,7 @@ def call(kernel, kwargs):
 ARRAY_ARGUMENTS = [(kernel, arg) for kernel, kw in valid_calls(np.float64).items()
                    for arg, value in kw.items() if isinstance(value, np.ndarray)]
 ARRAY_IDS = [f"{kernel} {arg}" for kernel, arg in ARRAY_ARGUMENTS]
-WRITTEN = {"out", "param", "velocity"}
+WRITTEN = {"out", "param", "velocity", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
 
 
 def written(kernel, arg):

@@ -30,6 +30,7 @@ g2 = np.ones((4, 2))
 labels = np.array([0, 1, 2, 0])
 out = np.empty((4, 3))
 param, grad, velocity = np.zeros(12), np.ones(12), np.zeros(12)
+exp_avg_sq, max_exp_avg_sq = np.zeros(12), np.zeros(12)
 model = MLP([3, 5, 3], seed=0)
 X32 = x.astype(np.float32)
 
@@ -61,6 +62,8 @@ CALLS_BY_KERNEL = {
     "linear_backward": lambda: kernels.linear_backward(x, W, g2),
     "sgd_update": lambda: kernels.sgd_update(param, grad, 1e-9, momentum=0.9,
                                              velocity=velocity),
+    "adam_update": lambda: kernels.adam_update(param, grad, velocity, exp_avg_sq, 1,
+                                               amsgrad=True, max_exp_avg_sq=max_exp_avg_sq),
     "error path": bad_shape,
     "MLP.step": lambda: model.step(X32, labels, 1e-6),
     "MLP.forward": lambda: model.forward(X32),

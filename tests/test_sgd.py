@@ -15,14 +15,20 @@ SETTINGS = [
     dict(momentum=0.9),
     dict(momentum=0.9, nesterov=True),
     dict(momentum=0.5, nesterov=True, weight_decay=0.1),
+    dict(momentum=0.9, dampening=0.5),
+    dict(momentum=0.8, dampening=0.1, weight_decay=0.1),
+    dict(momentum=0.9, dampening=1.0),
 ]
-SETTING_IDS = ["plain", "decay", "momentum", "nesterov", "nesterov-decay"]
+SETTING_IDS = ["plain", "decay", "momentum", "nesterov", "nesterov-decay", "dampening",
+               "dampening-decay", "full-dampening"]
 
 
 def run(update, param, grads, lr, **kw):
-    velocity = np.zeros_like(param) if kw.get("momentum") else None
-    for g in grads:
-        update(param, g, lr, velocity=velocity, **kw)
+    """Steps from param through grads, the first with first_step=True (as torch's)."""
+    # NaN, not zeros: the first step must not read the velocity.
+    velocity = np.full_like(param, np.nan) if kw.get("momentum") else None
+    for k, g in enumerate(grads):
+        update(param, g, lr, velocity=velocity, first_step=k == 0, **kw)
     return param, velocity
 
 
@@ -128,6 +134,16 @@ P = np.zeros(3)
     (P, np.zeros(3), dict(momentum=0.9, velocity=np.zeros(3), nesterov="yes"), TypeError,
      r"nesterov must be True or False; got str 'yes'"),
     (P, np.zeros(3), dict(nesterov=None), TypeError, r"nesterov must be True or False; got NoneType"),
+    (P, np.zeros(3), dict(dampening=-0.1), ValueError, r"dampening must be >= 0.0; got -0.1"),
+    (P, np.zeros(3), dict(dampening=1.5), ValueError, r"dampening must be <= 1.0; got 1.5"),
+    (P, np.zeros(3), dict(dampening=np.nan), ValueError, r"dampening must be finite; got nan"),
+    (P, np.zeros(3), dict(dampening="0"), TypeError, r"dampening must be a real number; got str"),
+    (P, np.zeros(3), dict(momentum=0.9, velocity=np.zeros(3), nesterov=True, dampening=0.1),
+     ValueError, r"nesterov=True needs dampening=0 \(as in torch.optim.SGD\); got dampening=0.1"),
+    (P, np.zeros(3), dict(first_step=1), TypeError, r"first_step must be True or False; got int 1"),
+    (P, np.zeros(3), dict(first_step=None), TypeError, r"first_step must be True or False"),
+    (P, np.zeros(3), dict(momentum=0.9, first_step=True), ValueError,
+     r"velocity is required when momentum"),
     (P, np.zeros(3), dict(momentum=0.9, velocity=np.zeros(3), nesterov=1), TypeError,
      r"nesterov must be True or False; got int 1"),
     # float32 arrays compute in float32: lr must neither overflow nor vanish there.
@@ -138,6 +154,8 @@ P = np.zeros(3)
      r"momentum must be at least 1.401e-45 in magnitude for float32 arrays, or it rounds to 0"),
     (np.zeros(3, np.float32), np.zeros(3, np.float32), dict(weight_decay=1e39), ValueError,
      r"weight_decay must be at most 3.403e\+38"),
+    (np.zeros(3, np.float32), np.zeros(3, np.float32), dict(dampening=1e-50), ValueError,
+     r"dampening must be at least 1.401e-45 in magnitude for float32 arrays"),
 ])
 def test_errors(param, grad, kw, exc, match):
     kw = {"lr": 0.1, **kw}
@@ -241,3 +259,30 @@ def test_matches_torch(dtype, rng, kw):
         opt.step()
     p, _ = run(kernels.sgd_update, p0.copy(), grads, 0.05, **kw)
     assert_close(p, pt.detach().numpy(), dtype, scale=10)
+
+
+def test_dampening_and_first_step_formula():
+    # torch: the buffer starts as the first gradient, undamped; later ones enter damped.
+    p, v = np.array([1.0]), np.full(1, np.nan)
+    kernels.sgd_update(p, np.array([2.0]), 0.1, momentum=0.5, velocity=v, dampening=0.25,
+                       first_step=True)
+    assert v[0] == 2.0 and p[0] == pytest.approx(0.8)
+    kernels.sgd_update(p, np.array([2.0]), 0.1, momentum=0.5, velocity=v, dampening=0.25)
+    assert v[0] == pytest.approx(0.5 * 2.0 + 0.75 * 2.0) and p[0] == pytest.approx(0.8 - 0.25)
+
+
+def test_first_step_without_momentum_is_plain_sgd(dtype):
+    p = np.array([1.0, 2.0], dtype)
+    kernels.sgd_update(p, np.array([1.0, 1.0], dtype), 0.5, first_step=True, dampening=0.5)
+    np.testing.assert_array_equal(p, [0.5, 1.5])
+
+
+def test_zero_velocity_start_equals_first_step_without_dampening(dtype, rng):
+    p0, grads = rng.standard_normal(9).astype(dtype), [rng.standard_normal(9).astype(dtype)] * 2
+    a, b = p0.copy(), p0.copy()
+    va, vb = np.zeros(9, dtype), np.full(9, np.nan, dtype)
+    for k, g in enumerate(grads):
+        kernels.sgd_update(a, g, 0.1, momentum=0.9, velocity=va)
+        kernels.sgd_update(b, g, 0.1, momentum=0.9, velocity=vb, first_step=k == 0)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(va, vb)
