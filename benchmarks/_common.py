@@ -204,7 +204,10 @@ class Worker:
         self.info = {"peer": hello["ready"], "thread_pools": hello["thread_pools"]}
 
     def ask(self, cmd, **args):
-        self._proc.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
+        try:
+            self._proc.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
+        except BrokenPipeError:
+            pass  # the worker died: _receive reports why
         return self._receive()
 
     def _receive(self):
@@ -214,7 +217,8 @@ class Worker:
             self._log.seek(0)
             lines = [s for s in self._log.read().splitlines() if s.strip()]
             self._log.close()
-            raise WorkerFailed(f"exited with status {self._proc.returncode}: "
+            raise WorkerFailed(f"{self.peer}'s worker exited with status "
+                               f"{self._proc.returncode}: "
                                + (lines[-1].strip() if lines else "no message"))
         return json.loads(line)
 
