@@ -1,53 +1,109 @@
-"""A whole fit on real MNIST digits: epoch time and test accuracy, side by side.
+"""Whole epochs of training, side by side: MNIST-8k with SGD and Adam, and fit's fixed
+cost per epoch on a small data set.
 
-MLP 784-300-10, tanh, softmax cross-entropy, SGD lr 0.1, batch 32, 5 epochs,
-rows shuffled every epoch, on the MNIST test set in ../shared/data/mnist (the
-first 8,000 images to train, the last 2,000 to test), for:
+MNIST: MLP 784-300-10, tanh, softmax cross-entropy, batch 32, 5 epochs, rows
+shuffled every epoch, on the MNIST test set in ../shared/data/mnist (the first
+8,000 images to train, the last 2,000 to test), with SGD (lr 0.1) and with Adam
+(lr 0.001, betas (0.9, 0.999), eps 1e-8), each implementation in a process of its
+own (see ``_common``):
 
-* fastmlp: ``MLP.fit`` (one compiled call per epoch), one epoch per call so
-  each epoch is timed;
-* numpy: a plain NumPy training loop over ``fastmlp.reference``'s kernels;
-* torch: nn.Sequential + CrossEntropyLoss + optim.SGD over shuffled index
-  batches (if installed);
-* sklearn: ``MLPClassifier(solver="sgd")`` with the same settings, one
-  ``partial_fit`` per epoch over rows we shuffle ourselves (if installed).
+* fastmlp: ``MLP.fit`` (one compiled call per epoch), one epoch per call so each
+  epoch is timed; Adam through ``fit(optimizer=fastmlp.optim.Adam(...))``, whose
+  state carries over from one call to the next;
+* numpy (SGD only): a plain NumPy training loop over ``fastmlp.reference``;
+* torch: nn.Sequential + CrossEntropyLoss + ``optim.SGD`` / ``optim.Adam`` over
+  shuffled index batches;
+* sklearn: ``MLPClassifier(solver="sgd")`` / ``(solver="adam")`` with the same
+  settings, one ``partial_fit`` per epoch over rows we shuffle ourselves.
 
-All start from Glorot-scaled weights (fastmlp's init="xavier", sklearn's own).
-Reports the median seconds per epoch, how many times faster fastmlp is, and
-the test accuracy after the last epoch; writes benchmarks/results/bench_fit.*.
+All start from Glorot-scaled weights (fastmlp's init="xavier", sklearn's own). A
+round runs each peer's 5 epochs once, from fresh weights; reports the median
+seconds per epoch over all rounds, how many times faster fastmlp is (the median
+over rounds of the ratio of the two peers' median epochs in that round) and the
+median test accuracy after the last epoch.
 
-Run:  python benchmarks/bench_fit.py [--threads N] [--repeat 3] [--data-dir DIR]
+Digits (fit's fixed cost): scikit-learn's digits (1,797 rows / 16, [64, 100, 10],
+batch 200, SGD lr 0.1, float64): the time per epoch of ``MLP.fit`` over many epochs
+in one call (rows in order, and shuffled), against the same epochs as 9 ``MLP.step``
+calls on the same batches; the issue's target for fit / steps is at most 1.1.
+
+Writes benchmarks/results/bench_fit.{csv,json} and bench_fit_digits.{csv,json}.
+
+Run:  python benchmarks/bench_fit.py [--threads N] [--quick] [--rounds 3]
+          [--data-dir DIR] [--dtype float32] [--digits-epochs 200] [--digits-rounds 11]
 """
+import argparse
+import json
 import sys
+import time
+import warnings
+from statistics import median
 
-from _common import set_threads
+from _common import (MNIST_DIR, SETTLE, NumpyMLP, Skip, TorchMLP, add_run_options, describe,
+                     fastmlp_adam, interleaved_rounds, machine, optional, paired_ratio,
+                     print_skipped, serve, start_workers, worker_env, write_results)
 
-THREADS = set_threads(sys.argv)
-
-import argparse  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from _common import MNIST_DIR, NumpyMLP, TorchMLP, machine, optional, write_results  # noqa: E402
-from fastmlp import MLP, datasets  # noqa: E402
-
-SIZES, LR, BATCH, EPOCHS = [784, 300, 10], 0.1, 32, 5
+SIZES, BATCH, EPOCHS = [784, 300, 10], 32, 5
+LR = {"sgd": 0.1, "adam": 0.001}
+# Each optimizer's peers; the first is what the ratios divide.
+MNIST_PEERS = {"sgd": ["fastmlp", "numpy", "torch", "sklearn"],
+               "adam": ["fastmlp-adam", "torch-adam", "sklearn-adam"]}
+DIGITS_SIZES, DIGITS_BATCH, DIGITS_LR = [64, 100, 10], 200, 0.1
+DIGITS_PEERS = ["digits-steps", "digits-fit", "digits-fit-shuffled"]
 
 
-def run_fastmlp(data, dtype, seed):
+# --- the workers -------------------------------------------------------------------------
+
+def build(peer, case):
+    """A peer's run (see ``_common.serve``): MNIST peers return a function of ``seed``
+    that trains for EPOCHS epochs from fresh weights and returns the epoch times and
+    the test accuracy; digits peers a function doing ``case["epochs"]`` epochs."""
+    if peer.startswith("digits"):
+        return build_digits(peer, case["epochs"])
+    import numpy as np
+    from fastmlp import datasets
+
+    dtype = np.dtype(case["dtype"]).type
+    rule = "adam" if peer.endswith("-adam") else "sgd"
+    impl = peer.removesuffix("-adam")
+    module = {"torch": "torch", "sklearn": "sklearn"}.get(impl)
+    lib = optional(module) if module else None
+    if module and lib is None:
+        raise Skip(f"{module} is not installed")
+    X, y = datasets.load_mnist(case["data_dir"], split="test")
+    X = X.astype(dtype)
+    data = (np.ascontiguousarray(X[:8000]), y[:8000], np.ascontiguousarray(X[8000:]), y[8000:])
+    if impl == "fastmlp":
+        optimizer = fastmlp_adam(LR["adam"]) if rule == "adam" else None
+        return (lambda seed: run_fastmlp(data, dtype, seed, optimizer)), {
+            "call": f"MLP.fit(epochs=1, optimizer={optimizer!r})" if optimizer
+            else f"MLP.fit(epochs=1, lr={LR['sgd']})"}
+    if impl == "numpy":
+        return (lambda seed: run_numpy(data, dtype, seed)), {"call": "NumpyMLP.step loop"}
+    if impl == "torch":
+        return (lambda seed: run_torch(lib, data, dtype, seed, rule)), {"torch": lib.__version__}
+    if impl == "sklearn":
+        return (lambda seed: run_sklearn(data, seed, rule)), {"sklearn": lib.__version__}
+    raise ValueError(f"unknown peer {peer!r}")
+
+
+def run_fastmlp(data, dtype, seed, optimizer):
+    from fastmlp import MLP
+
     X, y, Xt, yt = data
     model = MLP(SIZES, dtype=dtype, seed=seed, init="xavier")
+    train = ({"optimizer": optimizer} if optimizer is not None else {"lr": LR["sgd"]})
     times = []
     for epoch in range(EPOCHS):
         t = time.perf_counter()
-        model.fit(X, y, epochs=1, batch_size=BATCH, lr=LR, progress=False, seed=seed + epoch)
+        model.fit(X, y, epochs=1, batch_size=BATCH, progress=False, seed=seed + epoch, **train)
         times.append(time.perf_counter() - t)
-    return times, model.score(Xt, yt)
+    return {"epoch_s": times, "accuracy": model.score(Xt, yt)}
 
 
 def run_numpy(data, dtype, seed):
+    import numpy as np
+
     X, y, Xt, yt = data
     rng = np.random.default_rng(seed)
     model = NumpyMLP(SIZES, dtype, rng)
@@ -57,15 +113,17 @@ def run_numpy(data, dtype, seed):
         order = rng.permutation(len(X))
         for i in range(0, len(X), BATCH):
             rows = order[i:i + BATCH]
-            model.step(X[rows], y[rows], LR)
+            model.step(X[rows], y[rows], LR["sgd"])
         times.append(time.perf_counter() - t)
-    return times, float(np.mean(model.predict(Xt) == yt))
+    return {"epoch_s": times, "accuracy": float(np.mean(model.predict(Xt) == yt))}
 
 
-def run_torch(torch, data, dtype, seed):
+def run_torch(torch, data, dtype, seed, rule):
+    import numpy as np
+
     X, y, Xt, yt = data
     torch.manual_seed(seed)
-    model = TorchMLP(torch, SIZES, dtype, LR)
+    model = TorchMLP(torch, SIZES, dtype, LR[rule], rule)
     X, y = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
     times = []
     for _ in range(EPOCHS):
@@ -76,17 +134,20 @@ def run_torch(torch, data, dtype, seed):
             model.step(X[rows], y[rows])
         times.append(time.perf_counter() - t)
     pred = model.predict(torch.from_numpy(Xt)).numpy()
-    return times, float(np.mean(pred == yt))
+    return {"epoch_s": times, "accuracy": float(np.mean(pred == yt))}
 
 
-def run_sklearn(sklearn, data, dtype, seed):
+def run_sklearn(data, seed, rule):
+    import numpy as np
     from sklearn.neural_network import MLPClassifier
 
     X, y, Xt, yt = data
     rng = np.random.default_rng(seed)
-    model = MLPClassifier(hidden_layer_sizes=(SIZES[1],), activation="tanh", solver="sgd",
-                          learning_rate_init=LR, batch_size=BATCH, momentum=0.0, alpha=0.0,
-                          shuffle=False, random_state=seed)
+    solver = ({"solver": "sgd", "momentum": 0.0} if rule == "sgd" else
+              {"solver": "adam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8})
+    model = MLPClassifier(hidden_layer_sizes=(SIZES[1],), activation="tanh",
+                          learning_rate_init=LR[rule], batch_size=BATCH, alpha=0.0,
+                          shuffle=False, random_state=seed, **solver)
     times = []
     classes = np.arange(SIZES[-1])
     for _ in range(EPOCHS):
@@ -96,58 +157,145 @@ def run_sklearn(sklearn, data, dtype, seed):
             warnings.simplefilter("ignore")
             model.partial_fit(X[order], y[order], classes=classes)
         times.append(time.perf_counter() - t)
-    return times, float(model.score(Xt, yt))
+    return {"epoch_s": times, "accuracy": float(model.score(Xt, yt))}
+
+
+def build_digits(peer, epochs):
+    """``epochs`` epochs on the digits, by ``fit`` or by ``step`` calls on its batches."""
+    import numpy as np
+    from fastmlp import MLP
+
+    if optional("sklearn") is None:
+        raise Skip("scikit-learn (which ships the digits) is not installed")
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = np.ascontiguousarray(X / 16.0)
+    model = MLP(DIGITS_SIZES, dtype=np.float64, seed=0, init="xavier")
+    if peer == "digits-steps":
+        batches = [(X[i:i + DIGITS_BATCH], y[i:i + DIGITS_BATCH])
+                   for i in range(0, len(X), DIGITS_BATCH)]
+
+        def run():
+            for _ in range(epochs):
+                for Xb, yb in batches:
+                    model.step(Xb, yb, DIGITS_LR)
+        return run, {"call": f"{len(batches)} x MLP.step(X[i:i + {DIGITS_BATCH}], ...) an epoch"}
+    shuffle = peer == "digits-fit-shuffled"
+    return ((lambda: model.fit(X, y, epochs=epochs, batch_size=DIGITS_BATCH, lr=DIGITS_LR,
+                               shuffle=shuffle, progress=False, seed=0)),
+            {"call": f"MLP.fit(epochs={epochs}, shuffle={shuffle})"})
+
+
+# --- the parent --------------------------------------------------------------------------
+
+def mnist(args, env, info):
+    peers = [p for ps in MNIST_PEERS.values() for p in ps]
+    case = {"data_dir": args.data_dir, "dtype": args.dtype}
+    workers, skipped = start_workers(__file__, peers, case, env, warm_calls=0)
+    info["skipped"] += [{"peer": p, "case": case, "reason": why} for p, why in skipped.items()]
+    if "fastmlp" not in workers:
+        sys.exit(f"bench_fit: fastmlp's worker failed: {skipped['fastmlp']}")
+    runs = {peer: [] for peer in workers}
+    try:
+        for seed in range(args.rounds or (1 if args.quick else 3)):
+            for peer, w in workers.items():  # round-robin over the peers
+                time.sleep(SETTLE)
+                runs[peer].append(w.ask("run", args={"seed": seed}))
+    finally:
+        for w in workers.values():
+            w.close()
+    info["peers"].update({peer: w.info for peer, w in workers.items()})
+    rows = []
+    print(f"MNIST 8,000 train / 2,000 test, {SIZES} tanh, batch {BATCH}, {EPOCHS} epochs, "
+          f"{args.dtype}, {len(runs['fastmlp'])} round(s)")
+    print(f"{'optimizer':10} {'implementation':15} {'s/epoch':>9} {'fastmlp is':>11} "
+          f"{'test accuracy':>14}")
+    for rule, names in MNIST_PEERS.items():
+        base = names[0]
+        for peer in names:
+            if peer not in runs:
+                continue
+            epochs = [s for run in runs[peer] for s in run["epoch_s"]]
+            ratio = (paired_ratio([median(r["epoch_s"]) for r in runs[peer]],
+                                  [median(r["epoch_s"]) for r in runs[base]])
+                     if base in runs else None)
+            acc = median(r["accuracy"] for r in runs[peer])
+            rows.append({"optimizer": rule, "implementation": peer.removesuffix("-adam"),
+                         "dtype": args.dtype, "epoch_s": round(median(epochs), 4),
+                         "x_fastmlp_faster": round(ratio, 2) if ratio else None,
+                         "test_accuracy": round(acc, 4)})
+            shown = f"{ratio:10.2f}x" if ratio else f"{'-':>11}"
+            print(f"{rule:10} {peer.removesuffix('-adam'):15} {median(epochs):9.3f} {shown} "
+                  f"{acc:14.4f}", flush=True)
+    return rows
+
+
+def digits(args, env, info):
+    epochs = args.digits_epochs or (20 if args.quick else 200)
+    rounds = args.digits_rounds or (3 if args.quick else 11)
+    case = {"epochs": epochs}
+    workers, skipped = start_workers(__file__, DIGITS_PEERS, case, env, warm_calls=1)
+    info["skipped"] += [{"peer": p, "case": case, "reason": why} for p, why in skipped.items()]
+    try:
+        if set(workers) != set(DIGITS_PEERS):
+            print(f"digits: left out ({'; '.join(skipped.values())})")
+            return []
+        t = interleaved_rounds(workers, min_block=0.1, rounds=rounds)
+    finally:
+        for w in workers.values():
+            w.close()
+    info["peers"].update({peer: w.info for peer, w in workers.items()})
+    ms = {peer: median(s) / epochs * 1e3 for peer, s in t.items()}
+    row = {"data": "digits 1797 x 64", "sizes": str(DIGITS_SIZES), "batch": DIGITS_BATCH,
+           "dtype": "float64", "epochs_per_call": epochs, "rounds": rounds,
+           "steps_ms_per_epoch": round(ms["digits-steps"], 4),
+           "fit_ms_per_epoch": round(ms["digits-fit"], 4),
+           "fit_shuffled_ms_per_epoch": round(ms["digits-fit-shuffled"], 4),
+           "fit_over_steps": round(paired_ratio(t["digits-fit"], t["digits-steps"]), 3),
+           "fit_shuffled_over_steps": round(paired_ratio(t["digits-fit-shuffled"],
+                                                         t["digits-steps"]), 3)}
+    print(f"digits 1,797 x 64, {DIGITS_SIZES} tanh, batch {DIGITS_BATCH}, float64, "
+          f"{epochs} epochs a call, {rounds} rounds: ms per epoch")
+    print(f"{'9 steps':>10} {'fit':>10} {'fit, shuffled':>14} {'fit/steps':>10} "
+          f"{'shuffled/steps':>15} {'target':>7}")
+    print(f"{row['steps_ms_per_epoch']:10.3f} {row['fit_ms_per_epoch']:10.3f} "
+          f"{row['fit_shuffled_ms_per_epoch']:14.3f} {row['fit_over_steps']:10.3f} "
+          f"{row['fit_shuffled_over_steps']:15.3f} {'<= 1.1':>7}", flush=True)
+    return [row]
 
 
 def main():
+    if sys.argv[1:2] == ["--worker"]:
+        peer, case = sys.argv[2], json.loads(sys.argv[3])
+        serve(lambda: build(peer, case))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=THREADS,
-                        help="threads for BLAS, OpenMP and torch (default: all cores)")
-    parser.add_argument("--data-dir", default=str(MNIST_DIR), help="folder with the MNIST IDX files")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--repeat", type=int, default=3, help="whole runs per implementation")
-    parser.add_argument("--quick", action="store_true", help="one run each: a smoke run")
+    add_run_options(parser, rounds=3)
+    parser.add_argument("--data-dir", default=str(MNIST_DIR),
+                        help="folder with the MNIST IDX files")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="dtype of the MNIST runs (the digits run in float64)")
+    parser.add_argument("--digits-epochs", type=int, default=None,
+                        help="epochs a timed call on the digits (default 200)")
+    parser.add_argument("--digits-rounds", type=int, default=None,
+                        help="timed rounds on the digits (default 11)")
+    parser.add_argument("--only", choices=["mnist", "digits"], default=None,
+                        help="run one of the two parts")
     args = parser.parse_args()
-    try:
-        X, y = datasets.load_mnist(args.data_dir, split="test")
-    except FileNotFoundError as exc:
-        sys.exit(f"bench_fit: {exc}")
-    dtype = np.dtype(args.dtype).type
-    X = X.astype(dtype)
-    data = (np.ascontiguousarray(X[:8000]), y[:8000], np.ascontiguousarray(X[8000:]), y[8000:])
-    torch, sklearn = optional("torch"), optional("sklearn")
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-    runners = {"fastmlp": lambda s: run_fastmlp(data, dtype, s),
-               "numpy": lambda s: run_numpy(data, dtype, s)}
-    if torch is not None:
-        runners["torch"] = lambda s: run_torch(torch, data, dtype, s)
-    if sklearn is not None:
-        runners["sklearn"] = lambda s: run_sklearn(sklearn, data, dtype, s)
-    info = machine(args.threads)
-    print(f"{info['cpu']}, {info['cores']} cores, {args.threads} threads, {info['date']}")
-    print(f"MNIST 8,000 train / 2,000 test, {SIZES} tanh, SGD lr {LR}, batch {BATCH}, "
-          f"{EPOCHS} epochs, {args.dtype}")
-    epoch_times = {name: [] for name in runners}
-    accuracy = {name: [] for name in runners}
-    for rep in range(1 if args.quick else args.repeat):
-        for name, run in runners.items():  # round-robin over implementations
-            times, acc = run(rep)
-            epoch_times[name] += times
-            accuracy[name].append(acc)
-            time.sleep(0.2)  # let this library's thread pool fall asleep
-    med = {name: float(np.median(t)) for name, t in epoch_times.items()}
-    rows = []
-    print(f"{'implementation':15} {'s/epoch':>9} {'fastmlp is':>11} {'test accuracy':>14}")
-    for name in runners:
-        acc = float(np.median(accuracy[name]))
-        ratio = med[name] / med["fastmlp"]
-        rows.append({"implementation": name, "dtype": args.dtype,
-                     "epoch_s": round(med[name], 4), "x_fastmlp_faster": round(ratio, 2),
-                     "test_accuracy": round(acc, 4)})
-        print(f"{name:15} {med[name]:9.3f} {ratio:10.2f}x {acc:14.4f}")
-    out = write_results("bench_fit", info, rows)
-    print(f"wrote {out} and {out.with_suffix('.csv')}")
+    env = worker_env(args.threads)
+    info = machine(env, args.threads)
+    info["peers"], info["skipped"] = {}, []
+    print(describe(info))
+    if args.only != "digits":
+        out = write_results("bench_fit", info, mnist(args, env, info))
+        print(f"wrote {out} and {out.with_suffix('.csv')}")
+    if args.only != "mnist":
+        rows = digits(args, env, info)
+        if rows:
+            out = write_results("bench_fit_digits", info, rows)
+            print(f"wrote {out} and {out.with_suffix('.csv')}")
+    print_skipped(info["skipped"])
 
 
 if __name__ == "__main__":

@@ -1,59 +1,134 @@
 """One training step of a tanh MLP with softmax cross-entropy, side by side.
 
-Times, in one process and in interleaved rounds (so machine noise hits all
-alike), one SGD step — forward, loss, backward, update — of:
+Times one step — forward, loss, backward, update — each implementation in a process
+of its own, in interleaved rounds (see ``_common``):
 
-* fastmlp: ``MLP.step(X, y, lr)``;
-* numpy: the same step composed from ``fastmlp.reference`` (plain NumPy);
-* torch: ``nn.Sequential`` + ``CrossEntropyLoss`` + ``optim.SGD``, eager (if installed);
-* floor: the step's matrix products alone with NumPy's BLAS into preallocated
-  outputs (one per layer forward, grad_W per layer and grad_input per layer but
-  the first) — what no implementation can beat.
+* SGD (lr 0.01):
+  - fastmlp: ``MLP.step(X, y, lr)``;
+  - numpy: the same step composed from ``fastmlp.reference`` (plain NumPy);
+  - torch: ``nn.Sequential`` + ``CrossEntropyLoss`` + ``optim.SGD``, eager;
+  - torch.compile: the same through ``torch.compile`` (forward and loss, and the
+    optimizer's step);
+  - jax: the whole step as one ``jax.jit`` function;
+* Adam (lr 0.001): fastmlp (``MLP.step(X, y, optimizer=fastmlp.optim.Adam(...))``)
+  and torch (``optim.Adam``, eager);
+* floor: the step's matrix products alone, on SciPy's BLAS (the library fastmlp's
+  kernels call) into preallocated outputs (one per layer forward, grad_W per layer
+  and grad_input per layer but the first) — what no implementation can beat.
 
+Peers that are not installed, or fail to start, are left out with the reason.
 Reports the median µs per step, how many times faster fastmlp is than each peer
 and its step time over the GEMM floor (medians of the ratios within each round),
-fastmlp's GFLOP/s; writes
-benchmarks/results/bench_step.{csv,json,png}.
+fastmlp's GFLOP/s beside the machine's GEMM peak, and for Adam its step time over
+fastmlp's SGD step; writes benchmarks/results/bench_step.{csv,json,png}.
 
-Run:  python benchmarks/bench_step.py [--threads N] [--quick] [--dtype float32]
+Run:  python benchmarks/bench_step.py [--threads N] [--quick] [--rounds 21]
+          [--dtype float32] [--peers fastmlp,torch,floor]
 """
+import argparse
+import json
 import sys
+from statistics import median
 
-from _common import set_threads
-
-THREADS = set_threads(sys.argv)
-
-import argparse  # noqa: E402
-from statistics import median  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from _common import (RESULTS, NumpyMLP, TorchMLP, interleaved_rounds, machine,  # noqa: E402
-                     optional, paired_ratio, write_results)
-from fastmlp import MLP  # noqa: E402
+from _common import (RESULTS, JaxMLP, NumpyMLP, Skip, TorchMLP, add_run_options, describe,
+                     fastmlp_adam, interleaved_rounds, machine, optional, paired_ratio,
+                     print_skipped, serve, start_workers, worker_env, write_results)
 
 CONFIGS = [([2, 10, 2], 10), ([784, 100, 10], 64), ([784, 300, 10], 128),
            ([784, 1024, 1024, 10], 256)]
-LR = 0.01
+LR = {"sgd": 0.01, "adam": 0.001}
+# Each optimizer's row: {peer: the column it fills}; "fastmlp" is what the ratios divide.
+ROWS = {"sgd": {"fastmlp": "fastmlp", "numpy": "numpy", "torch": "torch",
+                "torch.compile": "torch_compile", "jax": "jax"},
+        "adam": {"fastmlp-adam": "fastmlp", "torch-adam": "torch"}}
+PEERS = [p for peers in ROWS.values() for p in peers] + ["floor"]
+
+
+# --- the workers -------------------------------------------------------------------------
+
+def build(peer, case):
+    """The step of ``peer`` on the case's random batch (see ``_common.serve``)."""
+    import numpy as np
+
+    sizes, batch, dtype = case["sizes"], case["batch"], np.dtype(case["dtype"]).type
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], batch).astype(np.intp)
+    if peer == "floor":
+        return gemm_floor(sizes, batch, dtype, rng), {"blas": "scipy.linalg.blas ?gemm"}
+    if peer == "fastmlp":
+        from fastmlp import MLP
+        model = MLP(sizes, dtype=dtype, seed=0, init="xavier")
+        return (lambda: model.step(X, y, LR["sgd"])), {"call": f"MLP.step(X, y, {LR['sgd']})"}
+    if peer == "fastmlp-adam":
+        from fastmlp import MLP
+        optimizer = fastmlp_adam(LR["adam"])
+        model = MLP(sizes, dtype=dtype, seed=0, init="xavier")
+        return ((lambda: model.step(X, y, optimizer=optimizer)),
+                {"call": f"MLP.step(X, y, optimizer={optimizer!r})"})
+    if peer == "numpy":
+        model = NumpyMLP(sizes, dtype, rng)
+        return (lambda: model.step(X, y, LR["sgd"])), {"call": "NumpyMLP.step (fastmlp.reference)"}
+    if peer.startswith("torch"):
+        torch = optional("torch")
+        if torch is None:
+            raise Skip("torch is not installed")
+        rule = "adam" if peer == "torch-adam" else "sgd"
+        model = TorchMLP(torch, sizes, dtype, LR[rule], rule, compile=peer == "torch.compile")
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+        return (lambda: model.step(Xt, yt)), {"torch": torch.__version__, "optimizer": repr(
+            model.opt).replace("\n", " "), "compile": peer == "torch.compile"}
+    if peer == "jax":
+        jax = optional("jax")
+        if jax is None:
+            raise Skip("jax is not installed")
+        model = JaxMLP(sizes, dtype, LR["sgd"], rng)
+        Xj, yj = jax.device_put(X), jax.device_put(y.astype(np.int32))
+
+        def step():
+            model.step(Xj, yj)
+        step.sync = model.sync
+        return step, {"jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}
+    raise ValueError(f"unknown peer {peer!r}; expected one of {PEERS}")
 
 
 def gemm_floor(sizes, batch, dtype, rng):
-    """A function doing the step's matrix products alone, with NumPy's BLAS."""
+    """A function doing the step's matrix products alone, on SciPy's BLAS."""
+    import numpy as np
+    from scipy.linalg import blas
+
+    gemm = blas.sgemm if dtype is np.float32 else blas.dgemm
     acts = [rng.standard_normal((batch, n)).astype(dtype) for n in sizes]
     Ws = [rng.standard_normal((o, i)).astype(dtype) for i, o in zip(sizes[:-1], sizes[1:])]
     deltas = [rng.standard_normal((batch, o)).astype(dtype) for o in sizes[1:]]
     gWs = [np.empty_like(W) for W in Ws]
     gins = [np.empty((batch, i), dtype) for i in sizes[:-1]]
+    # A row-major product C = A @ B is the column-major C.T = B.T @ A.T: BLAS gets the
+    # transposed (Fortran-ordered) views, so no operand is copied and C is written in
+    # place. Each entry: (first operand, second, transpose it?, transpose it?, C.T, C
+    # as NumPy computes it).
+    products = []
+    for l, W in enumerate(Ws):
+        products.append((W.T, acts[l].T, 1, 0, acts[l + 1].T, lambda l=l: acts[l] @ Ws[l].T))
+    for l in range(len(Ws) - 1, -1, -1):
+        products.append((acts[l].T, deltas[l].T, 0, 1, gWs[l].T, lambda l=l: deltas[l].T @ acts[l]))
+        if l > 0:
+            products.append((Ws[l].T, deltas[l].T, 0, 0, gins[l].T, lambda l=l: deltas[l] @ Ws[l]))
+    rtol = 1e-4 if dtype is np.float32 else 1e-10
+    for a, b, ta, tb, c, expected in products:
+        want = expected()
+        out = gemm(1.0, a, b, trans_a=ta, trans_b=tb, c=c, overwrite_c=1)
+        if not np.shares_memory(out, c) or not np.allclose(c.T, want, rtol=rtol, atol=rtol):
+            raise RuntimeError("the GEMM floor's product was not computed in place")
+    products = [(a, b, ta, tb, c) for a, b, ta, tb, c, _ in products]
 
     def run():
-        for l, W in enumerate(Ws):
-            np.matmul(acts[l], W.T, out=acts[l + 1])
-        for l in range(len(Ws) - 1, -1, -1):
-            np.matmul(deltas[l].T, acts[l], out=gWs[l])
-            if l > 0:
-                np.matmul(deltas[l], Ws[l], out=gins[l])
+        for a, b, ta, tb, c in products:
+            gemm(1.0, a, b, trans_a=ta, trans_b=tb, c=c, overwrite_c=1)
     return run
 
+
+# --- the parent --------------------------------------------------------------------------
 
 def flops(sizes, batch):
     """Multiply-adds x 2 of the step's products (forward, grad_W, grad_input but the first)."""
@@ -63,89 +138,121 @@ def flops(sizes, batch):
     return total
 
 
-def bench(sizes, batch, dtype, torch, min_block, blocks):
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
-    y = rng.integers(0, sizes[-1], batch).astype(np.intp)
-    model = MLP(sizes, dtype=dtype, seed=0, init="xavier")
-    ref = NumpyMLP(sizes, dtype, rng)
-    fns = {"fastmlp": lambda: model.step(X, y, LR),
-           "numpy": lambda: ref.step(X, y, LR),
-           "floor": gemm_floor(sizes, batch, dtype, rng)}
-    if torch is not None:
-        tm = TorchMLP(torch, sizes, dtype, LR)
-        Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
-        fns["torch"] = lambda: tm.step(Xt, yt)
-    t = interleaved_rounds(fns, min_block=min_block, blocks=blocks)
-    us = {k: median(v) * 1e6 for k, v in t.items()}
-    return {
-        "config": f"{sizes} batch {batch}", "dtype": np.dtype(dtype).name,
-        "fastmlp_us": round(us["fastmlp"], 2), "numpy_us": round(us["numpy"], 2),
-        "torch_us": round(us["torch"], 2) if "torch" in us else None,
-        "floor_us": round(us["floor"], 2),
-        "x_numpy": round(paired_ratio(t["numpy"], t["fastmlp"]), 2),
-        "x_torch": round(paired_ratio(t["torch"], t["fastmlp"]), 2) if "torch" in t else None,
-        "gflops": round(flops(sizes, batch) / median(t["fastmlp"]) / 1e9, 2),
-        "vs_floor": round(paired_ratio(t["fastmlp"], t["floor"]), 3),
-    }
+def make_rows(sizes, batch, dtype, t, peak):
+    """The SGD and the Adam row of one case from the per-round times ``t``."""
+    rows = []
+    for rule, peers in ROWS.items():
+        base = next(iter(peers))
+        row = {"config": f"{sizes} batch {batch}", "dtype": dtype, "optimizer": rule}
+        for peer, col in peers.items():
+            row[f"{col}_us"] = round(median(t[peer]) * 1e6, 2) if peer in t else None
+        row["floor_us"] = round(median(t["floor"]) * 1e6, 2) if "floor" in t else None
+        for peer, col in list(peers.items())[1:]:
+            row[f"x_{col}"] = (round(paired_ratio(t[peer], t[base]), 2)
+                               if peer in t and base in t else None)
+        fast = t.get(base)
+        row["gflops"] = round(flops(sizes, batch) / median(fast) / 1e9, 2) if fast else None
+        row["peak_gflops"] = round(peak, 1) if peak else None
+        row["vs_floor"] = (round(paired_ratio(fast, t["floor"]), 3)
+                           if fast and "floor" in t else None)
+        row["vs_sgd"] = (round(paired_ratio(fast, t["fastmlp"]), 3)
+                         if rule != "sgd" and fast and "fastmlp" in t else None)
+        rows.append(row)
+    return rows
+
+
+COLUMNS = [("config", "config", 32, "s"), ("dtype", "dtype", 8, "s"),
+           ("optimizer", "step", 5, "s"), ("fastmlp_us", "fastmlp µs", 11, ".1f"),
+           ("numpy_us", "numpy µs", 10, ".1f"), ("torch_us", "torch µs", 10, ".1f"),
+           ("torch_compile_us", "compile µs", 10, ".1f"), ("jax_us", "jax µs", 10, ".1f"),
+           ("floor_us", "floor µs", 10, ".1f"), ("x_numpy", "x numpy", 8, ".2f"),
+           ("x_torch", "x torch", 8, ".2f"), ("x_torch_compile", "x compile", 9, ".2f"),
+           ("x_jax", "x jax", 7, ".2f"), ("gflops", "GFLOP/s", 8, ".1f"),
+           ("peak_gflops", "peak", 6, ".0f"), ("vs_floor", "/floor", 7, ".3f"),
+           ("vs_sgd", "/SGD", 6, ".3f")]
+
+
+def line(row=None):
+    """The table's header, or one row of it ('-' where a peer did not run)."""
+    if row is None:
+        return " ".join(f"{title:{'<' if fmt == 's' else '>'}{w}}" for _, title, w, fmt in COLUMNS)
+    cells = []
+    for key, _, w, fmt in COLUMNS:
+        v = row.get(key)
+        cells.append(f"{'-':>{w}}" if v is None else f"{v:{'<' if fmt == 's' else '>'}{w}{fmt}}")
+    return " ".join(cells)
 
 
 def chart(rows, path):
+    import numpy as np
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    rows = [r for r in rows if r["optimizer"] == "sgd"]
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
     dtypes = sorted({r["dtype"] for r in rows})
     axes = fig.subplots(1, len(dtypes), squeeze=False)[0]
-    impls = ["fastmlp", "numpy", "torch", "floor"]
+    impls = [c for c in ROWS["sgd"].values() if any(r[f"{c}_us"] for r in rows)] + ["floor"]
+    width = 0.8 / len(impls)
     for ax, dt in zip(axes, dtypes):
         sub = [r for r in rows if r["dtype"] == dt]
         x = np.arange(len(sub))
         for i, impl in enumerate(impls):
             vals = [r[f"{impl}_us"] or np.nan for r in sub]
-            ax.bar(x + (i - 1.5) * 0.2, vals, 0.2, label=impl if impl != "floor" else "GEMM floor")
-        for j, r in enumerate(sub):
-            text = f"{r['x_numpy']}x np"
-            if r["x_torch"]:
-                text += f"\n{r['x_torch']}x torch"
-            ax.annotate(text, (j - 0.3, r["fastmlp_us"]), textcoords="offset points",
-                        xytext=(0, 4), fontsize=7)
+            ax.bar(x + (i - (len(impls) - 1) / 2) * width, vals, width,
+                   label=impl.replace("_", ".") if impl != "floor" else "GEMM floor")
         ax.set_yscale("log")
         ax.set_xticks(x, [r["config"].replace(" batch ", "\nbatch ") for r in sub], fontsize=7)
         ax.set_ylabel("µs per training step (median)")
-        ax.set_title(f"one SGD step, {dt}")
-        ax.legend(fontsize=8)
+        ax.set_title(f"one SGD step, {dt}, each in its own process")
+        ax.legend(fontsize=7)
     fig.savefig(path, dpi=120)
 
 
 def main():
+    if sys.argv[1:2] == ["--worker"]:
+        peer, case = sys.argv[2], json.loads(sys.argv[3])
+        serve(lambda: build(peer, case))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=THREADS,
-                        help="threads for BLAS, OpenMP and torch (default: all cores)")
+    add_run_options(parser, rounds=21)
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
-    parser.add_argument("--quick", action="store_true", help="short blocks: a smoke run")
-    parser.add_argument("--blocks", type=int, default=21,
-                        help="timed rounds (one block of each implementation a round)")
-    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--peers", default=",".join(PEERS),
+                        help=f"comma-separated peers to run (default: all of {','.join(PEERS)})")
     args = parser.parse_args()
-    torch = None if args.no_torch else optional("torch")
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-    info = machine(args.threads)
+    peers = args.peers.split(",")
+    unknown = sorted(set(peers) - set(PEERS))
+    if unknown or "fastmlp" not in peers:
+        parser.error(f"--peers must include fastmlp and name only {PEERS}; got {args.peers!r}")
+    env = worker_env(args.threads)
+    info = machine(env, args.threads, peak_size=1024 if args.quick else 2048)
+    info["peers"], info["skipped"] = {}, []
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
-    min_block, blocks = (0.005, 3) if args.quick else (0.1, args.blocks)
+    min_block, rounds = (0.005, args.rounds or 3) if args.quick else (0.1, args.rounds or 21)
+    print(describe(info))
+    print(f"{rounds} rounds of blocks of at least {min_block * 1e3:g} ms; each peer in its "
+          f"own process")
+    print(line())
     rows = []
-    print(f"{info['cpu']}, {info['cores']} cores, {args.threads} threads, {info['date']}")
-    header = (f"{'config':32} {'dtype':8} {'fastmlp µs':>11} {'numpy µs':>10} {'torch µs':>10} "
-              f"{'floor µs':>10} {'x numpy':>8} {'x torch':>8} {'GFLOP/s':>8} {'/floor':>7}")
-    print(header)
     for dt in dtypes:
         for sizes, batch in CONFIGS:
-            r = bench(sizes, batch, np.dtype(dt).type, torch, min_block, blocks)
-            rows.append(r)
-            print(f"{r['config']:32} {r['dtype']:8} {r['fastmlp_us']:11.1f} {r['numpy_us']:10.1f} "
-                  f"{r['torch_us'] or float('nan'):10.1f} {r['floor_us']:10.1f} "
-                  f"{r['x_numpy']:8.2f} {(r['x_torch'] or float('nan')):8.2f} "
-                  f"{r['gflops']:8.1f} {r['vs_floor']:7.3f}", flush=True)
+            case = {"sizes": sizes, "batch": batch, "dtype": dt}
+            workers, skipped = start_workers(__file__, peers, case, env)
+            try:
+                if "fastmlp" not in workers:
+                    sys.exit(f"bench_step: fastmlp's worker failed: {skipped['fastmlp']}")
+                t = interleaved_rounds(workers, min_block, rounds)
+            finally:
+                for w in workers.values():
+                    w.close()
+            for peer, w in workers.items():
+                info["peers"].setdefault(peer, w.info)
+            info["skipped"] += [{"peer": peer, "case": case, "reason": why}
+                                for peer, why in skipped.items()]
+            peak = info["gemm_peak"].get("scipy", {}).get(dt)
+            for r in make_rows(sizes, batch, dt, t, peak):
+                rows.append(r)
+                print(line(r), flush=True)
+    print_skipped(info["skipped"])
     out = write_results("bench_step", info, rows)
     chart(rows, RESULTS / "bench_step.png")
     print(f"wrote {out}, {out.with_suffix('.csv')} and {RESULTS / 'bench_step.png'}")
