@@ -112,6 +112,8 @@ extensions = [
     Extension(
         f"fastmlp._kernels.{name}",
         [f"kernels/{name}.pyx"],
+        # The flags live here: a change to this file rebuilds every module.
+        depends=["setup.py"],
         include_dirs=[np.get_include(), "kernels"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
                        ("FASTMLP_DEBUG", "1" if DEBUG else "0")],
