@@ -21,8 +21,10 @@ try:
 except ImportError as exc:  # the compiled modules are missing
     raise ImportError(
         "fastmlp's compiled kernels could not be imported. If you are running from the "
-        "source folder, install first with `pip install .` and run from elsewhere "
-        f"(or run pytest, which imports the installed package). Original error: {exc}"
+        "source folder, either install with `pip install .` and run from elsewhere (pytest "
+        "and python -m pytest work from the root: they import the installed package), or "
+        "install for development with `pip install -e .`, which builds the modules into "
+        f"the source folder. Original error: {exc}"
     ) from exc
 
 from . import datasets, gradcheck, optim, reference  # noqa: E402

@@ -445,6 +445,18 @@ def _is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def check_choice(value, name, choices):
+    """One of the strings ``choices``: TypeError for a value that is not a string,
+    ValueError for another string; both list the choices."""
+    listed = ", ".join(map(repr, choices))
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {listed}; got {type(value).__name__} "
+                        f"{value!r}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
+    return value
+
+
 def check_int(value, name, minimum, maximum=None):
     """An integer (Python or NumPy, not bool) in [minimum, maximum], as a Python int.
 

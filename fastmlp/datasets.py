@@ -61,7 +61,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import as_array, check_bool, check_int, check_path, check_real, check_seed
+from ._validation import (as_array, check_bool, check_choice, check_int, check_path, check_real,
+                          check_seed)
 
 __all__ = ["circles", "train_test_split", "load_mnist", "MNIST_FILES", "MNIST_URL",
            "DEFAULT_DATA_DIR", "MAX_CIRCLES"]
@@ -504,11 +505,7 @@ def load_mnist(directory, split="train", download=False, base_url=None):
     ((10000, 784), 7)
     """
     directory = check_path(directory, "directory", "folder")
-    if not isinstance(split, str):
-        raise TypeError(f"split must be 'train' or 'test', "
-                        f"got {split!r} of type {type(split).__name__}")
-    if split not in MNIST_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    split = check_choice(split, "split", tuple(MNIST_FILES))
     download = check_bool(download, "download")
     if base_url is not None and not isinstance(base_url, str):
         raise TypeError(f"base_url must be a str or None, "

@@ -31,9 +31,9 @@ from . import optim as _optim
 from ._kernels import network as _network
 from ._serialization import FORMAT_VERSION, OPTIMIZER_FORMAT_VERSION, checksum, read_model
 from ._validation import (BLAS_INT_MAX, as_array, as_finite_array, check_blas_dims,
-                          check_bool, check_finite, check_int, check_label_ndim, check_labels,
+                          check_bool, check_choice, check_finite, check_int, check_label_ndim, check_labels,
                           check_ndim, check_not_empty, check_output_path, check_real_dtype,
-                          check_seed, check_sgd_settings, check_shape, reject_masked)
+                          check_seed, check_sgd_settings, check_shape)
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
 
@@ -97,12 +97,6 @@ class History:
         """Drop anything recorded after the first ``epochs`` epochs (a cut-short record)."""
         for curve in (self.loss, self.accuracy, self.val_loss, self.val_accuracy):
             del curve[epochs:]
-
-
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
 
 
 def _check_dtype(dtype):
@@ -175,17 +169,11 @@ class LayerParams(Sequence):
     def _checked(self, l, value):
         name = f"{self._kind}[{l}]"
         target = self._model._layer(self._model._params, self._kind, l)
-        reject_masked(value, name)
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "iuf":
-            raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}")
+        arr = as_array(value, name)
+        check_real_dtype(arr, name, target.dtype)
         check_shape(arr, name, target.shape,
                     "(n_out, n_in), as in PyTorch" if self._kind == "weights" else "(n_out,)")
-        arr = arr.astype(target.dtype)
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinite values (in "
-                             f"{target.dtype.name})")
-        return arr
+        return as_finite_array(arr, name, target.dtype)
 
     def _assign_all(self, values):
         if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)) \
@@ -253,10 +241,10 @@ class MLP:
 
     def _setup(self, sizes, activation, loss, dtype, init):
         """Check the architecture and allocate the parameters (uninitialised) and the core."""
-        self._activation = _check_choice(activation, "activation", tuple(ACTIVATIONS))
-        self._loss_name = _check_choice(loss, "loss", tuple(LOSSES))
+        self._activation = check_choice(activation, "activation", tuple(ACTIVATIONS))
+        self._loss_name = check_choice(loss, "loss", tuple(LOSSES))
         self._dtype = _check_dtype(dtype)
-        self._init = _check_choice(init, "init", INITS)
+        self._init = check_choice(init, "init", INITS)
         self._layer_sizes = tuple(sizes)
         self._net = _network.Network(np.array(sizes, dtype=np.intp), self._dtype,
                                      ACTIVATIONS[self._activation], LOSSES[self._loss_name])

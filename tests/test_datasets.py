@@ -589,9 +589,9 @@ def test_one_missing_file_is_named_alone(tmp_path):
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"split": "validation"}, ValueError,
-     r"split must be 'train' or 'test', got 'validation'"),
+     r"split must be one of 'train', 'test'; got 'validation'"),
     ({"split": "Test"}, ValueError, r"split .* got 'Test'"),
-    ({"split": 1}, TypeError, r"split .* got 1 of type int"),
+    ({"split": 1}, TypeError, r"split must be one of 'train', 'test'; got int 1"),
     ({"download": "yes"}, TypeError, r"download must be True or False; got str 'yes'"),
     ({"download": 1}, TypeError, r"download must be True or False; got int 1"),
     ({"base_url": b"http://x"}, TypeError, r"base_url must be a str or None"),
