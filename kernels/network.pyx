@@ -445,7 +445,8 @@ cdef class Network:
     cdef cnp.ndarray acts, delta, x_batch, label_batch, target_batch
     cdef Layout layout
     cdef Optimizer opt
-    cdef readonly bint configured
+    cdef readonly bint configured   # has configure (or step_sgd) set the optimizer?
+    cdef int state_rule             # the rule the state belongs to; -1: no state
     cdef Py_ssize_t updates, rows, n_inputs, n_outputs
     cdef void* p               # params' data: the array is the model's for its lifetime
     cdef int typenum
@@ -508,6 +509,7 @@ cdef class Network:
         self.rows = 0
         self.busy = False
         self.configured = False
+        self.state_rule = -1
         self.updates = 0
 
     def views(self, cnp.ndarray flat):
@@ -561,10 +563,11 @@ cdef class Network:
                 and (o.rule == SGD or o.rule == ADAM)):
             raise ValueError(f"optimizer settings out of range for {self.params.dtype}: {o}")
         cdef int slots = state_slots(&o)
-        if not (self.configured and o.rule == self.opt.rule and slots == self.state.shape[0]):
+        if not (o.rule == self.state_rule and slots == self.state.shape[0]):
             self.state = np.zeros((slots, self.layout.n_params), dtype=self.params.dtype)
             self.updates = 0
         self.opt = o
+        self.state_rule = o.rule
         self.configured = True
         return 0
 
@@ -589,18 +592,19 @@ cdef class Network:
         """Drop the optimizer state: the next update starts from zero buffers, step 1."""
         self.held()
         self.state = self.state[:0]
-        self.configured = False
+        self.state_rule = -1
         self.updates = 0
+        self.configured = False
 
     def get_state(self):
-        """(rule, state (slots, n_params) copy, updates made), or None before any update."""
-        if not self.configured:
+        """(rule, state (slots, n_params) copy, updates made), or None without a state."""
+        if self.state_rule < 0:
             return None
-        return Rule(<int> self.opt.rule), self.state.copy(), self.updates
+        return Rule(self.state_rule), self.state.copy(), self.updates
 
     def set_state(self, rule, cnp.ndarray state, Py_ssize_t updates):
-        """Restore a state taken by get_state: it is used by the next configure with the
-        same rule and number of buffers. Needs claim()."""
+        """Restore a state taken by get_state: the next configure with the same rule and
+        number of buffers continues it. Needs claim()."""
         self.held()
         if rule not in (SGD, ADAM):
             raise ValueError(f"set_state: unknown rule {rule!r}")
@@ -610,8 +614,8 @@ cdef class Network:
                              f"of shape (slots, {self.layout.n_params}) and updates >= 0")
         self.state = state.copy()
         self.updates = updates
-        self.opt.rule = <Rule> <int> rule
-        self.configured = True
+        self.state_rule = rule
+        self.configured = False  # the settings come with the next configure
 
     # --- buffers -------------------------------------------------------------------
 
