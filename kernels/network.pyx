@@ -58,6 +58,7 @@ from linear_ops cimport (linear_backward_input, linear_backward_params, linear_f
 from loss_ops cimport mse, softmax_xent_labels
 from optim_ops cimport AdamStep, adam_step, adam_update, sgd_update
 from softmax_ops cimport softmax_rows
+from vecmath cimport all_finite
 
 
 cpdef enum Activation:
@@ -200,16 +201,6 @@ cdef inline Py_ssize_t count_correct(const floating* z, const Py_ssize_t* labels
                 best = j
         correct += best == labels[i]
     return correct
-
-
-cdef inline bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
-    """Are all n entries finite? (x - x is 0 for a finite x and NaN for inf or NaN; the
-    OR of comparisons vectorises where a floating-point sum would not.)"""
-    cdef Py_ssize_t i
-    cdef int bad = 0
-    for i in range(n):
-        bad = bad | (x[i] - x[i] != 0)
-    return bad == 0
 
 
 cdef inline void update_layer(const Layout* L, const Optimizer* o, const AdamStep* adam,

@@ -44,10 +44,11 @@ from cython cimport floating
 from libc.math cimport pow, sqrt
 
 
-# The loops below read every entry unconditionally and let the settings only
+# SGD's loops below read every entry unconditionally and let the settings only
 # choose between values, which the compiler turns into vector blends; a buffer
-# that may be NULL (velocity, v_max) gets a loop of its own, since a read behind
-# a test would keep the loop scalar.
+# that may be NULL (velocity) gets a loop of its own, since a read behind a test
+# would keep the loop scalar. Adam's entry and loop are in adam.h, written the
+# same way, where they can be compiled for AVX2 as well.
 
 cdef inline floating _with_decay(floating g, floating p, floating weight_decay) noexcept nogil:
     """g + weight_decay * p, the L2 term (torch adds it only when weight_decay != 0,
@@ -78,14 +79,22 @@ cdef inline void sgd_update(floating* param, const floating* grad, Py_ssize_t n,
         param[i] = p - lr * (g + momentum * v if nesterov else v)
 
 
-cdef struct AdamStep:
+cdef extern from "adam.h" nogil:
     # The scalars of one Adam step, computed in double by adam_step.
-    double beta1, beta2, eps
-    double step_size    # lr / (1 - beta1**t), or scikit-learn's lr * sqrt(1 - beta2**t) / (1 - beta1**t)
-    double bc2_sqrt     # sqrt(1 - beta2**t); 1 with eps_before_correction
-    double decay        # 1 - lr * decoupled_decay (1: no decoupled decay)
-    bint amsgrad
-    bint eps_before_correction
+    ctypedef struct AdamStep "fastmlp_adam_step":
+        double beta1, beta2, eps
+        double step_size    # lr / (1 - beta1**t), or scikit-learn's lr * sqrt(1 - beta2**t) / (1 - beta1**t)
+        double bc2_sqrt     # sqrt(1 - beta2**t); 1 with eps_before_correction
+        double decay        # 1 - lr * decoupled_decay (1: no decoupled decay)
+        bint amsgrad
+        bint eps_before_correction
+    void adam_array_f32 "fastmlp_adam_array_f32"(float* param, const float* grad, Py_ssize_t n,
+                                                  float* m, float* v, float* v_max,
+                                                  float weight_decay, const AdamStep* s)
+    void adam_array_f64 "fastmlp_adam_array_f64"(double* param, const double* grad,
+                                                  Py_ssize_t n, double* m, double* v,
+                                                  double* v_max, double weight_decay,
+                                                  const AdamStep* s)
 
 
 cdef inline AdamStep adam_step(double lr, double beta1, double beta2, double eps,
@@ -107,38 +116,6 @@ cdef inline AdamStep adam_step(double lr, double beta1, double beta2, double eps
     return s
 
 
-cdef inline floating _adam_entry(floating p, floating g, floating* m, floating* v,
-                                 floating* v_max, floating weight_decay, AdamStep s,
-                                 bint amsgrad) noexcept nogil:
-    """One entry's new param from its old value p and gradient g; updates its m and v
-    (and v_max, with amsgrad) in place. Scalars are rounded to the dtype, as torch's."""
-    cdef floating m_i = m[0], v_i = v[0], m_torch, v_old, denom
-    cdef floating beta1 = <floating> s.beta1, beta2 = <floating> s.beta2
-    # torch's lerp_(g, weight) with weight = 1 - beta1: for weight >= 0.5 it
-    # interpolates from the other end, for accuracy.
-    cdef floating weight = <floating> (1 - s.beta1)
-    cdef floating rest = 1 - weight  # exact when used (weight >= 0.5)
-    cdef floating one_minus_beta2 = <floating> (1 - s.beta2)
-    p = p * <floating> s.decay  # AdamW's; exact when decay is 1
-    g = _with_decay(g, p, weight_decay)
-    # torch's lerp_ and addcmul_, or NumPy's order as scikit-learn writes it. (One
-    # test per select, each a vector blend: nested ones would not vectorise.)
-    m_torch = m_i + weight * (g - m_i) if weight < <floating> 0.5 else g - (g - m_i) * rest
-    m_i = beta1 * m_i + weight * g if s.eps_before_correction else m_torch
-    v_i = (beta2 * v_i + one_minus_beta2 * (g * g) if s.eps_before_correction
-           else beta2 * v_i + one_minus_beta2 * g * g)
-    m[0] = m_i
-    v[0] = v_i
-    if amsgrad:
-        v_old = v_max[0]
-        v_i = v_old if v_old > v_i else v_i
-        v_max[0] = v_i
-    # libc's sqrt is double: round it at once, so that float32 divides in float32.
-    denom = <floating> sqrt(v_i) / <floating> s.bc2_sqrt + <floating> s.eps
-    # A zero denominator (eps = 0 and v = 0) would make the step 0/0 or +-inf.
-    return p + <floating> -s.step_size * m_i / denom if denom != 0 else p
-
-
 cdef inline void adam_update(floating* param, const floating* grad, Py_ssize_t n,
                              floating* m, floating* v, floating* v_max,
                              floating weight_decay, const AdamStep* s) noexcept nogil:
@@ -147,13 +124,7 @@ cdef inline void adam_update(floating* param, const floating* grad, Py_ssize_t n
     without amsgrad; grad may be param itself. Where the denominator is 0 (eps = 0
     and v = 0), the entry keeps the value it has before the step term (torch's
     becomes NaN or +-inf)."""
-    cdef Py_ssize_t i
-    cdef AdamStep step = s[0]  # a local copy: no write through param can change it
-    if step.amsgrad:
-        for i in range(n):
-            param[i] = _adam_entry(param[i], grad[i], &m[i], &v[i], &v_max[i], weight_decay,
-                                   step, True)
+    if floating is float:
+        adam_array_f32(param, grad, n, m, v, v_max, weight_decay, s)
     else:
-        for i in range(n):
-            param[i] = _adam_entry(param[i], grad[i], &m[i], &v[i], NULL, weight_decay,
-                                   step, False)
+        adam_array_f64(param, grad, n, m, v, v_max, weight_decay, s)

@@ -112,4 +112,21 @@ FASTMLP_ARRAY_LOOP(fastmlp_tanh_array_f64, double, fastmlp_tanh_f64)
 FASTMLP_ARRAY_LOOP(fastmlp_sigmoid_array_f32, float, fastmlp_sigmoid_f32)
 FASTMLP_ARRAY_LOOP(fastmlp_sigmoid_array_f64, double, fastmlp_sigmoid_f64)
 
+/* Are all n entries of x finite? (The exponent bits are all ones exactly for inf and
+ * NaN. An integer OR over them vectorises where a floating-point test did not: the
+ * compiler may not reorder a chain of comparisons of doubles into vector lanes.) */
+#define FASTMLP_ALL_FINITE(name, T, U, exponent)                                       \
+    FASTMLP_CLONES static int name(const T *x, ptrdiff_t n) {                          \
+        ptrdiff_t i;                                                                   \
+        U bits, bad = 0;                                                               \
+        for (i = 0; i < n; i++) {                                                      \
+            memcpy(&bits, &x[i], sizeof bits);                                         \
+            bad |= (U)((bits & (exponent)) == (exponent));                             \
+        }                                                                              \
+        return bad == 0;                                                               \
+    }
+
+FASTMLP_ALL_FINITE(fastmlp_all_finite_f32, float, uint32_t, 0x7F800000u)
+FASTMLP_ALL_FINITE(fastmlp_all_finite_f64, double, uint64_t, 0x7FF0000000000000ull)
+
 #endif

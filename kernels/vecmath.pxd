@@ -22,6 +22,8 @@ cdef extern from "vecmath.h" nogil:
                                                        Py_ssize_t n)
     void sigmoid_array_f64 "fastmlp_sigmoid_array_f64"(const double* x, double* out,
                                                        Py_ssize_t n)
+    bint all_finite_f32 "fastmlp_all_finite_f32"(const float* x, Py_ssize_t n)
+    bint all_finite_f64 "fastmlp_all_finite_f64"(const double* x, Py_ssize_t n)
 
 
 cdef inline floating exp_nonpositive(floating x) noexcept nogil:
@@ -74,3 +76,11 @@ cdef inline double sum_in_double(const floating* a, Py_ssize_t n) noexcept nogil
     for i in range(SUM_LANES):
         total = total + lane[i]
     return total
+
+
+cdef inline bint all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Are all n entries of x finite?"""
+    if floating is float:
+        return all_finite_f32(x, n)
+    else:
+        return all_finite_f64(x, n)

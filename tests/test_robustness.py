@@ -109,6 +109,26 @@ def test_step_refuses_non_finite_X_on_the_fast_path(activation, value):
     np.testing.assert_array_equal(model._params, before)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_step_finiteness_check_sees_every_position_and_only_inf_and_nan(dtype):
+    # 5 x 7 entries: the check's vector body and its scalar tail. The largest finite
+    # values and subnormals (exponent bits all ones but one, and all zeros) pass.
+    info = np.finfo(dtype)
+    y = np.array([0, 1, 0, 1, 1], np.intp)
+    X = np.full((5, 7), info.max, dtype)
+    X[1, 3], X[4, 6] = -info.max, info.smallest_subnormal
+    model = MLP([7, 4, 2], dtype=dtype, seed=0)
+    model._params[...] = 0  # so that the huge inputs make no overflow downstream
+    assert np.isfinite(model.step(X, y, 0.1))
+    for i in range(X.size):
+        bad = X.copy()
+        bad.flat[i] = [np.inf, -np.inf, np.nan][i % 3]
+        before = model._params.copy()
+        with pytest.raises(ValueError, match="X contains NaN or infinite values"):
+            model.step(bad, y, 0.1)
+        np.testing.assert_array_equal(model._params, before)
+
+
 def test_step_reads_big_endian_data_by_value():
     X = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
     y = np.array([0, 1, 1, 0, 1, 0], np.intp)
