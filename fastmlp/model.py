@@ -556,7 +556,15 @@ class MLP:
         calls (see :meth:`fit`). If the loss is NaN or infinite, the parameters are
         left unchanged and FloatingPointError is raised.
         """
-        if optimizer is None and lr is not None:
+        if (optimizer is not None and optimizer is self._net.configured_for
+                and _no_sgd_arguments(lr, momentum, nesterov, weight_decay)):
+            # The network still runs this (immutable) optimizer, checked when it was
+            # set: as with SGD below, only X and y need looking at.
+            loss = self._net.step(X, y)
+            if loss is None:
+                X, y = self._batch(X, y)
+                loss = self._net.step(X, y)
+        elif optimizer is None and lr is not None:
             # The compiled step checks, in C, that X, y and the settings are already
             # in the exact form it reads; when they are not (or a value is out of
             # range or not finite) it computes nothing and returns None, and they go
@@ -573,7 +581,7 @@ class MLP:
                                             None, "step")
             settings = optimizer.settings(self._dtype)
             with self._training():
-                self._net.configure(settings)
+                self._net.configure(settings, optimizer)
             loss = self._net.step(X, y)
             if loss is None:
                 X, y = self._batch(X, y)
@@ -669,7 +677,7 @@ class MLP:
         shuffle, progress = check_bool(shuffle, "shuffle"), check_bool(progress, "progress")
         rng = np.random.default_rng(check_seed(seed))
         with self._training():
-            self._net.configure(settings)
+            self._net.configure(settings, optimizer)
             self._optimizer = optimizer
             return self._fit(X, y, epochs, batch_size, shuffle, val, progress, rng)
 
@@ -839,6 +847,12 @@ class MLP:
         ValueError (OSError when it cannot be read at all).
         """
         return read_model(cls, path)
+
+
+def _no_sgd_arguments(lr, momentum, nesterov, weight_decay):
+    """Are step's SGD arguments all at their defaults? (Cheap: exact types only.)"""
+    return (lr is None and nesterov is False and type(momentum) is float and momentum == 0
+            and type(weight_decay) is float and weight_decay == 0)
 
 
 def _umask():

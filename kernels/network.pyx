@@ -438,6 +438,7 @@ cdef class Network:
     cdef Optimizer opt
     cdef readonly bint configured   # has configure (or step_sgd) set the optimizer?
     cdef int state_rule             # the rule the state belongs to; -1: no state
+    cdef readonly object configured_for  # configure's key: the optimizer object it set
     cdef Py_ssize_t updates, rows, n_inputs, n_outputs
     cdef void* p               # params' data: the array is the model's for its lifetime
     cdef int typenum
@@ -501,6 +502,7 @@ cdef class Network:
         self.busy = False
         self.configured = False
         self.state_rule = -1
+        self.configured_for = None
         self.updates = 0
 
     def views(self, cnp.ndarray flat):
@@ -562,10 +564,13 @@ cdef class Network:
         self.configured = True
         return 0
 
-    def configure(self, dict settings):
+    def configure(self, dict settings, key=None):
         """Set the optimizer from ``settings`` (fastmlp.optim's ``settings(dtype)``: rule,
         lr, momentum, dampening, nesterov, weight_decay, l2, beta1, beta2, eps, amsgrad,
-        decoupled, eps_before_correction). Needs claim()."""
+        decoupled, eps_before_correction). ``key`` (the immutable optimizer object the
+        settings came from) is kept as ``configured_for`` until something else sets
+        the optimizer or the state, so a caller can skip checking it again. Needs
+        claim()."""
         self.held()
         cdef Optimizer o
         if settings["rule"] not in (SGD, ADAM):
@@ -578,6 +583,7 @@ cdef class Network:
         o.decoupled, o.eps_before_correction = (settings["decoupled"],
                                                 settings["eps_before_correction"])
         self.set_optimizer(o)
+        self.configured_for = key
 
     def reset_state(self):
         """Drop the optimizer state: the next update starts from zero buffers, step 1."""
@@ -586,6 +592,7 @@ cdef class Network:
         self.state_rule = -1
         self.updates = 0
         self.configured = False
+        self.configured_for = None
 
     def get_state(self):
         """(rule, state (slots, n_params) copy, updates made), or None without a state."""
@@ -607,6 +614,7 @@ cdef class Network:
         self.updates = updates
         self.state_rule = rule
         self.configured = False  # the settings come with the next configure
+        self.configured_for = None
 
     # --- buffers -------------------------------------------------------------------
 
@@ -728,6 +736,7 @@ cdef class Network:
         self.take()
         try:
             self.set_optimizer(o)
+            self.configured_for = None
             return self.update_step(X, y)
         finally:
             self.busy = False

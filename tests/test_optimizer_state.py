@@ -216,3 +216,19 @@ def test_forward_refuses_a_short_output_buffer():
     X = np.zeros((5, 3), np.float32)
     with pytest.raises(ValueError, match="acts must be"):
         model._net.forward(X, np.empty(5 * 6 - 3, np.float32), False)
+
+
+def test_a_step_of_another_rule_drops_the_checked_optimizer():
+    # step(optimizer=opt) skips re-checking opt while the network still runs it; a
+    # step with SGD's arguments in between must end that.
+    X, y = data()
+    opt = optim.Adam(0.01)
+    a, b = fresh(), fresh()
+    for m in (a, b):
+        m.step(X, y, optimizer=opt)
+        m.step(X, y, 0.1)
+    a.step(X, y, optimizer=opt)
+    b.reset_optimizer()
+    b.step(X, y, optimizer=optim.Adam(0.01))
+    for p, q in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(p, q)
