@@ -9,14 +9,19 @@ FASTMLP_DEBUG=1
 
 Release and debug builds keep their generated C, object files and compiled modules
 in separate folders (``build/release``, ``build/debug``), so switching between them,
-or reinstalling, recompiles only the modules whose sources changed.
+or reinstalling, recompiles only the modules whose sources changed. "Changed" is
+judged by content, not by file times: pip builds in a fresh environment each time,
+whose Cython and NumPy files (which every module's C depends on) are all new.
 """
+import glob
+import hashlib
 import os
 import shutil
 import tempfile
 import threading
 import warnings
 
+import Cython
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -108,24 +113,51 @@ class BuildExt(build_ext):
         shutil.copyfile(cached, target)
 
 
-extensions = [
-    Extension(
-        f"fastmlp._kernels.{name}",
-        [f"kernels/{name}.pyx"],
-        # The flags live here: a change to this file rebuilds every module.
-        depends=["setup.py"],
-        include_dirs=[np.get_include(), "kernels"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-                       ("FASTMLP_DEBUG", "1" if DEBUG else "0")],
-    )
-    for name in KERNELS
-]
+def fingerprint(name):
+    """What the generated C of kernels/<name>.pyx depends on: its source, every shared
+    header, the directives and the versions of Cython and NumPy."""
+    h = hashlib.sha256(repr((DIRECTIVES, Cython.__version__, np.__version__)).encode())
+    for path in [f"kernels/{name}.pyx"] + sorted(glob.glob("kernels/*.pxd")
+                                                  + glob.glob("kernels/*.h")):
+        with open(path, "rb") as f:
+            h.update(path.encode() + b"\0" + f.read())
+    return h.hexdigest()
 
-setup(
-    # The generated C depends on the directives, which FASTMLP_DEBUG changes: each
-    # mode has its own folder, and Cython regenerates a file only when a source it
-    # depends on (.pyx, .pxd, .h) is newer.
-    ext_modules=cythonize(extensions, include_path=["kernels"], compiler_directives=DIRECTIVES,
-                          build_dir=os.path.join(BUILD, "c")),
-    cmdclass={"build_ext": BuildExt},
-)
+
+def extensions():
+    """One Extension per kernel, built from this mode's generated C, which Cython
+    writes again only for the modules whose fingerprint changed."""
+    exts, stale, keys = [], [], {}
+    for name in KERNELS:
+        ext = Extension(
+            f"fastmlp._kernels.{name}",
+            [f"kernels/{name}.pyx"],
+            # The flags live here: a change to this file rebuilds every module.
+            depends=["setup.py"],
+            include_dirs=[np.get_include(), "kernels"],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                           ("FASTMLP_DEBUG", "1" if DEBUG else "0")],
+        )
+        c_file = os.path.join(BUILD, "c", "kernels", f"{name}.c")
+        keys[c_file] = fingerprint(name)
+        try:
+            with open(c_file + ".sha256") as f:
+                fresh = f.read() == keys[c_file] and os.path.exists(c_file)
+        except FileNotFoundError:
+            fresh = False
+        if fresh:
+            ext.sources = [c_file]
+            exts.append(ext)
+        else:
+            stale.append(ext)
+    if stale:
+        # cythonize returns the Extensions again, their sources now the C files.
+        stale = cythonize(stale, include_path=["kernels"], compiler_directives=DIRECTIVES,
+                          build_dir=os.path.join(BUILD, "c"), force=True)
+        for ext in stale:
+            with open(ext.sources[0] + ".sha256", "w") as f:
+                f.write(keys[ext.sources[0]])
+    return exts + stale
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
