@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastmlp import MLP, History, TrainingDivergedError, datasets, gradcheck, reference
-from helpers import GRAD_RTOL, assert_close, mnist_dir_or_skip
+from helpers import GRAD_RTOL, assert_close, mnist_dir_or_skip, resave
 
 ACTIVATIONS = ["tanh", "sigmoid", "relu"]
 LOSSES = ["cross_entropy", "mse"]
@@ -300,28 +300,18 @@ def test_mnist_784_300_10_reaches_93_percent():
     assert accuracy >= 0.93, accuracy
 
 
-def _resave(path, **changes):
-    """Rewrite a saved model with some fields changed, keeping a valid checksum."""
-    from fastmlp._serialization import checksum
-    with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files if k != "checksum"}
-    arrays.update(changes)
-    arrays["checksum"] = np.array(checksum(arrays))
-    np.savez(path, **arrays)
-
-
 @pytest.mark.parametrize("damage, match", [
     (lambda p: p.write_bytes(p.read_bytes()[:300]), "truncated or corrupt|cannot be read"),
     (lambda p: p.write_bytes(b"not a model at all"), "not an .npz archive"),
     (lambda p: np.save(open(p, "wb"), np.zeros(3)), "not an .npz archive"),
-    (lambda p: _resave(p, format_version=np.array(99)), "format version 99 is not supported"),
-    (lambda p: _resave(p, W0=np.zeros((5, 5))), r"W0 must be float64 of shape \(3, 2\)"),
-    (lambda p: _resave(p, W0=np.zeros((3, 2), np.float32)), r"W0 must be float64"),
-    (lambda p: _resave(p, b1=np.full(2, np.nan)), "b1 contains NaN"),
-    (lambda p: _resave(p, activation=np.array("swish")), "activation must be one of"),
-    (lambda p: _resave(p, layer_sizes=np.array([2, 0, 2])), "layer_sizes must be two or more"),
-    (lambda p: _resave(p, extra=np.zeros(1)), "unexpected field"),
-    (lambda p: _resave(p, W1=np.array([None, 1], dtype=object)), "holds Python objects"),
+    (lambda p: resave(p, format_version=np.array(99)), "format version 99 is not supported"),
+    (lambda p: resave(p, W0=np.zeros((5, 5))), r"W0 must be float64 of shape \(3, 2\)"),
+    (lambda p: resave(p, W0=np.zeros((3, 2), np.float32)), r"W0 must be float64"),
+    (lambda p: resave(p, b1=np.full(2, np.nan)), "b1 contains NaN"),
+    (lambda p: resave(p, activation=np.array("swish")), "activation must be one of"),
+    (lambda p: resave(p, layer_sizes=np.array([2, 0, 2])), "layer_sizes must be two or more"),
+    (lambda p: resave(p, extra=np.zeros(1)), "unexpected field"),
+    (lambda p: resave(p, W1=np.array([None, 1], dtype=object)), "holds Python objects"),
 ])
 def test_load_refuses_damaged_files(tmp_path, damage, match):
     path = tmp_path / "m.npz"

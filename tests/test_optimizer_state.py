@@ -8,6 +8,7 @@ import pytest
 
 from fastmlp import MLP, TrainingDivergedError, datasets, optim
 from fastmlp._kernels import network
+from helpers import resave
 
 OPTIMIZERS = [
     optim.SGD(0.1),
@@ -119,15 +120,6 @@ def test_include_optimizer_needs_a_trained_model(tmp_path):
     assert not (tmp_path / "m.npz").exists()
 
 
-def _resave(path, **changes):
-    from fastmlp._serialization import checksum
-    with np.load(path) as f:
-        arrays = {k: f[k] for k in f.files if k != "checksum"}
-    arrays.update(changes)
-    arrays["checksum"] = np.array(checksum(arrays))
-    np.savez(path, **arrays)
-
-
 @pytest.mark.parametrize("change, match", [
     ({"optimizer": np.array('{"class": "Evil", "args": {}}')}, "optimizer"),
     ({"optimizer": np.array("not json")}, "optimizer"),
@@ -144,7 +136,7 @@ def test_load_checks_the_optimizer_fields(tmp_path, change, match):
     model.fit(X, y, epochs=1, progress=False, optimizer=optim.Adam())
     path = tmp_path / "m.npz"
     model.save(path, include_optimizer=True)
-    _resave(path, **change)
+    resave(path, **change)
     with pytest.raises(ValueError, match=match):
         MLP.load(path)
 
