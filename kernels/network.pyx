@@ -543,23 +543,28 @@ cdef class Network:
 
     # --- the optimizer -------------------------------------------------------------
 
-    cdef int set_optimizer(self, Optimizer o) except -1:
-        """Make ``o`` the update rule. Its state (buffers and step count) continues when
-        the rule and the number of buffers stay the same, and starts at zero otherwise."""
+    cdef bint in_range(self, const Optimizer* o) noexcept:
+        """Are the settings ones the loops can run, in the model's dtype? (A known rule,
+        lr > 0, the rest >= 0 and finite, dampening <= 1, betas < 1, Nesterov only
+        with momentum.)"""
         cdef int t = self.typenum
-        if not (positive_in(o.lr, t) and finite_in(o.lr, t) and nonnegative_in(o.momentum, t)
+        return (positive_in(o.lr, t) and finite_in(o.lr, t) and nonnegative_in(o.momentum, t)
                 and nonnegative_in(o.dampening, t) and o.dampening <= 1
                 and nonnegative_in(o.weight_decay, t) and nonnegative_in(o.l2, t)
                 and nonnegative_in(o.beta1, t) and o.beta1 < 1
                 and nonnegative_in(o.beta2, t) and o.beta2 < 1 and nonnegative_in(o.eps, t)
                 and (o.momentum > 0 or not o.nesterov)
-                and (o.rule == SGD or o.rule == ADAM)):
-            raise ValueError(f"optimizer settings out of range for {self.params.dtype}: {o}")
-        cdef int slots = state_slots(&o)
+                and (o.rule == SGD or o.rule == ADAM))
+
+    cdef int set_optimizer(self, const Optimizer* o) except -1:
+        """Make ``o`` (checked by in_range) the update rule. Its state (buffers and step
+        count) continues when the rule and the number of buffers stay the same, and
+        starts at zero otherwise."""
+        cdef int slots = state_slots(o)
         if not (o.rule == self.state_rule and slots == self.state.shape[0]):
             self.state = np.zeros((slots, self.layout.n_params), dtype=self.params.dtype)
             self.updates = 0
-        self.opt = o
+        self.opt = o[0]
         self.state_rule = o.rule
         self.configured = True
         return 0
@@ -582,7 +587,9 @@ cdef class Network:
         o.nesterov, o.amsgrad = settings["nesterov"], settings["amsgrad"]
         o.decoupled, o.eps_before_correction = (settings["decoupled"],
                                                 settings["eps_before_correction"])
-        self.set_optimizer(o)
+        if not self.in_range(&o):
+            raise ValueError(f"optimizer settings out of range for {self.params.dtype}: {o}")
+        self.set_optimizer(&o)
         self.configured_for = key
 
     def reset_state(self):
@@ -726,16 +733,11 @@ cdef class Network:
         o.rule, o.lr, o.momentum, o.dampening = SGD, lr, momentum, 0
         o.weight_decay, o.l2, o.beta1, o.beta2, o.eps = weight_decay, 0, 0, 0, 0
         o.nesterov, o.amsgrad, o.decoupled, o.eps_before_correction = nesterov, 0, 0, 0
-        if not (finite_in(o.lr, self.typenum) and positive_in(o.lr, self.typenum)
-                and nonnegative_in(o.momentum, self.typenum)
-                and nonnegative_in(o.weight_decay, self.typenum)
-                and (o.momentum > 0 or not o.nesterov)):
-            return None
-        if not self.fits(X, y):
+        if not (self.in_range(&o) and self.fits(X, y)):
             return None
         self.take()
         try:
-            self.set_optimizer(o)
+            self.set_optimizer(&o)
             self.configured_for = None
             return self.update_step(X, y)
         finally:
