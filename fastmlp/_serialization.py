@@ -20,6 +20,7 @@ or of the wrong shape or dtype, is a ValueError that names the file and the
 field.
 """
 import hashlib
+import math
 import os
 import stat
 import zipfile
@@ -197,7 +198,8 @@ class _Reader:
             if len(slots) != 2 or not 0 <= slots[0] <= 3:
                 raise _bad(path, f"optimizer_state must have shape (slots, n_params) with 0 to "
                                  f"3 slots; got {slots}")
-            n_params = sum(sizes[l + 1] * sizes[l] + sizes[l + 1] for l in range(n_layers))
+            # Each slot holds every parameter: as many as the W and b fields above.
+            n_params = sum(math.prod(shape) for shape in shapes.values())
             shapes["optimizer_state"] = (slots[0], n_params)
         for name, shape in shapes.items():
             got_dtype, got_shape, offsets[name] = self.header(name)
