@@ -229,7 +229,7 @@ class MLP:
     another thread while one runs raises RuntimeError. ``forward``, ``predict``,
     ``predict_proba``, ``loss`` and ``score`` may run in several threads at once.
     ``copy.deepcopy(model)`` and pickling give an independent model with the same
-    parameters and momentum buffer.
+    parameters, optimizer and optimizer state.
     """
 
     def __init__(self, layer_sizes, activation="tanh", loss="cross_entropy", dtype=np.float32,
@@ -556,15 +556,7 @@ class MLP:
         calls (see :meth:`fit`). If the loss is NaN or infinite, the parameters are
         left unchanged and FloatingPointError is raised.
         """
-        if (optimizer is not None and optimizer is self._net.configured_for
-                and _no_sgd_arguments(lr, momentum, nesterov, weight_decay)):
-            # The network still runs this (immutable) optimizer, checked when it was
-            # set: as with SGD below, only X and y need looking at.
-            loss = self._net.step(X, y)
-            if loss is None:
-                X, y = self._batch(X, y)
-                loss = self._net.step(X, y)
-        elif optimizer is None and lr is not None:
+        if optimizer is None and lr is not None:
             # The compiled step checks, in C, that X, y and the settings are already
             # in the exact form it reads; when they are not (or a value is out of
             # range or not finite) it computes nothing and returns None, and they go
@@ -577,16 +569,20 @@ class MLP:
                 X, y = self._batch(X, y)
                 loss = self._net.step_sgd(X, y, lr, momentum, nesterov, weight_decay)
         else:
-            optimizer = self._optimizer_for(optimizer, lr, momentum, nesterov, weight_decay,
-                                            None, "step")
-            settings = optimizer.settings(self._dtype)
-            with self._training():
-                self._net.configure(settings, optimizer)
+            # An (immutable) optimizer the network still runs was checked when it was
+            # set: then, as with SGD above, only X and y need looking at.
+            if not (optimizer is not None and optimizer is self._net.configured_for
+                    and _no_sgd_arguments(lr, momentum, nesterov, weight_decay)):
+                optimizer = self._optimizer_for(optimizer, lr, momentum, nesterov,
+                                                weight_decay, None, "step")
+                settings = optimizer.settings(self._dtype)
+                with self._training():
+                    self._net.configure(settings, optimizer)
+                self._optimizer = optimizer
             loss = self._net.step(X, y)
             if loss is None:
                 X, y = self._batch(X, y)
                 loss = self._net.step(X, y)
-            self._optimizer = optimizer
         if not _isfinite(loss):
             self._check_finite_loss(loss, X, y)
         return loss
