@@ -431,7 +431,7 @@ class MLP:
         outputs stays near ``_FORWARD_BLOCK`` values however many rows X has.
         """
         n, k = X.shape[0], self._layer_sizes[-1]
-        width = sum(self._layer_sizes[1:])
+        width = self._net.width
         rows = max(1, min(n, _FORWARD_BLOCK // width, BLAS_INT_MAX))
         acts = np.empty(rows * width, dtype=self._dtype)
         out = np.empty((n, k), dtype=self._dtype)

@@ -505,6 +505,12 @@ cdef class Network:
         self.configured_for = None
         self.updates = 0
 
+    @property
+    def width(self):
+        """Outputs of one row over all layers, sum(sizes[1:]): ``forward``'s ``acts``
+        holds this many per row."""
+        return self.layout.width
+
     def views(self, cnp.ndarray flat):
         """Per-layer (W_l (n_out, n_in), b_l (n_out,)) views of a flat, parameter-shaped
         buffer (the parameters, their gradients, a state slot, a copy)."""
