@@ -643,7 +643,8 @@ class MLP:
             then tells it the epoch's loss, val_loss and rows. ``model.optimizer``
             stays the optimizer given; ``History.lr`` records the rates. An
             epoch whose rate would be 0 or beyond the model's dtype is a
-            ValueError, before training when the schedule follows no result.
+            ValueError: before training when the schedule follows no result,
+            else before that epoch (the model keeps the epochs trained).
             ``Adaptive`` may end training early (``History.stop_reason``).
             A schedule that monitors ``val_loss`` needs ``validation_data``.
 

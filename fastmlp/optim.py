@@ -498,7 +498,8 @@ class CosineAnnealingLR(Schedule):
         if e < w:
             s = self.warmup_start_factor
             return lr * (s + (1 - s) * e / w)
-        return self.eta_min + (lr - self.eta_min) * (1 + math.cos(math.pi * (e - w) / self.T_max)) / 2
+        cosine = 1 + math.cos(math.pi * (e - w) / self.T_max)
+        return self.eta_min + (lr - self.eta_min) * cosine / 2
 
 
 class ReduceLROnPlateau(Schedule):

@@ -408,3 +408,15 @@ def test_schedule_errors_come_before_training():
     assert model.optimizer is None
     MLP([4, 3, 2], dtype=np.float64).fit(X.astype(np.float64), y, epochs=6, progress=False,
                                          schedule=ExponentialLR(1e-10))
+
+
+def test_a_monitored_rate_the_dtype_cannot_hold_is_refused_before_its_epoch():
+    X, y = data(np.float32)
+    model = MLP([4, 3, 2], seed=0)
+    # No epoch after the first improves by 1e9: from epoch 3 on, the rate falls by 1e-20
+    # an epoch (eps=0 lets it), and epoch 5's 1e-61 rounds to 0 in float32.
+    schedule = ReduceLROnPlateau(patience=0, factor=1e-20, threshold=1e9,
+                                 threshold_mode="abs", eps=0.0)
+    with pytest.raises(ValueError, match=r"gives epoch 5 a learning rate .*rounds to 0"):
+        model.fit(X, y, epochs=6, lr=0.1, schedule=schedule, progress=False)
+    assert np.isfinite(model._params).all()
