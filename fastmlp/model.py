@@ -738,9 +738,11 @@ class MLP:
     def _end_epoch(self, run, history, n):
         """Tell the run the epoch's results; True if it ends training
         (``history.stop_reason`` then says why)."""
-        history.stop_reason = run.step(history.loss[-1],
-                                       history.val_loss[-1] if history.val_loss else None, n)
-        return history.stop_reason is not None
+        reason = run.step(history.loss[-1], history.val_loss[-1] if history.val_loss else None,
+                          n)
+        if reason is not None:
+            history.stop_reason = reason
+        return reason is not None
 
     def _fit(self, X, y, epochs, batch_size, shuffle, val, progress, rng, run, settings):
         n = X.shape[0]
