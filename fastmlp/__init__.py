@@ -4,7 +4,8 @@ Modules
 -------
 fastmlp.kernels    the compiled Cython kernels (softmax, losses, activations,
                    affine layers, SGD and Adam updates), float32 and float64
-fastmlp.optim      the optimizers' settings: SGD, Adam, AdamW
+fastmlp.optim      the optimizers' settings (SGD, Adam, AdamW) and learning-rate
+                   schedules (StepLR, CosineAnnealingLR, ReduceLROnPlateau, ...)
 fastmlp.reference  the same operations in plain NumPy: the oracle and the baseline
 fastmlp.gradcheck  central finite differences for checking gradients
 fastmlp.datasets   the circles toy problem and MNIST from IDX files

@@ -33,7 +33,7 @@ from ._serialization import FORMAT_VERSION, OPTIMIZER_FORMAT_VERSION, checksum, 
 from ._validation import (BLAS_INT_MAX, as_array, as_finite_array, check_blas_dims,
                           check_bool, check_choice, check_finite, check_int, check_label_ndim, check_labels,
                           check_ndim, check_not_empty, check_output_path, check_real_dtype,
-                          check_seed, check_sgd_settings, check_shape)
+                          check_seed, check_setting, check_sgd_settings, check_shape)
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
 
@@ -68,8 +68,11 @@ class History:
     loss weighted by the batch's rows, each batch measured just before its
     update); ``accuracy`` likewise (cross-entropy only). The ``val_`` lists are
     filled when ``fit`` was given ``validation_data``; for an MSE model
-    ``val_accuracy`` stays empty. An epoch is recorded whole or not at all.
-    ``interrupted`` is True when Ctrl-C stopped training early.
+    ``val_accuracy`` stays empty. ``lr`` is the learning rate each epoch trained
+    with (the optimizer's, or the ``schedule``'s). An epoch is recorded whole or
+    not at all. ``interrupted`` is True when Ctrl-C stopped training early;
+    ``stop_reason`` says why training ended before ``epochs`` otherwise
+    (``"lr_too_small"``: the :class:`~fastmlp.optim.Adaptive` schedule ended it).
     """
 
     loss: list = field(default_factory=list)
@@ -77,6 +80,8 @@ class History:
     val_loss: list = field(default_factory=list)
     val_accuracy: list = field(default_factory=list)
     interrupted: bool = False
+    lr: list = field(default_factory=list)
+    stop_reason: str = None
 
     @property
     def epochs(self):
@@ -84,18 +89,20 @@ class History:
 
     def as_dict(self):
         return {"loss": list(self.loss), "accuracy": list(self.accuracy),
-                "val_loss": list(self.val_loss), "val_accuracy": list(self.val_accuracy)}
+                "val_loss": list(self.val_loss), "val_accuracy": list(self.val_accuracy),
+                "lr": list(self.lr)}
 
-    def _record(self, loss, accuracy, val_loss, val_accuracy):
+    def _record(self, loss, accuracy, val_loss, val_accuracy, lr):
         """Append one epoch's values (None for a value the model does not measure)."""
         for curve, value in ((self.loss, loss), (self.accuracy, accuracy),
-                             (self.val_loss, val_loss), (self.val_accuracy, val_accuracy)):
+                             (self.val_loss, val_loss), (self.val_accuracy, val_accuracy),
+                             (self.lr, lr)):
             if value is not None:
                 curve.append(value)
 
     def _keep(self, epochs):
         """Drop anything recorded after the first ``epochs`` epochs (a cut-short record)."""
-        for curve in (self.loss, self.accuracy, self.val_loss, self.val_accuracy):
+        for curve in (self.loss, self.accuracy, self.val_loss, self.val_accuracy, self.lr):
             del curve[epochs:]
 
 
@@ -596,7 +603,7 @@ class MLP:
 
     def fit(self, X, y, epochs=10, batch_size=32, lr=None, momentum=0.0, nesterov=False,
             weight_decay=0.0, shuffle=True, validation_data=None, progress=True, seed=None,
-            optimizer=None):
+            optimizer=None, schedule=None):
         """Train by minibatch gradient descent; returns a :class:`History`.
 
         Parameters
@@ -626,6 +633,20 @@ class MLP:
             Show a tqdm progress bar with the epoch's loss and accuracy.
         seed : int or None
             Seed of the shuffling.
+        schedule : fastmlp.optim schedule, optional
+            The learning rate of each epoch (``StepLR``, ``MultiStepLR``,
+            ``ExponentialLR``, ``CosineAnnealingLR``, ``ReduceLROnPlateau``,
+            ``InvScaling``, ``Adaptive``). Each ``fit`` starts the schedule anew
+            from the optimizer's lr (``schedule.start(optimizer.lr)``), trains
+            each epoch with the run's lr (the optimizer's other settings and
+            its state kept, as when a torch scheduler edits ``param_groups``),
+            then tells it the epoch's loss, val_loss and rows. ``model.optimizer``
+            stays the optimizer given; ``History.lr`` records the rates. An
+            epoch whose rate would be 0 or beyond the model's dtype is a
+            ValueError: before training when the schedule follows no result,
+            else before that epoch (the model keeps the epochs trained).
+            ``Adaptive`` may end training early (``History.stop_reason``).
+            A schedule that monitors ``val_loss`` needs ``validation_data``.
 
         The optimizer state (SGD's momentum buffer; Adam's moments and step count)
         lives on the model and a new ``fit`` continues it, as long as the update
@@ -672,12 +693,58 @@ class MLP:
                                                     "validation_data[1] (y_val)"))
         shuffle, progress = check_bool(shuffle, "shuffle"), check_bool(progress, "progress")
         rng = np.random.default_rng(check_seed(seed))
+        run = self._schedule_run(schedule, optimizer.lr, epochs, n, val)
         with self._training():
             self._net.configure(settings, optimizer)
             self._optimizer = optimizer
-            return self._fit(X, y, epochs, batch_size, shuffle, val, progress, rng)
+            return self._fit(X, y, epochs, batch_size, shuffle, val, progress, rng, run,
+                             settings)
 
-    def _fit(self, X, y, epochs, batch_size, shuffle, val, progress, rng):
+    def _schedule_run(self, schedule, lr, epochs, n, val):
+        """A new run of ``schedule`` (None: the constant ``lr``) for a fit of ``epochs``
+        epochs of ``n`` rows, checked before training: the validation data it
+        monitors exists, and, when it follows no result, every epoch's rate."""
+        if schedule is None:
+            schedule = _optim._Constant()
+        elif not isinstance(schedule, _optim.Schedule):
+            raise TypeError(f"schedule must be a fastmlp.optim schedule (StepLR, "
+                            f"CosineAnnealingLR, ReduceLROnPlateau, ...) or None; got "
+                            f"{type(schedule).__name__}")
+        if schedule.monitor == "val_loss" and val is None:
+            raise ValueError(f"schedule={schedule!r} monitors val_loss: pass validation_data")
+        if schedule.monitor is None:
+            for epoch, epoch_lr in enumerate(schedule.lrs(lr, epochs, n), 1):
+                self._check_epoch_lr(epoch_lr, epoch, schedule)
+        return schedule.start(lr)
+
+    def _check_epoch_lr(self, lr, epoch, schedule):
+        """ValueError unless the compiled core can train epoch ``epoch`` with rate ``lr``."""
+        try:
+            check_setting(lr, "lr", self._dtype, minimum=0.0, exclusive=True)
+        except ValueError as exc:
+            raise ValueError(f"schedule={schedule!r} gives epoch {epoch} a learning rate the "
+                             f"{self._dtype.name} model cannot train with: {exc}") from None
+
+    def _use_epoch_lr(self, run, settings, epoch):
+        """Configure the network with the run's rate for ``epoch`` (when it changed);
+        returns the rate. The state carries on: only a setting changes."""
+        lr = run.lr
+        if lr != settings["lr"]:
+            self._check_epoch_lr(lr, epoch, run.schedule)
+            settings["lr"] = lr
+            self._net.configure(settings, self._optimizer if lr == self._optimizer.lr else None)
+        return lr
+
+    def _end_epoch(self, run, history, n):
+        """Tell the run the epoch's results; True if it ends training
+        (``history.stop_reason`` then says why)."""
+        reason = run.step(history.loss[-1], history.val_loss[-1] if history.val_loss else None,
+                          n)
+        if reason is not None:
+            history.stop_reason = reason
+        return reason is not None
+
+    def _fit(self, X, y, epochs, batch_size, shuffle, val, progress, rng, run, settings):
         n = X.shape[0]
         ce = self._loss_name == "cross_entropy"
         labels = y if ce else self._no_labels
@@ -690,6 +757,7 @@ class MLP:
         bar = _progress_bar(epochs, progress)
         try:
             for epoch in range(1, epochs + 1):
+                lr = self._use_epoch_lr(run, settings, epoch)
                 order = rng.permutation(n) if shuffle and batch_size < n else self._no_labels
                 loss_sum, correct, batches, status = self._net.train_epoch(
                     X, labels, targets, order, batch_size)
@@ -697,9 +765,11 @@ class MLP:
                     self._diverged(epoch, batches + 1, status, X, y, start, history)
                 history._record(loss_sum / n, correct / n if ce else None,
                                 self._loss_of(*val) if val else None,
-                                self._score_of(*val) if val and ce else None)
+                                self._score_of(*val) if val and ce else None, lr)
                 recorded = epoch
                 _progress_update(bar, epoch, history)
+                if self._end_epoch(run, history, n):
+                    break
             # The last update is judged by no later loss: judge it once, on the last
             # batch_size rows, in the model's dtype (as the steps' losses are), so that
             # fit never returns a model that diverged.
@@ -707,7 +777,7 @@ class MLP:
             with np.errstate(over="ignore"):
                 last = self._dtype.type(last)
             if not np.isfinite(last):
-                self._diverged(epochs, None, "last", X, y, start, history)
+                self._diverged(recorded, None, "last", X, y, start, history)
         except KeyboardInterrupt:
             history._keep(recorded)
             history.interrupted = True
