@@ -80,10 +80,10 @@ class _Monitor:
         """ValueError (before any epoch) unless fit records the monitored curve."""
         if self.name in history.measured:
             return
-        why = ("fit has no validation data: pass validation_data=(X_val, y_val), or use "
-               "fit(early_stopping=True), which holds some of the training data out"
-               if self.name.startswith("val_") else
-               "the model does not measure accuracy (an mse model); monitor a loss")
+        why = ("the model does not measure accuracy (an mse model); monitor a loss"
+               if "accuracy" not in history.measured else
+               "fit has no validation data: pass validation_data=(X_val, y_val), or use "
+               "fit(early_stopping=True), which holds some of the training data out")
         raise ValueError(f"{owner}(monitor={self.name!r}) monitors a curve this fit does not "
                          f"record ({', '.join(history.measured)}): {why}")
 

@@ -746,9 +746,8 @@ class MLP:
             raise ValueError(f"batch_size must be <= {BLAS_INT_MAX} rows (BLAS's int); got "
                              f"{batch_size} (pass a smaller batch_size)")
         with self._training():
-            self._net.configure(settings, optimizer)
-            self._optimizer = optimizer
-            return self._fit(X, y, epochs, batch_size, shuffle, val, callbacks, rng)
+            return self._fit(X, y, epochs, batch_size, shuffle, val, callbacks, rng, optimizer,
+                             settings)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, batch_size=32,
                     optimizer=None):
@@ -790,9 +789,10 @@ class MLP:
             raise NotImplementedError("partial_fit does not take sample_weight yet (it comes "
                                       "with fit's sample_weight); pass sample_weight=None")
         X, y = self._xy(X, y)
-        self._classes = self._label_set(classes, y)
+        label_set = self._label_set(classes, y)
         self.fit(X, y, epochs=1, batch_size=batch_size, shuffle=False, progress=False,
                  optimizer=self._optimizer if optimizer is None else optimizer)
+        self._classes = label_set
         return self
 
     def _label_set(self, classes, y):
@@ -858,7 +858,7 @@ class MLP:
                                     y if self._loss_name == "cross_entropy" else None)
         return X[train], y[train], (X[held], y[held])
 
-    def _fit(self, X, y, epochs, batch_size, shuffle, val, callbacks, rng):
+    def _fit(self, X, y, epochs, batch_size, shuffle, val, callbacks, rng, optimizer, settings):
         n = X.shape[0]
         ce = self._loss_name == "cross_entropy"
         labels = y if ce else self._no_labels
@@ -868,11 +868,16 @@ class MLP:
             measured += tuple("val_" + name for name in measured)
         history = History(max_epochs=epochs, measured=measured)
         recorded = 0
-        # What a rollback needs, kept once per call: divergence is detected in the
-        # compiled epoch (each batch's loss, and the parameters after its last step).
-        start = self._snapshot()
+        # First, so that a callback refusing the settings leaves the model (and its
+        # optimizer state) untouched.
         _callbacks.begin(callbacks, self, history)
+        start = None
         try:
+            self._net.configure(settings, optimizer)
+            self._optimizer = optimizer
+            # What a rollback needs, kept once per call: divergence is detected in the
+            # compiled epoch (each batch's loss, and the parameters after its last step).
+            start = self._snapshot()
             for epoch in range(1, epochs + 1):
                 order = rng.permutation(n) if shuffle and batch_size < n else self._no_labels
                 loss_sum, correct, batches, status = self._net.train_epoch(
@@ -901,7 +906,7 @@ class MLP:
             history._keep(recorded)
             history.interrupted = True
             history.stop_reason = "interrupted"
-            if not np.isfinite(self._params).all():
+            if start is not None and not np.isfinite(self._params).all():
                 self._restore(start)
             warnings.warn(f"training interrupted after {recorded} complete epoch(s); the "
                           f"model keeps the parameters of its last completed step",
