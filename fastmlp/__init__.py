@@ -6,6 +6,8 @@ fastmlp.kernels    the compiled Cython kernels (softmax, losses, activations,
                    affine layers, SGD and Adam updates), float32 and float64
 fastmlp.optim      the optimizers' settings (SGD, Adam, AdamW) and learning-rate
                    schedules (StepLR, CosineAnnealingLR, ReduceLROnPlateau, ...)
+fastmlp.callbacks  code fit runs between epochs: EarlyStopping, ModelCheckpoint,
+                   ProgressBar
 fastmlp.reference  the same operations in plain NumPy: the oracle and the baseline
 fastmlp.gradcheck  central finite differences for checking gradients
 fastmlp.datasets   the circles toy problem and MNIST from IDX files
@@ -28,11 +30,11 @@ except ImportError as exc:  # the compiled modules are missing
         f"the source folder. Original error: {exc}"
     ) from exc
 
-from . import datasets, gradcheck, optim, reference  # noqa: E402
+from . import callbacks, datasets, gradcheck, optim, reference  # noqa: E402
 from .model import MLP, History, TrainingDivergedError  # noqa: E402
 
-__all__ = ["MLP", "History", "TrainingDivergedError", "kernels", "optim", "reference", "gradcheck",
-           "datasets", "plotting", "__version__"]
+__all__ = ["MLP", "History", "TrainingDivergedError", "kernels", "optim", "callbacks", "reference",
+           "gradcheck", "datasets", "plotting", "__version__"]
 
 
 def __getattr__(name):

@@ -191,7 +191,7 @@ def circles(n_samples=1000, noise=0.1, factor=0.5, seed=None):
     return X, y
 
 
-def train_test_split(X, y, test_size=0.25, seed=None):
+def train_test_split(X, y, test_size=0.25, seed=None, stratify=None):
     """Split ``(X, y)`` into shuffled training and test parts.
 
     Parameters
@@ -206,6 +206,13 @@ def train_test_split(X, y, test_size=0.25, seed=None):
         number. Both parts must end up non-empty.
     seed : int >= 0 or None, default None
         Seed of the shuffle; the same seed gives the same split.
+    stratify : array_like, shape (n_samples,), optional
+        Class labels (any values): each class gets ``test_size`` of its rows in
+        the test part, as nearly as whole rows allow. The test part's rows are
+        shared out as scikit-learn's ``train_test_split(stratify=...)`` shares
+        them: each class first gets ``floor(n_test * n_class / n_samples)``, and
+        the rows left over go one each to the classes with the largest
+        remainders (ties in random order).
 
     Returns
     -------
@@ -218,9 +225,9 @@ def train_test_split(X, y, test_size=0.25, seed=None):
     TypeError
         If ``test_size`` or ``seed`` has the wrong type.
     ValueError
-        If ``X`` and ``y`` have different numbers of rows, if either is a scalar
-        or cannot be converted to an array (ragged lists), if ``test_size``
-        leaves one of the parts empty, or if ``seed`` is negative.
+        If ``X``, ``y`` (or ``stratify``) have different numbers of rows, if
+        either is a scalar or cannot be converted to an array (ragged lists), if
+        ``test_size`` leaves one of the parts empty, or if ``seed`` is negative.
 
     Examples
     --------
@@ -242,34 +249,66 @@ def train_test_split(X, y, test_size=0.25, seed=None):
         raise ValueError(f"X and y must have the same number of rows, got X with shape "
                          f"{X.shape} ({n} rows) and y with shape {y.shape} "
                          f"({y.shape[0]} rows)")
+    if stratify is not None:
+        stratify = as_array(stratify, "stratify")
+        if stratify.shape != (n,):
+            raise ValueError(f"stratify must hold one class label per row of X, shape "
+                             f"({n},); got shape {stratify.shape}")
     if n < 2:
         raise ValueError(f"X must have at least 2 rows to split into two non-empty "
                          f"parts, got {n}")
+    n_test = holdout_size(test_size, n, "test_size")
+    train, test = split_indices(n, n_test, np.random.default_rng(check_seed(seed)), stratify)
+    return X[train], X[test], y[train], y[test]
 
+
+def holdout_size(test_size, n, name):
+    """The number of test rows ``test_size`` (named ``name``) asks for out of n >= 2 rows:
+    a fraction in (0, 1), rounded up, or an int count; both parts non-empty."""
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
-        raise TypeError(f"test_size must be a fraction in (0, 1) or an integer count, "
+        raise TypeError(f"{name} must be a fraction in (0, 1) or an integer count, "
                         f"got {test_size!r} of type {type(test_size).__name__}")
     if isinstance(test_size, numbers.Integral):
         n_test = int(test_size)
         if not 1 <= n_test <= n - 1:
-            raise ValueError(f"test_size as a count must be between 1 and {n - 1} "
+            raise ValueError(f"{name} as a count must be between 1 and {n - 1} "
                              f"(for {n} rows, so both parts are non-empty), got {n_test}")
-    else:
-        fraction = float(test_size)
-        if not 0 < fraction < 1:
-            raise ValueError(f"test_size as a fraction must be in the open interval "
-                             f"(0, 1), got {fraction}")
-        # Rounded first, so that 0.07 * 100 = 7.000000000000001 gives 7 rows, not 8;
-        # at least 1, so that a tiny fraction (1e-12) that rounds to 0 still tests.
-        n_test = max(1, math.ceil(round(fraction * n, 9)))
-        if n_test > n - 1:
-            raise ValueError(f"test_size={fraction} of {n} rows leaves no training rows; "
-                             f"use a smaller fraction or an integer count")
-    rng = np.random.default_rng(check_seed(seed))
+        return n_test
+    fraction = float(test_size)
+    if not 0 < fraction < 1:
+        raise ValueError(f"{name} as a fraction must be in the open interval "
+                         f"(0, 1), got {fraction}")
+    # Rounded first, so that 0.07 * 100 = 7.000000000000001 gives 7 rows, not 8;
+    # at least 1, so that a tiny fraction (1e-12) that rounds to 0 still tests.
+    n_test = max(1, math.ceil(round(fraction * n, 9)))
+    if n_test > n - 1:
+        raise ValueError(f"{name}={fraction} of {n} rows leaves no training rows; "
+                         f"use a smaller fraction or an integer count")
+    return n_test
 
+
+def split_indices(n, n_test, rng, stratify=None):
+    """(train, test): the row indices of a random split of n rows, n_test of them in
+    ``test``, both in random order; stratified by the labels ``stratify`` if given
+    (see train_test_split)."""
+    if stratify is None:
+        order = rng.permutation(n)
+        return order[n_test:], order[:n_test]
+    _, label = np.unique(stratify, return_inverse=True)
+    counts = np.bincount(label)
+    # In integers, so that the shares and remainders are exact.
+    shares, remainders = np.divmod(n_test * counts, n)
+    classes = rng.permutation(counts.size)
+    classes = classes[np.argsort(-remainders[classes], kind="stable")]
+    shares[classes[:n_test - shares.sum()]] += 1
+    # Every class's rows in random order, classes one after the other: each class
+    # sends its first `share` rows to the test part.
     order = rng.permutation(n)
-    test, train = order[:n_test], order[n_test:]
-    return X[train], X[test], y[train], y[test]
+    order = order[np.argsort(label[order], kind="stable")]
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    in_test = np.zeros(n, dtype=bool)
+    in_test[np.concatenate([order[s:s + k] for s, k in zip(starts, shares)])] = True
+    return rng.permutation(np.flatnonzero(~in_test)), rng.permutation(np.flatnonzero(in_test))
 
 
 # --- MNIST ------------------------------------------------------------------------------

@@ -21,19 +21,23 @@ import contextlib
 import math
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import callbacks as _callbacks
 from . import optim as _optim
 from ._kernels import network as _network
 from ._serialization import FORMAT_VERSION, OPTIMIZER_FORMAT_VERSION, checksum, read_model
 from ._validation import (BLAS_INT_MAX, as_array, as_finite_array, check_blas_dims,
                           check_bool, check_choice, check_finite, check_int, check_label_ndim, check_labels,
                           check_ndim, check_not_empty, check_output_path, check_real_dtype,
-                          check_seed, check_setting, check_sgd_settings, check_shape)
+                          check_real, check_seed, check_setting, check_sgd_settings,
+                          check_shape)
+from .datasets import holdout_size, split_indices
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
 
@@ -67,12 +71,21 @@ class History:
     ``loss`` is each epoch's mean training loss over its rows (every batch's mean
     loss weighted by the batch's rows, each batch measured just before its
     update); ``accuracy`` likewise (cross-entropy only). The ``val_`` lists are
-    filled when ``fit`` was given ``validation_data``; for an MSE model
-    ``val_accuracy`` stays empty. ``lr`` is the learning rate each epoch trained
-    with (the optimizer's, or the ``schedule``'s). An epoch is recorded whole or
-    not at all. ``interrupted`` is True when Ctrl-C stopped training early;
-    ``stop_reason`` says why training ended before ``epochs`` otherwise
-    (``"lr_too_small"``: the :class:`~fastmlp.optim.Adaptive` schedule ended it).
+    filled when ``fit`` was given ``validation_data`` (or held some data out for
+    early stopping); for an MSE model ``val_accuracy`` stays empty. ``lr`` is the
+    learning rate each epoch trained with (the optimizer's, or the ``schedule``'s).
+    An epoch is recorded whole or not at all. ``interrupted`` is True when Ctrl-C
+    stopped training early.
+
+    ``best_epoch`` is the epoch (1 = this fit's first) with the best monitored
+    value when early stopping (an ``EarlyStopping`` callback) watched it, else
+    None. ``stop_reason`` says why training ended: ``"max_epochs"`` (all epochs
+    ran), ``"early_stopping"``, ``"callback"`` (another callback returned True),
+    ``"lr_too_small"`` (the :class:`~fastmlp.optim.Adaptive` schedule ended it),
+    ``"interrupted"`` (Ctrl-C), ``"diverged"`` (a TrainingDivergedError's history)
+    or ``"error"`` (another exception left fit); None before fit ends.
+    ``max_epochs`` (the epochs fit was asked for) and ``measured`` (the names of
+    the curves it fills every epoch) are set before the first epoch, for callbacks.
     """
 
     loss: list = field(default_factory=list)
@@ -81,7 +94,10 @@ class History:
     val_accuracy: list = field(default_factory=list)
     interrupted: bool = False
     lr: list = field(default_factory=list)
+    best_epoch: int = None
     stop_reason: str = None
+    max_epochs: int = None
+    measured: tuple = ()
 
     @property
     def epochs(self):
@@ -257,6 +273,8 @@ class MLP:
                                      ACTIVATIONS[self._activation], LOSSES[self._loss_name])
         self._params = self._net.params
         self._optimizer = None  # the optimizer of the last training call
+        self._classes = None  # the label set partial_fit fixed
+        self._trainer = None  # the thread holding the workspace (see _training)
         # Empty stand-ins for the arrays a call does not use.
         self._none2 = np.empty((0, 0), dtype=self._dtype)
         self._no_labels = np.empty(0, dtype=np.intp)
@@ -337,13 +355,14 @@ class MLP:
         return {"layer_sizes": list(self._layer_sizes), "activation": self._activation,
                 "loss": self._loss_name, "dtype": self._dtype.name, "init": self._init,
                 "params": self._params.copy(), "optimizer": self._optimizer,
-                "optimizer_state": self._net.get_state()}
+                "optimizer_state": self._net.get_state(), "classes": self._classes}
 
     def __setstate__(self, state):
         self._setup(state["layer_sizes"], state["activation"], state["loss"], state["dtype"],
                     state["init"])
         self._params[...] = state["params"]
         self._optimizer = state["optimizer"]
+        self._classes = state.get("classes")
         if state["optimizer_state"] is not None:
             with self._training():
                 self._net.set_state(*state["optimizer_state"])
@@ -363,10 +382,20 @@ class MLP:
     def _training(self):
         """Hold the model's workspace for one training call (RuntimeError if taken)."""
         self._net.claim()
+        self._trainer = threading.get_ident()
         try:
             yield
         finally:
+            self._trainer = None
             self._net.release()
+
+    def _snapshot(self):
+        """Copies of the parameters and the optimizer state, taken together: under the
+        workspace, which the thread already holding it (fit's callbacks) has."""
+        if self._trainer == threading.get_ident():
+            return self._params.copy(), self._net.get_state()
+        with self._training():
+            return self._params.copy(), self._net.get_state()
 
     # --- input checks ----------------------------------------------------------
 
@@ -603,7 +632,8 @@ class MLP:
 
     def fit(self, X, y, epochs=10, batch_size=32, lr=None, momentum=0.0, nesterov=False,
             weight_decay=0.0, shuffle=True, validation_data=None, progress=True, seed=None,
-            optimizer=None, schedule=None):
+            optimizer=None, schedule=None, callbacks=None, early_stopping=False,
+            validation_fraction=0.1, patience=10, tol=1e-4, monitor="val_loss"):
         """Train by minibatch gradient descent; returns a :class:`History`.
 
         Parameters
@@ -630,9 +660,11 @@ class MLP:
         validation_data : (X_val, y_val), optional
             Measured after every epoch into ``val_loss`` and ``val_accuracy``.
         progress : bool
-            Show a tqdm progress bar with the epoch's loss and accuracy.
+            Show a tqdm progress bar with the epoch's loss and accuracy: adds a
+            ``fastmlp.callbacks.ProgressBar`` after ``callbacks`` (unless they hold
+            one).
         seed : int or None
-            Seed of the shuffling.
+            Seed of the shuffling (and of the split early stopping holds out).
         schedule : fastmlp.optim schedule, optional
             The learning rate of each epoch (``StepLR``, ``MultiStepLR``,
             ``ExponentialLR``, ``CosineAnnealingLR``, ``ReduceLROnPlateau``,
@@ -647,6 +679,38 @@ class MLP:
             else before that epoch (the model keeps the epochs trained).
             ``Adaptive`` may end training early (``History.stop_reason``).
             A schedule that monitors ``val_loss`` needs ``validation_data``.
+        callbacks : list, optional
+            Objects called between epochs (never inside one) with the model and
+            the history so far; one may stop training. See ``fastmlp.callbacks``
+            (``EarlyStopping``, ``ModelCheckpoint``, ``ProgressBar``).
+        early_stopping : bool
+            Stop when ``monitor`` has not improved by more than ``tol`` for
+            ``patience`` epochs, and put the model back to the best epoch's
+            parameters and optimizer state; ``History.best_epoch`` is that epoch.
+            This is ``fastmlp.callbacks.EarlyStopping(monitor, patience, tol)``,
+            run before ``callbacks``; see it for the exact rule and how it
+            relates to scikit-learn's ``n_iter_no_change``. With a ``val_``
+            monitor and no ``validation_data``, ``validation_fraction`` of the
+            rows is held out (seeded by ``seed``; for cross-entropy, stratified:
+            each class gives that fraction of its rows, shared out as scikit-learn's
+            ``train_test_split(stratify=y)`` does; rounded up, as scikit-learn
+            does) and training uses the rest. A ``"loss"`` or ``"accuracy"``
+            monitor (the training curves) holds nothing out.
+        validation_fraction : float in (0, 1)
+            The fraction held out (see early_stopping); scikit-learn's default, 0.1.
+        patience : int >= 1
+            Epochs without improvement before stopping (early_stopping).
+        tol : float >= 0
+            The improvement that counts (early_stopping), scikit-learn's default 1e-4.
+        monitor : {"val_loss", "val_accuracy", "loss", "accuracy"}
+            The curve early stopping watches; lower is better for the losses,
+            higher for the accuracies. ``validation_fraction``, ``patience``,
+            ``tol`` and ``monitor`` other than their defaults need
+            ``early_stopping=True`` (ValueError otherwise), and
+            ``validation_fraction`` needs data to hold out.
+
+        The history's ``stop_reason`` says why training ended ("max_epochs",
+        "early_stopping", "callback", "interrupted", ...).
 
         The optimizer state (SGD's momentum buffer; Adam's moments and step count)
         lives on the model and a new ``fit`` continues it, as long as the update
@@ -675,12 +739,9 @@ class MLP:
         completed epochs with ``interrupted=True`` (and a warning).
         """
         X, y = self._xy(X, y)
-        n = X.shape[0]
         epochs = check_int(epochs, "epochs", 1)
-        batch_size = min(n if batch_size is None else check_int(batch_size, "batch_size", 1), n)
-        if batch_size > BLAS_INT_MAX:
-            raise ValueError(f"batch_size must be <= {BLAS_INT_MAX} rows (BLAS's int); got "
-                             f"{batch_size} (pass a smaller batch_size)")
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "batch_size", 1)
         optimizer = self._optimizer_for(optimizer, lr, momentum, nesterov, weight_decay, 0.1,
                                         "fit")
         settings = optimizer.settings(self._dtype)
@@ -693,12 +754,130 @@ class MLP:
                                                     "validation_data[1] (y_val)"))
         shuffle, progress = check_bool(shuffle, "shuffle"), check_bool(progress, "progress")
         rng = np.random.default_rng(check_seed(seed))
+        callbacks = _callbacks.check_callbacks(callbacks)
+        stopper, held_out = self._early_stopping(early_stopping, validation_fraction, patience,
+                                                 tol, monitor, val is not None)
+        if held_out:
+            X, y, val = self._hold_out(X, y, held_out, rng)
+        callbacks = _fit_callbacks(stopper, callbacks, progress)
+        n = X.shape[0]
+        batch_size = n if batch_size is None else min(batch_size, n)
+        if batch_size > BLAS_INT_MAX:
+            raise ValueError(f"batch_size must be <= {BLAS_INT_MAX} rows (BLAS's int); got "
+                             f"{batch_size} (pass a smaller batch_size)")
         run = self._schedule_run(schedule, optimizer.lr, epochs, n, val)
         with self._training():
-            self._net.configure(settings, optimizer)
-            self._optimizer = optimizer
-            return self._fit(X, y, epochs, batch_size, shuffle, val, progress, rng, run,
-                             settings)
+            return self._fit(X, y, epochs, batch_size, shuffle, val, callbacks, rng, optimizer,
+                             settings, run)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None, batch_size=32,
+                    optimizer=None):
+        """One pass over (X, y) that continues the optimizer state; returns ``self``.
+
+        Incremental training with scikit-learn's conventions (``partial_fit``
+        returns the estimator), so that dask-ml's ``Incremental`` and Hyperband
+        can drive it. The pass is ``fit(X, y, epochs=1, batch_size=batch_size,
+        shuffle=False, progress=False, optimizer=...)``: the same compiled epoch,
+        checks and failure handling (TrainingDivergedError, Ctrl-C), with the rows
+        visited in the order given (the caller orders the stream), so that two
+        calls on the same data train exactly as one ``fit(epochs=2,
+        shuffle=False)``. For the pass's loss, use ``fit(epochs=1)``, which returns
+        the History.
+
+        Parameters
+        ----------
+        X, y : array_like
+            As for :meth:`fit`.
+        classes : array_like of int, optional
+            Cross-entropy only: the labels the whole stream holds, a subset of the
+            model's classes ``range(n_outputs)`` (labels are the output indices).
+            The first call fixes the label set: ``classes`` if given, else every
+            class of the model. A later ``classes`` must name the same set (as
+            dask-ml repeats it on every call), and a label of ``y`` outside the set
+            is a ValueError. ``fit`` neither reads nor changes the set; copies and
+            pickles keep it, ``save`` does not.
+        sample_weight : None
+            Per-row weights arrive with ``fit``'s ``sample_weight``; until then
+            anything but None is a NotImplementedError.
+        batch_size : int or None
+            Rows per step, as for fit.
+        optimizer : fastmlp.optim.SGD, Adam or AdamW, optional
+            The update rule. None: the model's current :attr:`optimizer` (that of
+            the last fit, step or partial_fit), or ``SGD(lr=0.1)``, fit's default,
+            when it has none. The state continues as described in :meth:`fit`.
+        """
+        if sample_weight is not None:
+            raise NotImplementedError("partial_fit does not take sample_weight yet (it comes "
+                                      "with fit's sample_weight); pass sample_weight=None")
+        X, y = self._xy(X, y)
+        label_set = self._label_set(classes, y)
+        self.fit(X, y, epochs=1, batch_size=batch_size, shuffle=False, progress=False,
+                 optimizer=self._optimizer if optimizer is None else optimizer)
+        self._classes = label_set
+        return self
+
+    def _label_set(self, classes, y):
+        """The label set partial_fit keeps after a call with ``classes`` and the checked
+        labels ``y`` (None for mse): ValueError if either breaks the set already fixed."""
+        if self._loss_name != "cross_entropy":
+            if classes is not None:
+                raise ValueError(f"classes is for cross_entropy models (class labels); this "
+                                 f"model uses {self._loss_name}: pass classes=None")
+            return None
+        k = self._layer_sizes[-1]
+        fixed = self._classes
+        if classes is None:
+            given = fixed if fixed is not None else tuple(range(k))
+        else:
+            arr = as_array(classes, "classes")
+            check_ndim(arr, "classes", 1, "(n_classes,)")
+            check_not_empty(arr, "classes")
+            given = tuple(np.unique(check_labels(arr, "classes", arr.shape[0], k)).tolist())
+            if fixed is not None and given != fixed:
+                raise ValueError(f"classes must be the label set the first partial_fit call "
+                                 f"fixed, {list(fixed)}; got {list(given)}")
+        outside = ~np.isin(y, given)
+        if outside.any():
+            i = int(np.argmax(outside))
+            raise ValueError(f"y must hold labels of the classes {list(given)} (partial_fit's "
+                             f"label set); got the label {int(y[i])} at index {i}")
+        return given
+
+    def _early_stopping(self, early_stopping, validation_fraction, patience, tol, monitor,
+                        validated):
+        """fit's EarlyStopping callback (None without early_stopping), and the fraction
+        of the rows to hold out for it (0 for none)."""
+        early_stopping = check_bool(early_stopping, "early_stopping")
+        fraction = check_real(validation_fraction, "validation_fraction", minimum=0.0,
+                              exclusive=True, below=1.0)
+        stopper = _callbacks.EarlyStopping(monitor, patience, tol)  # checks the three
+        changed = [f"{name}={value!r}" for name, value, default in (
+            ("validation_fraction", fraction, 0.1), ("patience", stopper.patience, 10),
+            ("tol", stopper.tol, 1e-4), ("monitor", stopper.monitor, "val_loss"))
+            if value != default]
+        if not early_stopping:
+            if changed:
+                raise ValueError(f"{', '.join(changed)}: these settings are for early "
+                                 f"stopping; pass early_stopping=True too")
+            return None, 0.0
+        if validated or not stopper.monitor.startswith("val_"):
+            if fraction != 0.1:
+                raise ValueError(f"validation_fraction={fraction!r} is not used: fit holds "
+                                 f"data out only for a val_ monitor without validation_data")
+            return stopper, 0.0
+        return stopper, fraction
+
+    def _hold_out(self, X, y, fraction, rng):
+        """(X, y, (X_val, y_val)): the checked rows split at random (by ``rng``) into
+        training and validation parts, stratified by class for cross-entropy."""
+        n = X.shape[0]
+        if n < 2:
+            raise ValueError(f"early_stopping holds out validation_fraction={fraction!r} of "
+                             f"the rows, but X has only {n} row; pass validation_data")
+        n_val = holdout_size(fraction, n, "validation_fraction")
+        train, held = split_indices(n, n_val, rng,
+                                    y if self._loss_name == "cross_entropy" else None)
+        return X[train], y[train], (X[held], y[held])
 
     def _schedule_run(self, schedule, lr, epochs, n, val):
         """A new run of ``schedule`` (None: the constant ``lr``) for a fit of ``epochs``
@@ -744,18 +923,27 @@ class MLP:
             history.stop_reason = reason
         return reason is not None
 
-    def _fit(self, X, y, epochs, batch_size, shuffle, val, progress, rng, run, settings):
+    def _fit(self, X, y, epochs, batch_size, shuffle, val, callbacks, rng, optimizer, settings,
+             run):
         n = X.shape[0]
         ce = self._loss_name == "cross_entropy"
         labels = y if ce else self._no_labels
         targets = self._none2 if ce else y
-        history = History()
+        measured = ("loss", "accuracy") if ce else ("loss",)
+        if val is not None:
+            measured += tuple("val_" + name for name in measured)
+        history = History(max_epochs=epochs, measured=measured)
         recorded = 0
-        # What a rollback needs, kept once per call: divergence is detected in the
-        # compiled epoch (each batch's loss, and the parameters after its last step).
-        start = (self._params.copy(), self._net.get_state())
-        bar = _progress_bar(epochs, progress)
+        # First, so that a callback refusing the settings leaves the model (and its
+        # optimizer state) untouched.
+        _callbacks.begin(callbacks, self, history)
+        start = None
         try:
+            self._net.configure(settings, optimizer)
+            self._optimizer = optimizer
+            # What a rollback needs, kept once per call: divergence is detected in the
+            # compiled epoch (each batch's loss, and the parameters after its last step).
+            start = self._snapshot()
             for epoch in range(1, epochs + 1):
                 lr = self._use_epoch_lr(run, settings, epoch)
                 order = rng.permutation(n) if shuffle and batch_size < n else self._no_labels
@@ -767,9 +955,14 @@ class MLP:
                                 self._loss_of(*val) if val else None,
                                 self._score_of(*val) if val and ce else None, lr)
                 recorded = epoch
-                _progress_update(bar, epoch, history)
+                stopper = _callbacks.epoch_end(callbacks, self, history)
+                if stopper is not None:
+                    history.stop_reason = getattr(stopper, "stop_reason", "callback")
+                    break
                 if self._end_epoch(run, history, n):
                     break
+            else:
+                history.stop_reason = "max_epochs"
             # The last update is judged by no later loss: judge it once, on the last
             # batch_size rows, in the model's dtype (as the steps' losses are), so that
             # fit never returns a model that diverged.
@@ -781,14 +974,18 @@ class MLP:
         except KeyboardInterrupt:
             history._keep(recorded)
             history.interrupted = True
-            if not np.isfinite(self._params).all():
+            history.stop_reason = "interrupted"
+            if start is not None and not np.isfinite(self._params).all():
                 self._restore(start)
             warnings.warn(f"training interrupted after {recorded} complete epoch(s); the "
                           f"model keeps the parameters of its last completed step",
                           RuntimeWarning, stacklevel=3)
+        except BaseException as exc:
+            if not isinstance(exc, TrainingDivergedError):
+                history.stop_reason = "error"
+            raise
         finally:
-            if bar is not None:
-                bar.close()
+            _callbacks.end(callbacks, self, history)
         return history
 
     def _restore(self, saved):
@@ -828,6 +1025,7 @@ class MLP:
             finite = ("which give finite outputs on the training data" if self._finite_on(X, y)
                       else "although those too give NaN or infinite outputs on the training "
                            "data")  # the model came to fit this way: it is left as given
+        history.stop_reason = "diverged"
         raise TrainingDivergedError(
             f"training diverged {what}. The model keeps {kept}, {finite}. Try a lower "
             f"learning rate than lr={self._optimizer.lr}.", history)
@@ -854,8 +1052,7 @@ class MLP:
         target = check_output_path(path, "path")
         include_optimizer = check_bool(include_optimizer, "include_optimizer")
         if include_optimizer:
-            with self._training():
-                params, state = self._params.copy(), self._net.get_state()
+            params, state = self._snapshot()
             if self._optimizer is None or state is None:
                 raise ValueError("include_optimizer=True needs an optimizer state: this model "
                                  "has not been trained with fit or step since it was created, "
@@ -956,22 +1153,9 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
-def _progress_bar(epochs, progress):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=epochs, desc="fit", unit="epoch", leave=True)
-
-
-def _progress_update(bar, epoch, history):
-    if bar is None:
-        return
-    postfix = {"loss": f"{history.loss[-1]:.4f}"}
-    if history.accuracy:
-        postfix["acc"] = f"{history.accuracy[-1]:.3f}"
-    if history.val_loss:
-        postfix["val_loss"] = f"{history.val_loss[-1]:.4f}"
-    if history.val_accuracy:
-        postfix["val_acc"] = f"{history.val_accuracy[-1]:.3f}"
-    bar.set_postfix(postfix, refresh=False)
-    bar.update(1)
+def _fit_callbacks(stopper, callbacks, progress):
+    """The callbacks fit runs, in order: its EarlyStopping, the given ones, a ProgressBar."""
+    run = ([stopper] if stopper is not None else []) + callbacks
+    if progress and not any(isinstance(cb, _callbacks.ProgressBar) for cb in run):
+        run.append(_callbacks.ProgressBar())
+    return run

@@ -344,7 +344,7 @@ def test_fit_without_a_schedule_records_the_constant_rate():
     X, y = data(np.float64)
     history = MLP([4, 3, 2], seed=0).fit(X, y, epochs=3, lr=0.05, progress=False)
     assert history.lr == [0.05] * 3 and history.as_dict()["lr"] == [0.05] * 3
-    assert history.stop_reason is None
+    assert history.stop_reason == "max_epochs"
 
 
 def test_a_step_after_a_scheduled_fit_uses_the_optimizers_own_rate():
