@@ -630,8 +630,9 @@ class MLP:
         The update is ``optimizer``'s (a ``fastmlp.optim`` object), or, given ``lr``
         (and ``momentum``, ``nesterov``, ``weight_decay``), ``torch.optim.SGD``'s with
         those settings. The optimizer state lives on the model and continues between
-        calls (see :meth:`fit`). If the loss is NaN or infinite, the parameters are
-        left unchanged and FloatingPointError is raised.
+        calls (see :meth:`fit`). The loss is the plain one (label smoothing is fit's).
+        If the loss is NaN or infinite, the parameters are left unchanged and
+        FloatingPointError is raised.
         """
         if optimizer is None and lr is not None:
             # The compiled step checks, in C, that X, y and the settings are already
