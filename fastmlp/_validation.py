@@ -325,6 +325,32 @@ def check_probability_rows(y, name, given=None):
                          f"row {bad[0]} sums to {sums[bad[0]].item()!r}")
 
 
+def check_unit_interval(y, name, given=None):
+    """Every entry of ``y`` is a finite number in [0, 1] (a probability, e.g. a binary
+    target); ``given`` as in check_finite."""
+    check_finite(y, name, given=given)
+    outside = (y < 0) | (y > 1)
+    if np.any(outside):
+        raise ValueError(f"{name} must hold probabilities in [0, 1]; got "
+                         f"{y[outside][0].item()!r}")
+
+
+def check_zero_one(y, name, what):
+    """Every entry of the real array ``y`` is exactly 0 or 1 (``what`` names the form,
+    e.g. "0/1 labels of shape (n,)"): a ValueError names the first other value."""
+    bad = ~((y == 0) | (y == 1))
+    if np.any(bad):
+        where = tuple(int(i) for i in np.unravel_index(np.argmax(bad), y.shape))
+        raise ValueError(f"{name} must be {what}, each 0 or 1; got {y[where].item()!r} at "
+                         f"index {where[0] if len(where) == 1 else where}")
+
+
+def check_label_smoothing(value, dtype=None):
+    """Cross-entropy's label smoothing, as ``torch.nn.CrossEntropyLoss`` takes it: a real
+    number in [0, 1], as a float (with ``dtype``, one the kernels can compute in it)."""
+    return check_setting(value, "label_smoothing", dtype, minimum=0.0, maximum=1.0)
+
+
 def check_sample_weight(w, name, n_samples, dtype):
     """Non-negative, finite weights of shape (n_samples,) with a positive sum.
 

@@ -384,7 +384,11 @@ def _model_options(sweep):
                             "circles, 300 for mnist)")
     group.add_argument("--activation", choices=tuple(ACTIVATIONS), default="tanh",
                        help="hidden activation (default: %(default)s)")
-    group.add_argument("--loss", choices=tuple(LOSSES), default="cross_entropy",
+    # The command line trains on class labels: binary_cross_entropy's 0/1 targets
+    # have no dataset here.
+    group.add_argument("--loss", choices=tuple(name for name in LOSSES
+                                               if name != "binary_cross_entropy"),
+                       default="cross_entropy",
                        help="cross_entropy on labels, or mse on one-hot targets "
                             "(default: %(default)s)")
     group.add_argument("--init", choices=INITS,

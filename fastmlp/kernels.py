@@ -30,6 +30,7 @@ from ._validation import (
     check_finite,
     check_int,
     check_label_ndim,
+    check_label_smoothing,
     check_labels,
     check_no_overlap,
     check_no_partial_overlap,
@@ -37,13 +38,14 @@ from ._validation import (
     check_sample_weight,
     check_sgd_settings,
     check_shape,
+    check_unit_interval,
     check_writable,
     output_array,
 )
 
 __all__ = [
-    "softmax", "log_softmax", "softmax_cross_entropy", "mse",
-    "tanh", "sigmoid", "relu",
+    "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse",
+    "tanh", "sigmoid", "log_sigmoid", "relu",
     "tanh_derivative", "sigmoid_derivative", "relu_derivative",
     "tanh_backward", "sigmoid_backward", "relu_backward",
     "linear_forward", "linear_backward", "sgd_update", "adam_update",
@@ -89,14 +91,31 @@ def log_softmax(z, out=None):
     return _rows(_softmax.log_softmax, z, out)
 
 
-def softmax_cross_entropy(z, y, sample_weight=None):
+def _weights(sample_weight, n, dtype):
+    """The loss kernels' (w, w_total): checked weights scaled to a largest of 1, or an
+    empty array for the plain mean."""
+    if sample_weight is None:
+        return np.empty(0, dtype=dtype), 0.0
+    return check_sample_weight(sample_weight, "sample_weight", n, dtype)
+
+
+def softmax_cross_entropy(z, y, sample_weight=None, label_smoothing=0.0):
     """Mean softmax cross-entropy and its gradient, in one fused pass.
 
-    ``loss = sum_i c_i * sum_j Y[i, j] * (lse(z[i]) - z[i, j])`` with lse the
-    log-sum-exp, ``c_i = 1/n`` (or ``w_i / sum(w)`` with ``sample_weight``), and
-    ``grad[i] = c_i * (softmax(z[i]) - Y[i])``, the gradient of ``loss`` with
-    respect to ``z``. log(0) is never taken: zero targets are skipped, and a
-    true class with logit -inf gives a loss of +inf.
+    ``loss = sum_i c_i * sum_j T[i, j] * (lse(z[i]) - z[i, j])`` with lse the
+    log-sum-exp, ``c_i = 1/n`` (or ``w_i / sum(w)`` with ``sample_weight``), the
+    targets smoothed as ``torch.nn.CrossEntropyLoss(label_smoothing=eps)`` does,
+    ``T = (1 - eps) * Y + eps / n_classes``, and ``grad[i] = c_i * (softmax(z[i]) -
+    T[i])``, the gradient of ``loss`` with respect to ``z``. log(0) is never
+    taken: zero targets are skipped, and a true class with logit -inf gives a
+    loss of +inf (as does any -inf logit when eps > 0).
+
+    Without weights the loss and gradient are torch's for any eps. With them,
+    this kernel's weights are per row: each row's whole smoothed loss counts
+    ``w_i / sum(w)``. torch's ``weight=`` is per class and enters the smoothing
+    term class by class (``eps / k * sum_j w_j * -log p_ij``, the mean divided
+    by ``sum_i w[y_i]``), so the two agree only without weights (or for eps = 0
+    with the row weights ``w[y_i]``).
 
     Parameters
     ----------
@@ -110,6 +129,8 @@ def softmax_cross_entropy(z, y, sample_weight=None):
     sample_weight : array_like, shape (n_samples,), optional
         Non-negative, finite weights with a positive sum; only their ratios
         matter (equal weights of 1e308 give the unweighted mean).
+    label_smoothing : float, default 0
+        eps in [0, 1]; 0 is the plain cross-entropy.
 
     Returns
     -------
@@ -118,10 +139,8 @@ def softmax_cross_entropy(z, y, sample_weight=None):
     """
     z = as_float_array(z, "z", ndim=2, shape_hint="(n_samples, n_classes)")
     n, k = z.shape
-    if sample_weight is None:
-        w, w_total = np.empty(0, dtype=z.dtype), 0.0
-    else:
-        w, w_total = check_sample_weight(sample_weight, "sample_weight", n, z.dtype)
+    w, w_total = _weights(sample_weight, n, z.dtype)
+    eps = check_label_smoothing(label_smoothing, z.dtype)
     y_arr = as_array(y, "y")
     check_label_ndim(y_arr, "y", n, k, "target rows")
     grad = np.empty_like(z)
@@ -129,10 +148,53 @@ def softmax_cross_entropy(z, y, sample_weight=None):
         targets = as_float_array(y, "y", dtype=z.dtype, ndim=2)
         check_shape(targets, "y", z.shape, "target rows must match the logits")
         check_probability_rows(targets, "y", given=y_arr)
-        loss = _loss.softmax_cross_entropy_targets(z, targets, w, w_total, grad)
+        loss = _loss.softmax_cross_entropy_targets(z, targets, w, w_total, eps, grad)
     else:
         labels = check_labels(y_arr, "y", n, k, rows_of="the logits")
-        loss = _loss.softmax_cross_entropy_labels(z, labels, w, w_total, grad)
+        loss = _loss.softmax_cross_entropy_labels(z, labels, w, w_total, eps, grad)
+    return float(loss), grad
+
+
+def sigmoid_binary_cross_entropy(z, y, sample_weight=None):
+    """Mean binary cross-entropy of logits and its gradient, in one fused pass.
+
+    Each of the k outputs of a row is a label's logit, its probability
+    ``sigmoid(z)``. The loss is summed over a row's labels and averaged over rows
+    (scikit-learn's ``binary_log_loss``; ``torch.nn.BCEWithLogitsLoss(reduction=
+    "sum")`` divided by n_samples, or its default mean times n_labels)::
+
+        loss = sum_i c_i * sum_j -(Y[i, j] log sigmoid(z[i, j])
+                                  + (1 - Y[i, j]) log(1 - sigmoid(z[i, j])))
+        grad[i] = c_i * (sigmoid(z[i]) - Y[i])
+
+    with ``c_i = 1/n`` (or ``w_i / sum(w)`` with ``sample_weight``: the weighted
+    mean over rows, as in :func:`softmax_cross_entropy`). The log-sigmoid is the
+    stable ``log1p(exp(-|z|))`` form: finite for logits of +-1e4 in float32, and
+    a confident right answer keeps its small loss instead of rounding it to 0.
+
+    Parameters
+    ----------
+    z : array_like, shape (n_samples, n_labels) or (n_samples,)
+        Logits, float32 or float64; a 1-D z is n rows of one label.
+    y : array_like, z's shape
+        Targets in [0, 1] (0/1 labels, or probabilities), converted to z's dtype.
+    sample_weight : array_like, shape (n_samples,), optional
+        As in :func:`softmax_cross_entropy`.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray of z's shape and dtype (newly allocated)
+    """
+    z = as_float_array(z, "z", ndim=(1, 2), shape_hint="(n_samples, n_labels)")
+    targets = as_float_array(y, "y", dtype=z.dtype, ndim=z.ndim)
+    check_shape(targets, "y", z.shape, "one target per logit")
+    check_unit_interval(targets, "y", given=y)
+    w, w_total = _weights(sample_weight, z.shape[0], z.dtype)
+    grad = np.empty_like(z)
+    rows = (z.shape[0], -1)
+    loss = _loss.sigmoid_binary_cross_entropy(z.reshape(rows), targets.reshape(rows), w,
+                                              w_total, grad.reshape(rows))
     return float(loss), grad
 
 
@@ -188,6 +250,15 @@ def sigmoid(x, out=None):
     Any shape, float32 or float64; ``out`` may be ``x``.
     """
     return _elementwise(_activations.sigmoid, x, "x", out)
+
+
+def log_sigmoid(x, out=None):
+    """``out = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, element-wise.
+
+    Never the log of a rounded sigmoid: log_sigmoid(-200) is -200, not log(0).
+    Any shape, float32 or float64; ``out`` may be ``x``.
+    """
+    return _elementwise(_activations.log_sigmoid, x, "x", out)
 
 
 def relu(x, out=None):

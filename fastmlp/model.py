@@ -34,9 +34,9 @@ from ._kernels import network as _network
 from ._serialization import FORMAT_VERSION, OPTIMIZER_FORMAT_VERSION, checksum, read_model
 from ._validation import (BLAS_INT_MAX, as_array, as_finite_array, check_blas_dims,
                           check_bool, check_choice, check_finite, check_int, check_label_ndim, check_labels,
-                          check_ndim, check_not_empty, check_output_path, check_real_dtype,
-                          check_real, check_seed, check_setting, check_sgd_settings,
-                          check_shape)
+                          check_label_smoothing, check_ndim, check_not_empty, check_output_path,
+                          check_real_dtype, check_real, check_seed, check_setting,
+                          check_sgd_settings, check_shape, check_zero_one)
 from .datasets import holdout_size, split_indices
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
@@ -46,6 +46,8 @@ _isfinite = math.isfinite
 ACTIVATIONS = {code.name.lower(): code for code in _network.Activation}
 LOSSES = {code.name.lower(): code for code in _network.Loss}
 INITS = ("normal", "xavier", "he")
+# The losses whose outputs are probabilities (predict_proba), and what each predicts.
+CLASSIFIERS = ("cross_entropy", "binary_cross_entropy")
 # Values of the layers' outputs a forward pass keeps at once (64 MB in float64):
 # larger inputs go through in blocks of rows.
 _FORWARD_BLOCK = 1 << 23
@@ -70,12 +72,15 @@ class History:
 
     ``loss`` is each epoch's mean training loss over its rows (every batch's mean
     loss weighted by the batch's rows, each batch measured just before its
-    update); ``accuracy`` likewise (cross-entropy only). The ``val_`` lists are
-    filled when ``fit`` was given ``validation_data`` (or held some data out for
-    early stopping); for an MSE model ``val_accuracy`` stays empty. ``lr`` is the
-    learning rate each epoch trained with (the optimizer's, or the ``schedule``'s).
-    An epoch is recorded whole or not at all. ``interrupted`` is True when Ctrl-C
-    stopped training early.
+    update; with ``label_smoothing`` the smoothed loss that training minimises);
+    ``accuracy`` likewise (classifiers only: for binary cross-entropy the
+    fraction of rows with every label right). The ``val_`` lists are filled when
+    ``fit`` was given ``validation_data`` (or held some data out for early
+    stopping); ``val_loss`` is the model's plain loss, as :meth:`MLP.loss` gives
+    it; for an MSE model ``val_accuracy`` stays empty. ``lr`` is the learning rate
+    each epoch trained with (the optimizer's, or the ``schedule``'s). An epoch is
+    recorded whole or not at all. ``interrupted`` is True when Ctrl-C stopped
+    training early.
 
     ``best_epoch`` is the epoch (1 = this fit's first) with the best monitored
     value when early stopping (an ``EarlyStopping`` callback) watched it, else
@@ -220,11 +225,16 @@ class MLP:
         The width of every layer, input first: ``[784, 300, 10]`` is 784 inputs, one
         hidden layer of 300 units and 10 outputs. Two or more positive sizes, in a
         list, tuple or 1-D array (not a set: the order matters).
-    activation : {"tanh", "sigmoid", "relu"}
-        The activation after every hidden layer.
-    loss : {"cross_entropy", "mse"}
+    activation : {"tanh", "sigmoid", "relu", "identity"}
+        The activation after every hidden layer (``identity``: none, f(x) = x).
+    loss : {"cross_entropy", "mse", "binary_cross_entropy"}
         ``cross_entropy``: softmax outputs and integer class labels (or one-hot rows).
         ``mse``: linear outputs and real targets, loss ``sum((yhat - y)**2) / n``.
+        ``binary_cross_entropy``: a sigmoid on each output (a logistic output),
+        for binary problems (one output, y of shape (n,) holding 0 and 1) and
+        multilabel ones (k outputs, y an (n, k) matrix of 0 and 1); the loss is
+        summed over the labels and averaged over rows, as scikit-learn's
+        ``MLPClassifier`` does (see ``fastmlp.kernels.sigmoid_binary_cross_entropy``).
     dtype : float32 or float64
         The dtype of the parameters and of every computation. Inputs of other
         numeric dtypes (integers, float64 for a float32 model) are converted.
@@ -250,7 +260,8 @@ class MLP:
     The methods that train (``step``, ``fit``, ``gradients``, ``input_gradient``)
     use a workspace kept on the model: one of them at a time, and a call from
     another thread while one runs raises RuntimeError. ``forward``, ``predict``,
-    ``predict_proba``, ``loss`` and ``score`` may run in several threads at once.
+    ``predict_proba``, ``predict_log_proba``, ``loss`` and ``score`` may run in
+    several threads at once.
     ``copy.deepcopy(model)`` and pickling give an independent model with the same
     parameters, optimizer and optimizer state.
     """
@@ -429,6 +440,8 @@ class MLP:
                 arr = arr.reshape(n, 1)
             check_shape(arr, name, (n, k), "targets for the model's outputs")
             return self._unaliased(as_finite_array(arr, name, self._dtype))
+        if self._loss_name == "binary_cross_entropy":
+            return self._check_binary_targets(arr, name, n, k)
         check_label_ndim(arr, name, n, k, "one-hot rows")
         if arr.ndim == 2:  # one-hot rows become labels
             check_real_dtype(arr, name)
@@ -438,6 +451,18 @@ class MLP:
                                  f"row, zeros elsewhere); pass integer labels otherwise")
             return np.ascontiguousarray(arr.argmax(axis=1), dtype=np.intp)
         return check_labels(arr, name, n, k)
+
+    def _check_binary_targets(self, arr, name, n, k):
+        """0/1 targets as an (n, k) array of the model's dtype: (n,) (or (n, 1)) for one
+        output, an (n, k) label matrix for k outputs."""
+        check_real_dtype(arr, name, self._dtype)
+        form = (f"0/1 labels of shape ({n},)" if k == 1 else
+                f"a 0/1 label matrix of shape ({n}, {k}) (one column per output)")
+        if not (arr.shape == (n, k) or (k == 1 and arr.shape == (n,))):
+            raise ValueError(f"{name} must be {form} for a binary_cross_entropy model with "
+                             f"{k} output{'s' if k > 1 else ''}; got shape {arr.shape}")
+        check_zero_one(arr, name, form)
+        return self._unaliased(np.ascontiguousarray(arr.reshape(n, k), dtype=self._dtype))
 
     def _unaliased(self, arr):
         """arr, or a copy of it if it shares memory with the parameters (a training step
@@ -461,7 +486,8 @@ class MLP:
     # --- compiled passes ------------------------------------------------------------
 
     def _outputs(self, X, probabilities):
-        """The last layer's output for the checked X, softmax applied if asked.
+        """The last layer's output for the checked X, as probabilities if asked (softmax
+        or sigmoid, by the loss; see ``Network.forward``).
 
         The rows go through in blocks, so that the workspace of every layer's
         outputs stays near ``_FORWARD_BLOCK`` values however many rows X has.
@@ -481,9 +507,9 @@ class MLP:
     def _loss_of(self, X, y):
         """Mean loss on the checked (X, y)."""
         from . import kernels
-        if self._loss_name == "cross_entropy":
-            return kernels.softmax_cross_entropy(self._outputs(X, False), y)[0]
-        return kernels.mse(self._outputs(X, False), y)[0]
+        loss = {"cross_entropy": kernels.softmax_cross_entropy, "mse": kernels.mse,
+                "binary_cross_entropy": kernels.sigmoid_binary_cross_entropy}
+        return loss[self._loss_name](self._outputs(X, False), y)[0]
 
     def _finite_on(self, X, y):
         """Do the parameters give finite outputs and a finite loss on the checked (X, y)?"""
@@ -500,40 +526,74 @@ class MLP:
 
     def forward(self, X):
         """The network's output for X (n, n_inputs): class probabilities (softmax) for
-        cross-entropy, the raw outputs for MSE. Shape (n, n_outputs), the model's dtype."""
-        return self._outputs(self._check_X(X), self._loss_name == "cross_entropy")
+        cross-entropy, per-label probabilities (sigmoid) for binary cross-entropy, the
+        raw outputs for MSE. Shape (n, n_outputs), the model's dtype."""
+        return self._outputs(self._check_X(X), self._loss_name in CLASSIFIERS)
+
+    def _classifier(self, method):
+        if self._loss_name not in CLASSIFIERS:
+            raise ValueError(f"{method} needs a cross_entropy or binary_cross_entropy model; "
+                             f"this one uses {self._loss_name} (use forward)")
 
     def predict_proba(self, X):
-        """Class probabilities (n, n_classes); only for cross-entropy models."""
-        if self._loss_name != "cross_entropy":
-            raise ValueError("predict_proba needs a cross_entropy model; this one uses mse "
-                             "(use forward)")
+        """Probabilities (n, n_outputs): of each class (softmax) for cross-entropy, of each
+        label (sigmoid, each in [0, 1] on its own) for binary cross-entropy. Only for
+        those two losses."""
+        self._classifier("predict_proba")
         return self.forward(X)
 
+    def predict_log_proba(self, X):
+        """The log of :meth:`predict_proba`, computed from the logits: log-softmax for
+        cross-entropy, log-sigmoid for binary cross-entropy. Never the log of a rounded
+        probability: a class whose probability underflows to 0 keeps its finite
+        log-probability (a logit 200 below the largest gives about -200)."""
+        from . import kernels
+        self._classifier("predict_log_proba")
+        logits = self._outputs(self._check_X(X), False)
+        if self._loss_name == "cross_entropy":
+            return kernels.log_softmax(logits, out=logits)
+        return kernels.log_sigmoid(logits, out=logits)
+
+    def _labels_of(self, X):
+        """The 0/1 labels (n, n_outputs) a binary cross-entropy model predicts for the
+        checked X: probability > 0.5, as scikit-learn's MLPClassifier."""
+        return (self._outputs(X, True) > _network.PROBABILITY_THRESHOLD).astype(np.intp)
+
     def predict(self, X):
-        """Predicted class labels (n,) for cross-entropy; the outputs (n, k) for MSE."""
+        """Predicted class labels (n,) for cross-entropy; for binary cross-entropy 0/1
+        labels, 1 where the probability is above 0.5: shape (n,) for one output,
+        (n, n_outputs) otherwise; the outputs (n, k) for MSE."""
+        if self._loss_name == "binary_cross_entropy":
+            labels = self._labels_of(self._check_X(X))
+            return labels[:, 0] if labels.shape[1] == 1 else labels
         out = self.forward(X)
         return out.argmax(axis=1) if self._loss_name == "cross_entropy" else out
 
     def loss(self, X, y):
-        """Mean loss on (X, y): cross-entropy of the labels, or sum-over-outputs MSE."""
+        """Mean loss on (X, y): cross-entropy of the labels, binary cross-entropy summed
+        over the labels, or sum-over-outputs MSE (never label-smoothed)."""
         return self._loss_of(*self._xy(X, y))
 
     def score(self, X, y):
-        """Accuracy on (X, y) for cross-entropy; the mean squared error (lower is better)
-        for MSE."""
+        """Accuracy on (X, y) for cross-entropy; subset accuracy (the fraction of rows
+        with every label right, scikit-learn's ``accuracy_score``) for binary
+        cross-entropy; the mean squared error (lower is better) for MSE."""
         X, y = self._xy(X, y)
-        return self._score_of(X, y) if self._loss_name == "cross_entropy" else self._loss_of(X, y)
+        return self._score_of(X, y) if self._loss_name in CLASSIFIERS else self._loss_of(X, y)
 
     # --- gradients and training ---------------------------------------------------
 
-    def gradients(self, X, y):
+    def gradients(self, X, y, label_smoothing=0.0):
         """dL/dW and dL/db of the mean loss on (X, y), without changing the model.
+
+        ``label_smoothing`` (cross-entropy only) smooths the targets as :meth:`fit`
+        does; ``step``, ``input_gradient`` and ``loss`` always use the plain loss.
 
         Returns a list of ``(grad_W, grad_b)`` per layer, shaped like the parameters.
         """
         X, y = self._batch(X, y)
-        with self._training():
+        label_smoothing = self._check_label_smoothing(label_smoothing)
+        with self._training(), self._settings(label_smoothing=label_smoothing):
             self._backprop(X, y)
             grads = self._net.grads.copy()
         return list(zip(*self._split(grads)))
@@ -545,6 +605,23 @@ class MLP:
         with self._training():
             self._backprop(X, y, grad_x)
         return grad_x
+
+    def _check_label_smoothing(self, value):
+        value = check_label_smoothing(value, self._dtype)
+        if value != 0 and self._loss_name != "cross_entropy":
+            raise ValueError(f"label_smoothing applies to cross_entropy models only; this one "
+                             f"uses {self._loss_name}, so it must be 0; got {value!r}")
+        return value
+
+    @contextlib.contextmanager
+    def _settings(self, **training):
+        """Run with these ``Network.set_training`` settings (the workspace held), then
+        restore the plain defaults, which every other call trains with."""
+        self._net.set_training(**training)
+        try:
+            yield
+        finally:
+            self._net.set_training()
 
     def _optimizer_for(self, optimizer, lr, momentum, nesterov, weight_decay, default_lr,
                        caller):
@@ -589,8 +666,9 @@ class MLP:
         The update is ``optimizer``'s (a ``fastmlp.optim`` object), or, given ``lr``
         (and ``momentum``, ``nesterov``, ``weight_decay``), ``torch.optim.SGD``'s with
         those settings. The optimizer state lives on the model and continues between
-        calls (see :meth:`fit`). If the loss is NaN or infinite, the parameters are
-        left unchanged and FloatingPointError is raised.
+        calls (see :meth:`fit`). The loss is the plain one (label smoothing is fit's).
+        If the loss is NaN or infinite, the parameters are left unchanged and
+        FloatingPointError is raised.
         """
         if optimizer is None and lr is not None:
             # The compiled step checks, in C, that X, y and the settings are already
@@ -633,7 +711,8 @@ class MLP:
     def fit(self, X, y, epochs=10, batch_size=32, lr=None, momentum=0.0, nesterov=False,
             weight_decay=0.0, shuffle=True, validation_data=None, progress=True, seed=None,
             optimizer=None, schedule=None, callbacks=None, early_stopping=False,
-            validation_fraction=0.1, patience=10, tol=1e-4, monitor="val_loss"):
+            validation_fraction=0.1, patience=10, tol=1e-4, monitor="val_loss",
+            label_smoothing=0.0):
         """Train by minibatch gradient descent; returns a :class:`History`.
 
         Parameters
@@ -641,7 +720,9 @@ class MLP:
         X : array_like, shape (n_samples, n_inputs)
         y : array_like
             Cross-entropy: integer labels (n_samples,) or one-hot rows
-            (n_samples, n_classes). MSE: targets (n_samples, n_outputs).
+            (n_samples, n_classes). MSE: targets (n_samples, n_outputs). Binary
+            cross-entropy: 0/1 labels (n_samples,) for one output, a 0/1 matrix
+            (n_samples, n_outputs) for several.
         epochs : int
             Passes over the data.
         batch_size : int or None
@@ -708,6 +789,12 @@ class MLP:
             ``tol`` and ``monitor`` other than their defaults need
             ``early_stopping=True`` (ValueError otherwise), and
             ``validation_fraction`` needs data to hold out.
+        label_smoothing : float, default 0
+            Cross-entropy models only: train on the smoothed targets
+            ``(1 - eps) * onehot + eps / n_classes``, the semantics of
+            ``torch.nn.CrossEntropyLoss(label_smoothing=eps)``, eps in [0, 1],
+            inside the compiled epoch. ``History.loss`` is then the smoothed loss;
+            ``val_loss``, :meth:`loss`, ``step`` and ``input_gradient`` stay plain.
 
         The history's ``stop_reason`` says why training ended ("max_epochs",
         "early_stopping", "callback", "interrupted", ...).
@@ -765,8 +852,9 @@ class MLP:
         if batch_size > BLAS_INT_MAX:
             raise ValueError(f"batch_size must be <= {BLAS_INT_MAX} rows (BLAS's int); got "
                              f"{batch_size} (pass a smaller batch_size)")
+        label_smoothing = self._check_label_smoothing(label_smoothing)
         run = self._schedule_run(schedule, optimizer.lr, epochs, n, val)
-        with self._training():
+        with self._training(), self._settings(label_smoothing=label_smoothing):
             return self._fit(X, y, epochs, batch_size, shuffle, val, callbacks, rng, optimizer,
                              settings, run)
 
@@ -927,9 +1015,10 @@ class MLP:
              run):
         n = X.shape[0]
         ce = self._loss_name == "cross_entropy"
+        classifier = self._loss_name in CLASSIFIERS
         labels = y if ce else self._no_labels
         targets = self._none2 if ce else y
-        measured = ("loss", "accuracy") if ce else ("loss",)
+        measured = ("loss", "accuracy") if classifier else ("loss",)
         if val is not None:
             measured += tuple("val_" + name for name in measured)
         history = History(max_epochs=epochs, measured=measured)
@@ -951,9 +1040,9 @@ class MLP:
                     X, labels, targets, order, batch_size)
                 if status != "done":
                     self._diverged(epoch, batches + 1, status, X, y, start, history)
-                history._record(loss_sum / n, correct / n if ce else None,
+                history._record(loss_sum / n, correct / n if classifier else None,
                                 self._loss_of(*val) if val else None,
-                                self._score_of(*val) if val and ce else None, lr)
+                                self._score_of(*val) if val and classifier else None, lr)
                 recorded = epoch
                 stopper = _callbacks.epoch_end(callbacks, self, history)
                 if stopper is not None:
@@ -998,7 +1087,9 @@ class MLP:
             self._net.set_state(*state)
 
     def _score_of(self, X, y):
-        """Accuracy on the checked (X, y)."""
+        """Accuracy on the checked (X, y) (subset accuracy for binary cross-entropy)."""
+        if self._loss_name == "binary_cross_entropy":
+            return float(np.mean(np.all(self._labels_of(X) == y, axis=1)))
         return float(np.mean(self._outputs(X, False).argmax(axis=1) == y))
 
     def _diverged(self, epoch, step, status, X, y, start, history):

@@ -183,8 +183,9 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         The background is a filled contour (``ax.collections``), the points one
         scatter. What the background shows depends on the model:
 
-        * cross-entropy with two classes: P(class 1), with a colour bar and the
-          0.5 contour drawn as the boundary;
+        * cross-entropy with two classes, or binary cross-entropy with one
+          output: P(class 1), with a colour bar and the 0.5 contour drawn as the
+          boundary;
         * more than one output otherwise (cross-entropy, or MSE on one-hot
           targets): the predicted class, ``argmax`` of the outputs;
         * MSE with one output: the output value, with a colour bar.
@@ -226,9 +227,9 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     if ax is None:
         ax = _new_figure((5.5, 4.5)).add_subplot()
     fig = ax.figure
-    if model.loss_name == "cross_entropy" and k == 2:
+    if (model.loss_name, k) in (("cross_entropy", 2), ("binary_cross_entropy", 1)):
         what = "P(class 1)"
-        zz = out[:, 1].reshape(xx.shape)
+        zz = out[:, -1].reshape(xx.shape)
         cmap, norm = "coolwarm", None
         cs = ax.contourf(xx, yy, zz, levels=np.linspace(0.0, 1.0, 11), cmap=cmap, alpha=0.8)
         ax.contour(xx, yy, zz, levels=[0.5], colors="k", linewidths=1.0)

@@ -60,25 +60,48 @@ def _targets(y, n_classes, dtype):
     return y.astype(dtype)
 
 
-def softmax_cross_entropy(z, y, sample_weight=None):
-    """L = sum_i c_i * (-sum_j Y_ij log softmax(z_i)_j),  dL/dz_i = c_i (softmax(z_i) - Y_i)
+def _row_weights(sample_weight, n):
+    """c_i = 1/n, or w_i / sum(w) given sample weights (divided by max(w) first, so that
+    a sum of huge weights cannot overflow)."""
+    if sample_weight is None:
+        return np.full(n, 1.0 / n)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    return (w / w.max()) / np.sum(w / w.max())
 
-    with c_i = 1/n, or w_i / sum(w) given sample weights (divided by max(w) first,
-    so that a sum of huge weights cannot overflow).
+
+def softmax_cross_entropy(z, y, sample_weight=None, label_smoothing=0.0):
+    """L = sum_i c_i * (-sum_j T_ij log softmax(z_i)_j),  dL/dz_i = c_i (softmax(z_i) - T_i)
+
+    with the smoothed targets T = (1 - eps) Y + eps / k (eps = ``label_smoothing``)
+    and c_i as in ``_row_weights``.
     """
     z = _real(z)
     n, k = z.shape
     Y = _targets(y, k, z.dtype)
-    if sample_weight is None:
-        c = np.full(n, 1.0 / n)
-    else:
-        w = np.asarray(sample_weight, dtype=np.float64)
-        c = (w / w.max()) / np.sum(w / w.max())
+    if label_smoothing != 0:
+        Y = (1 - label_smoothing) * Y + label_smoothing / k
+    c = _row_weights(sample_weight, n)
     # Y * log_softmax with Y = 0 terms left out, so -inf logits never meet 0 * inf.
     log_p = log_softmax(z)
     per_row = -np.where(Y != 0, Y * log_p, 0).sum(axis=1)
     loss = np.sum(c * per_row, where=c != 0)
     grad = (c[:, None] * (softmax(z) - Y)).astype(z.dtype)
+    return float(loss), grad
+
+
+def sigmoid_binary_cross_entropy(z, y, sample_weight=None):
+    """L = sum_i c_i sum_j -(Y_ij log sigmoid(z_ij) + (1 - Y_ij) log(1 - sigmoid(z_ij))),
+    dL/dz_i = c_i (sigmoid(z_i) - Y_i), with c_i as in ``_row_weights``;
+    log(1 - sigmoid(z)) = log_sigmoid(-z), and a zero coefficient's term is left out."""
+    z = _real(z)
+    Y = np.asarray(y, dtype=z.dtype)
+    rows = (z.shape[0], -1)
+    c = _row_weights(sample_weight, z.shape[0])
+    per_label = -(np.where(Y != 0, Y * log_sigmoid(z), 0)
+                  + np.where(Y != 1, (1 - Y) * log_sigmoid(-z), 0))
+    per_row = per_label.reshape(rows).sum(axis=1)
+    loss = np.sum(c * per_row, where=c != 0)
+    grad = (c[:, None] * (sigmoid(z) - Y).reshape(rows)).reshape(z.shape).astype(z.dtype)
     return float(loss), grad
 
 
@@ -102,6 +125,12 @@ def sigmoid(x, out=None):
     x = _real(x)
     e = np.exp(-np.abs(x))
     return _result(np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype), out)
+
+
+def log_sigmoid(x, out=None):
+    """log sigma(x) = min(x, 0) - log(1 + exp(-|x|))"""
+    x = _real(x)
+    return _result(np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))), out)
 
 
 def relu(x, out=None):
@@ -276,13 +305,25 @@ def sgd(params, grads, eta):
 # --- a network of any depth --------------------------------------------------
 #   Layers l = 1..L, with a_0 = X:
 #     z_l = a_{l-1} W_l^T + b_l,   a_l = f(z_l) for l < L,   output z_L (no activation)
-#   f is tanh, sigmoid or relu. The output z_L is the logits (cross-entropy, whose
-#   softmax is part of the loss) or the predictions (MSE). In the code the layers are
+#   f is tanh, sigmoid, relu or the identity. The output z_L is the logits
+#   (cross-entropy, whose softmax is part of the loss; binary cross-entropy, whose
+#   sigmoid is) or the predictions (MSE). In the code the layers are
 #   numbered from 0: weights[l] is W_{l+1}, of shape (n_out, n_in), as in fastmlp.MLP.
 
+def _identity(x):
+    """f(x) = x"""
+    return x
+
+
+def _identity_backward(a, grad):
+    """dL/dx = dL/da: f'(x) = 1"""
+    return grad
+
+
 _ACTIVATIONS = {"tanh": (tanh, tanh_backward), "sigmoid": (sigmoid, sigmoid_backward),
-                "relu": (relu, relu_backward)}
-_LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": mse}
+                "relu": (relu, relu_backward), "identity": (_identity, _identity_backward)}
+_LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": mse,
+           "binary_cross_entropy": sigmoid_binary_cross_entropy}
 
 
 def mlp_forward(weights, biases, X, activation="tanh", loss="cross_entropy"):
@@ -291,7 +332,7 @@ def mlp_forward(weights, biases, X, activation="tanh", loss="cross_entropy"):
         a_l = f(a_{l-1} W_l^T + b_l)  for the hidden layers (a_0 = X),
         z_L = a_{L-1} W_L^T + b_L     for the last one, returned raw.
 
-    ``loss`` does not change the result (both losses read the raw last layer); it is
+    ``loss`` does not change the result (every loss reads the raw last layer); it is
     accepted so that the three ``mlp_*`` functions take the same arguments.
 
     Returns a list [a_1, ..., a_{L-1}, z_L], one array per layer.
@@ -307,20 +348,27 @@ def mlp_forward(weights, biases, X, activation="tanh", loss="cross_entropy"):
     return outputs
 
 
-def mlp_backward(weights, biases, X, y, activation="tanh", loss="cross_entropy"):
+def mlp_backward(weights, biases, X, y, activation="tanh", loss="cross_entropy",
+                 label_smoothing=0.0):
     """The mean loss on (X, y) and its gradients, by backpropagation.
 
     The loss of n rows is their mean:
 
-        cross-entropy:  L = -(1/n) sum_i log softmax(z_L,i)_{y_i}   (labels (n,) or one-hot Y)
+        cross-entropy:  L = -(1/n) sum_i sum_j T_ij log softmax(z_L,i)_j
+                        (T = (1 - eps) Y + eps / k, Y one-hot from labels (n,), eps =
+                        ``label_smoothing``)
+        binary:         L = -(1/n) sum_i sum_j (Y_ij log s_ij + (1 - Y_ij) log(1 - s_ij)),
+                        s = sigmoid(z_L)
         MSE:            L = (1/n) sum_i sum_j (z_L,ij - Y_ij)^2
 
-    Going back from delta_L = dL/dz_L = (softmax(z_L) - Y) / n, or 2 (z_L - Y) / n:
+    Going back from delta_L = dL/dz_L = (softmax(z_L) - T) / n, (s - Y) / n or
+    2 (z_L - Y) / n:
 
         dL/dW_l = delta_l^T a_{l-1},    dL/db_l = sum_i delta_l,i
         delta_{l-1} = (delta_l W_l) * f'(z_{l-1})
 
-    where f'(z) is read from a = f(z): 1 - a^2 (tanh), a (1 - a) (sigmoid), [a > 0] (relu).
+    where f'(z) is read from a = f(z): 1 - a^2 (tanh), a (1 - a) (sigmoid), [a > 0] (relu),
+    1 (identity).
 
     Returns
     -------
@@ -330,7 +378,8 @@ def mlp_backward(weights, biases, X, y, activation="tanh", loss="cross_entropy")
     _, f_backward = _ACTIVATIONS[activation]
     outputs = mlp_forward(weights, biases, X, activation, loss)
     inputs = [X] + outputs[:-1]  # a_{l-1}: what layer l reads
-    value, delta = _LOSSES[loss](outputs[-1], y)
+    smoothing = {"label_smoothing": label_smoothing} if loss == "cross_entropy" else {}
+    value, delta = _LOSSES[loss](outputs[-1], y, **smoothing)
     grads_W, grads_b = [None] * len(weights), [None] * len(weights)
     for l in reversed(range(len(weights))):
         d_input, grads_W[l], grads_b[l] = linear_backward(inputs[l], weights[l], delta)
@@ -340,7 +389,7 @@ def mlp_backward(weights, biases, X, y, activation="tanh", loss="cross_entropy")
 
 
 def mlp_step(weights, biases, X, y, optimizer, state, activation="tanh",
-             loss="cross_entropy"):
+             loss="cross_entropy", label_smoothing=0.0):
     """One training step on the batch (X, y): updates ``weights`` and ``biases`` in place
     and returns the loss before the step.
 
@@ -363,7 +412,8 @@ def mlp_step(weights, biases, X, y, optimizer, state, activation="tanh",
         ``state["b", l]`` are dicts with "momentum_buffer" (SGD with momentum), or
         "exp_avg", "exp_avg_sq" and, with amsgrad, "max_exp_avg_sq" (Adam).
     """
-    value, grads_W, grads_b = mlp_backward(weights, biases, X, y, activation, loss)
+    value, grads_W, grads_b = mlp_backward(weights, biases, X, y, activation, loss,
+                                           label_smoothing)
     state["step"] = state.get("step", 0) + 1
     l2 = optimizer.l2 / len(X)
     for l in range(len(weights)):

@@ -15,6 +15,7 @@ backward pass has in memory. ``out`` may be the input itself (in place).
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.math cimport exp, fabs, log1p
 
 from parallel cimport use_threads
 from vecmath cimport sigmoid_array, tanh_array
@@ -49,6 +50,18 @@ cdef inline void sigmoid_forward(const floating* x, floating* out, Py_ssize_t n,
             sigmoid_array(x + c * CHUNK, out + c * CHUNK, min(CHUNK, n - c * CHUNK))
     else:
         sigmoid_array(x, out, n)
+
+
+cdef inline void log_sigmoid_forward(const floating* x, floating* out,
+                                     Py_ssize_t n) noexcept nogil:
+    """out := log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)); out may be x"""
+    cdef Py_ssize_t i
+    cdef double v
+    # Never log of a rounded sigmoid: log(sigmoid(-200)) = -200, not log(0). In
+    # double, with libm's exp and log1p: it serves predict_log_proba, not training.
+    for i in range(n):
+        v = x[i]
+        out[i] = <floating> ((v if v < 0 else 0) - log1p(exp(-fabs(v))))
 
 
 cdef inline void relu_forward(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:

@@ -26,6 +26,12 @@ def sigmoid(const floating[::1] x, floating[::1] out):
         act.sigmoid_forward(&x[0], &out[0], x.shape[0], True)
 
 
+def log_sigmoid(const floating[::1] x, floating[::1] out):
+    covers(out, x.shape[0])
+    with nogil:
+        act.log_sigmoid_forward(&x[0], &out[0], x.shape[0])
+
+
 def relu(const floating[::1] x, floating[::1] out):
     covers(out, x.shape[0])
     with nogil:

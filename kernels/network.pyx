@@ -15,14 +15,16 @@ backward pass alternates between.
 Codes: ``Activation``, ``Loss`` and ``Rule`` (the optimizer's update rule) are
 defined here, once, and exported to Python as enums (``Network``'s callers
 name them, never their numbers). The optimizer's settings travel as one
-``Optimizer`` struct, set by ``configure``.
+``Optimizer`` struct, set by ``configure``; the settings of one training run
+(label smoothing) as one ``Training`` struct, set by ``set_training``.
 
 Design: one call into C per step, and one per epoch (gathering the shuffled
 batches, stepping, adding up the loss, and detecting divergence happen without
 the GIL). The float32/float64 dispatch happens once per call. The work is the
 shared workers of the other kernel modules, fused per layer:
     forward:   bias rows + GEMM (linear_ops.pxd), activation in place on its output
-    loss:      softmax, cross-entropy and dL/dz in one pass over each row (loss_ops.pxd)
+    loss:      softmax (or sigmoid), cross-entropy and dL/dz in one pass over each row
+               (loss_ops.pxd)
     backward:  dL/d(input) by GEMM (W is read before it changes) and the
                activation's derivative in place, then the layer's update at once,
                while its gradient is still in cache (optim_ops.pxd). Plain SGD adds
@@ -55,10 +57,10 @@ from activation_ops cimport (relu_backward, relu_forward, sigmoid_backward, sigm
                              tanh_backward, tanh_forward)
 from linear_ops cimport (linear_backward_input, linear_backward_params, linear_forward,
                          linear_sgd_step)
-from loss_ops cimport mse, softmax_xent_labels
+from loss_ops cimport mse, sigmoid_bce, softmax_xent_labels
 from optim_ops cimport AdamStep, adam_step, adam_update, sgd_update
 from softmax_ops cimport softmax_rows
-from vecmath cimport all_finite
+from vecmath cimport all_finite, sigmoid_scalar
 
 
 cpdef enum Activation:
@@ -66,12 +68,15 @@ cpdef enum Activation:
     TANH = 0
     SIGMOID = 1
     RELU = 2
+    IDENTITY = 3
 
 
 cpdef enum Loss:
-    # CROSS_ENTROPY: softmax outputs and integer labels; MSE: linear outputs and targets.
+    # CROSS_ENTROPY: softmax outputs and integer labels; MSE: linear outputs and targets;
+    # BINARY_CROSS_ENTROPY: a sigmoid on each output and 0/1 targets (n, k).
     CROSS_ENTROPY = 0
     MSE = 1
+    BINARY_CROSS_ENTROPY = 2
 
 
 cpdef enum Rule:
@@ -114,6 +119,11 @@ cdef struct Optimizer:
     bint nesterov, amsgrad, decoupled, eps_before_correction
 
 
+cdef struct Training:
+    # The settings of a training run that change what a step computes (set_training).
+    double label_smoothing      # cross-entropy's eps in [0, 1] (loss_ops.pxd); 0: plain
+
+
 cdef struct Work:
     # One call's buffers (taken with the GIL held, after their sizes were checked).
     void* grads
@@ -128,7 +138,8 @@ cdef struct Work:
 
 
 cdef struct Data:
-    # The rows a call trains on (X (n, n_inputs); labels or targets, the other NULL).
+    # The rows a call trains on (X (n, n_inputs); labels (cross-entropy) or targets
+    # (n, n_outputs) (MSE, binary cross-entropy), the other NULL).
     const void* X
     const Py_ssize_t* labels
     const void* targets
@@ -150,27 +161,33 @@ cdef int raise_pending() except -1:
     """Propagate the exception a signal handler left set while we held the GIL."""
     return -1
 
+# The probability above which a binary cross-entropy model predicts a label
+# (scikit-learn's rule); fastmlp.model reads it as PROBABILITY_THRESHOLD.
+cdef double POSITIVE_ABOVE = 0.5
+PROBABILITY_THRESHOLD = POSITIVE_ABOVE
+
 
 # --- the loops ----------------------------------------------------------------------
 
 cdef inline void activate(Activation act, floating* a, Py_ssize_t n) noexcept nogil:
-    """a := f(a) in place (single-threaded: BLAS owns the cores in a training loop)"""
+    """a := f(a) in place (single-threaded: BLAS owns the cores in a training loop);
+    IDENTITY leaves a as it is"""
     if act == TANH:
         tanh_forward(a, a, n, False)
     elif act == SIGMOID:
         sigmoid_forward(a, a, n, False)
-    else:
+    elif act == RELU:
         relu_forward(a, a, n)
 
 
 cdef inline void activate_backward(Activation act, const floating* a, floating* grad,
                                    Py_ssize_t n) noexcept nogil:
-    """grad *= f'(x), given a = f(x)"""
+    """grad *= f'(x), given a = f(x) (IDENTITY: f' = 1, nothing to do)"""
     if act == TANH:
         tanh_backward(a, grad, n)
     elif act == SIGMOID:
         sigmoid_backward(a, grad, n)
-    else:
+    elif act == RELU:
         relu_backward(a, grad, n)
 
 
@@ -200,6 +217,23 @@ cdef inline Py_ssize_t count_correct(const floating* z, const Py_ssize_t* labels
             if z[i * k + j] > z[i * k + best]:
                 best = j
         correct += best == labels[i]
+    return correct
+
+
+cdef inline Py_ssize_t count_all_correct(const floating* z, const floating* targets,
+                                         Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """Number of rows whose every label is right: sigmoid(z) > POSITIVE_ABOVE exactly
+    where the 0/1 target is 1 (scikit-learn's subset accuracy)."""
+    cdef Py_ssize_t i, j
+    cdef Py_ssize_t correct = 0
+    cdef bint right
+    for i in range(n):
+        right = True
+        for j in range(k):
+            if (sigmoid_scalar(z[i * k + j]) > POSITIVE_ABOVE) != (targets[i * k + j] != 0):
+                right = False
+                break
+        correct += right
     return correct
 
 
@@ -280,7 +314,7 @@ cdef inline void backward_layers(const Layout* L, Activation act, const Optimize
 
 
 cdef inline double train_step(const Layout* L, Activation act, Loss kind,
-                              const Optimizer* o, Work* w, floating* params,
+                              const Optimizer* o, const Training* t, Work* w, floating* params,
                               const floating* x, const Py_ssize_t* labels,
                               const floating* targets, Py_ssize_t n, floating* grad_x,
                               Py_ssize_t* n_correct) noexcept nogil:
@@ -295,7 +329,11 @@ cdef inline double train_step(const Layout* L, Activation act, Loss kind,
     forward_layers(L, act, params, x, n, acts)
     if kind == CROSS_ENTROPY:
         n_correct[0] = count_correct(out, labels, n, k)
-        loss = softmax_xent_labels(out, labels, NULL, 0, n, k, <floating*> w.delta, False)
+        loss = softmax_xent_labels(out, labels, NULL, 0, n, k, t.label_smoothing,
+                                   <floating*> w.delta, False)
+    elif kind == BINARY_CROSS_ENTROPY:
+        n_correct[0] = count_all_correct(out, targets, n, k)
+        loss = sigmoid_bce(out, targets, NULL, 0, n, k, <floating*> w.delta, False)
     else:
         loss = mse(out, targets, n, k, <floating*> w.delta)
     # The loss in the model's dtype: a float32 model whose loss overflows float32
@@ -310,7 +348,8 @@ cdef inline double train_step(const Layout* L, Activation act, Loss kind,
 
 
 cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
-                               const Optimizer* o, Work* w, floating* params, const Data* d,
+                               const Optimizer* o, const Training* t, Work* w,
+                               floating* params, const Data* d,
                                Py_ssize_t batch_size, double* loss_sum,
                                Py_ssize_t* n_correct, Py_ssize_t* batches) noexcept nogil:
     """One epoch of minibatch training over the d.n rows, visited in ``d.order``.
@@ -351,7 +390,7 @@ cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
                            k * sizeof(floating))
             x, lab, tgt = x_batch, w.label_batch, target_batch
         correct = 0
-        loss = train_step(L, act, kind, o, w, params, x, lab, tgt, rows, NULL, &correct)
+        loss = train_step(L, act, kind, o, t, w, params, x, lab, tgt, rows, NULL, &correct)
         if not isfinite(loss):
             return DIVERGED
         loss_sum[0] += loss * rows
@@ -363,6 +402,15 @@ cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
             if interrupted:
                 return INTERRUPTED
     return DONE if all_finite(params, L.n_params) else OVERFLOWED
+
+
+cdef inline void probabilities_of(Loss kind, floating* z, Py_ssize_t n,
+                                  Py_ssize_t k) noexcept nogil:
+    """z (n, k) := the probabilities the loss reads its logits as, in place"""
+    if kind == CROSS_ENTROPY:
+        softmax_rows(z, z, n, k, False)
+    elif kind == BINARY_CROSS_ENTROPY:
+        sigmoid_forward(z, z, n * k, False)
 
 
 # --- argument checks (with the GIL held) ----------------------------------------------
@@ -386,6 +434,21 @@ cdef inline bint all_finite_array(cnp.ndarray a) noexcept:
     if cnp.PyArray_TYPE(a) == cnp.NPY_DOUBLE:
         return all_finite(<const double*> cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
     return all_finite(<const float*> cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
+
+
+cdef inline bint all_binary(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Is every one of the n entries of x exactly 0 or 1?"""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if x[i] != 0 and x[i] != 1:
+            return False
+    return True
+
+
+cdef inline bint all_binary_array(cnp.ndarray a) noexcept:
+    if cnp.PyArray_TYPE(a) == cnp.NPY_DOUBLE:
+        return all_binary(<const double*> cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
+    return all_binary(<const float*> cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
 
 
 cdef inline bint labels_in_range(cnp.ndarray labels, Py_ssize_t k) noexcept:
@@ -436,6 +499,7 @@ cdef class Network:
     cdef cnp.ndarray acts, delta, x_batch, label_batch, target_batch
     cdef Layout layout
     cdef Optimizer opt
+    cdef readonly Training training  # every pass's settings (set_training)
     cdef readonly bint configured   # has configure (or step_sgd) set the optimizer?
     cdef int state_rule             # the rule the state belongs to; -1: no state
     cdef readonly object configured_for  # configure's key: the optimizer object it set
@@ -480,7 +544,8 @@ cdef class Network:
             p += sizes[l + 1] * sizes[l] + sizes[l + 1]
             out += sizes[l + 1]
         self.offsets.setflags(write=False)
-        if activation not in (TANH, SIGMOID, RELU) or loss not in (CROSS_ENTROPY, MSE):
+        if (activation not in (TANH, SIGMOID, RELU, IDENTITY)
+                or loss not in (CROSS_ENTROPY, MSE, BINARY_CROSS_ENTROPY)):
             raise ValueError(f"unknown activation or loss code: {activation!r}, {loss!r}")
         self.act = <Activation> <int> activation
         self.kind = <Loss> <int> loss
@@ -504,6 +569,7 @@ cdef class Network:
         self.state_rule = -1
         self.configured_for = None
         self.updates = 0
+        self.training.label_smoothing = 0
 
     @property
     def width(self):
@@ -546,6 +612,24 @@ cdef class Network:
     def release(self):
         """End the training call that claim() started."""
         self.busy = False
+
+    # --- the training settings ---------------------------------------------------
+
+    def set_training(self, *, label_smoothing=0.0):
+        """Set the settings every later pass (step, backprop, train_epoch) trains with,
+        until the next call; a call without arguments restores the plain defaults.
+
+        ``label_smoothing``: cross-entropy's eps in [0, 1] (0 for other losses).
+        Needs claim().
+        """
+        self.held()
+        cdef Training t
+        t.label_smoothing = label_smoothing
+        if not (0 <= t.label_smoothing <= 1
+                and (t.label_smoothing == 0 or self.kind == CROSS_ENTROPY)):
+            raise ValueError(f"set_training: label_smoothing must be in [0, 1], and 0 unless "
+                             f"the loss is cross-entropy; got {label_smoothing!r}")
+        self.training = t
 
     # --- the optimizer -------------------------------------------------------------
 
@@ -679,8 +763,9 @@ cdef class Network:
 
     cdef bint fits(self, object X, object y):
         """Are X and y exactly what the loops read: exact ndarrays of the model's dtype
-        in native byte order, C order, the right shapes, every label in range and
-        every value finite? (Checked with the GIL held, rank before shape.)"""
+        in native byte order, C order, the right shapes, every label in range, every
+        binary cross-entropy target 0 or 1 and every value finite? (Checked with the
+        GIL held, rank before shape.)"""
         cdef cnp.ndarray x_arr, y_arr
         if not is_buffer(X, self.typenum, 2):
             return False
@@ -688,14 +773,15 @@ cdef class Network:
         if (x_arr.shape[1] != self.n_inputs or not 0 < x_arr.shape[0] <= INT_MAX
                 or self.overlaps_params(x_arr)):
             return False
-        if self.kind == MSE:
+        if self.kind != CROSS_ENTROPY:
             if not is_buffer(y, self.typenum, 2):
                 return False
             y_arr = y
             if (y_arr.shape[0] != x_arr.shape[0] or y_arr.shape[1] != self.n_outputs
                     or self.overlaps_params(y_arr)):
                 return False
-            if not all_finite_array(y_arr):
+            if not (all_binary_array(y_arr) if self.kind == BINARY_CROSS_ENTROPY
+                    else all_finite_array(y_arr)):
                 return False
         else:
             if not is_buffer(y, cnp.NPY_INTP, 1):
@@ -718,7 +804,7 @@ cdef class Network:
         cdef Data d
         d.X, d.n, d.order, d.grad_x = cnp.PyArray_DATA(X), X.shape[0], NULL, NULL
         d.labels = <const Py_ssize_t*> cnp.PyArray_DATA(y) if self.kind == CROSS_ENTROPY else NULL
-        d.targets = cnp.PyArray_DATA(y) if self.kind == MSE else NULL
+        d.targets = cnp.PyArray_DATA(y) if self.kind != CROSS_ENTROPY else NULL
         return d
 
     # --- passes ------------------------------------------------------------------------
@@ -812,18 +898,18 @@ cdef class Network:
                          Py_ssize_t* correct) noexcept nogil:
         """train_step in the model's dtype"""
         if self.typenum == cnp.NPY_DOUBLE:
-            return train_step(&self.layout, self.act, self.kind, o, w, <double*> self.p,
-                              <const double*> d.X, d.labels, <const double*> d.targets, d.n,
-                              <double*> d.grad_x, correct)
-        return train_step(&self.layout, self.act, self.kind, o, w, <float*> self.p,
-                          <const float*> d.X, d.labels, <const float*> d.targets, d.n,
-                          <float*> d.grad_x, correct)
+            return train_step(&self.layout, self.act, self.kind, o, &self.training, w,
+                              <double*> self.p, <const double*> d.X, d.labels,
+                              <const double*> d.targets, d.n, <double*> d.grad_x, correct)
+        return train_step(&self.layout, self.act, self.kind, o, &self.training, w,
+                          <float*> self.p, <const float*> d.X, d.labels,
+                          <const float*> d.targets, d.n, <float*> d.grad_x, correct)
 
     def train_epoch(self, cnp.ndarray X, cnp.ndarray labels, cnp.ndarray targets,
                     cnp.ndarray order, Py_ssize_t batch_size):
-        """One epoch of minibatch training with the configured optimizer over X (the
-        model's dtype, C-contiguous; labels intp in range for cross-entropy or
-        targets for MSE, the other empty). ``order`` is a permutation of the rows
+        """One epoch of minibatch training with the configured optimizer and the
+        training settings over X (the model's dtype, C-contiguous; labels intp in
+        range for cross-entropy or targets for the other losses, the other empty). ``order`` is a permutation of the rows
         (intp) or empty for the rows in sequence. Needs claim().
 
         Returns (sum over batches of mean loss * rows, correct predictions, batches
@@ -861,13 +947,13 @@ cdef class Network:
         cdef Work w = self.work(batch_size, True)
         with nogil:
             if self.typenum == cnp.NPY_DOUBLE:
-                status = train_epoch(&self.layout, self.act, self.kind, &self.opt, &w,
-                                     <double*> self.p, &d, batch_size, &loss_sum,
-                                     &correct, &batches)
+                status = train_epoch(&self.layout, self.act, self.kind, &self.opt,
+                                     &self.training, &w, <double*> self.p, &d, batch_size,
+                                     &loss_sum, &correct, &batches)
             else:
-                status = train_epoch(&self.layout, self.act, self.kind, &self.opt, &w,
-                                     <float*> self.p, &d, batch_size, &loss_sum,
-                                     &correct, &batches)
+                status = train_epoch(&self.layout, self.act, self.kind, &self.opt,
+                                     &self.training, &w, <float*> self.p, &d, batch_size,
+                                     &loss_sum, &correct, &batches)
         self.updates = w.updates
         if status == INTERRUPTED:
             raise_pending()
@@ -877,8 +963,10 @@ cdef class Network:
 
     def forward(self, cnp.ndarray X, cnp.ndarray acts, bint probabilities):
         """acts (X.shape[0] * sum(sizes[1:]),) := every layer's output for the checked X;
-        the last is softmax(z) when ``probabilities``. Reads the parameters only,
-        so several threads may call it at once with their own ``acts``."""
+        the last is the probabilities when ``probabilities``: softmax(z) for
+        cross-entropy, sigmoid(z) for binary cross-entropy (MSE: z). Reads the
+        parameters only, so several threads may call it at once with their own
+        ``acts``."""
         cdef const Layout* L = &self.layout
         if not (is_buffer(X, self.typenum, 2) and X.shape[1] == self.n_inputs
                 and X.shape[0] <= INT_MAX):
@@ -898,9 +986,9 @@ cdef class Network:
                 forward_layers(L, self.act, <double*> self.p, <double*> x, n,
                                <double*> out)
                 if probabilities:
-                    softmax_rows(<double*> out + last, <double*> out + last, n, k, False)
+                    probabilities_of(self.kind, <double*> out + last, n, k)
             else:
                 forward_layers(L, self.act, <float*> self.p, <float*> x, n,
                                <float*> out)
                 if probabilities:
-                    softmax_rows(<float*> out + last, <float*> out + last, n, k, False)
+                    probabilities_of(self.kind, <float*> out + last, n, k)

@@ -34,6 +34,14 @@ cdef inline floating exp_nonpositive(floating x) noexcept nogil:
         return exp_nonpositive_f64(x)
 
 
+cdef inline floating sigmoid_scalar(floating x) noexcept nogil:
+    """1 / (1 + exp(-x)), the scalar form of sigmoid_array"""
+    if floating is float:
+        return sigmoid_f32(x)
+    else:
+        return sigmoid_f64(x)
+
+
 cdef inline void tanh_array(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
     """out := tanh(x) over n elements; out may be x"""
     if floating is float:

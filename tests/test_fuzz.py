@@ -184,15 +184,17 @@ def test_sgd_update(case):
 
 @settings(max_examples=25, deadline=None)
 @given(st.data(), DTYPES, st.lists(st.integers(1, 8), min_size=2, max_size=4),
-       st.sampled_from(["tanh", "sigmoid", "relu"]), st.sampled_from(["cross_entropy", "mse"]))
+       st.sampled_from(["tanh", "sigmoid", "relu", "identity"]),
+       st.sampled_from(["cross_entropy", "mse", "binary_cross_entropy"]))
 def test_mlp(data, dtype, sizes, activation, loss):
     model = MLP(sizes, activation=activation, loss=loss, dtype=dtype,
                 seed=data.draw(st.integers(0, 1000)))
     n = data.draw(st.integers(1, 9))
     X = data.draw(arrays(dtype, (n, sizes[0]), st.floats(-100, 100)))
     rng = np.random.default_rng(0)
-    y = rng.integers(0, sizes[-1], n) if loss == "cross_entropy" else rng.standard_normal(
-        (n, sizes[-1]))
+    y = {"cross_entropy": lambda: rng.integers(0, sizes[-1], n),
+         "binary_cross_entropy": lambda: rng.integers(0, 2, (n, sizes[-1])),
+         "mse": lambda: rng.standard_normal((n, sizes[-1]))}[loss]()
     out = model.forward(X)
     assert out.shape == (n, sizes[-1]) and np.all(np.isfinite(out))
     grads = model.gradients(X, y)

@@ -6,8 +6,8 @@ import pytest
 from fastmlp import MLP, History, TrainingDivergedError, datasets, gradcheck, reference
 from helpers import GRAD_RTOL, assert_close, mnist_dir_or_skip, resave
 
-ACTIVATIONS = ["tanh", "sigmoid", "relu"]
-LOSSES = ["cross_entropy", "mse"]
+ACTIVATIONS = ["tanh", "sigmoid", "relu", "identity"]
+LOSSES = ["cross_entropy", "mse", "binary_cross_entropy"]
 DEPTHS = {1: [4, 3], 2: [4, 6, 3], 3: [4, 6, 5, 3]}
 
 
@@ -15,6 +15,8 @@ def problem(rng, sizes, loss, n=7):
     X = rng.standard_normal((n, sizes[0]))
     if loss == "cross_entropy":
         return X, rng.integers(0, sizes[-1], n)
+    if loss == "binary_cross_entropy":
+        return X, (rng.random((n, sizes[-1])) < 0.5).astype(float)
     return X, rng.standard_normal((n, sizes[-1]))
 
 
@@ -144,7 +146,8 @@ def test_predict_and_score(rng):
     reg = MLP([3, 5, 2], loss="mse", seed=0)
     Xr, yr = problem(rng, [3, 5, 2], "mse", n=20)
     assert reg.score(Xr, yr) == pytest.approx(np.sum((reg.forward(Xr) - yr) ** 2) / 20, rel=1e-5)
-    with pytest.raises(ValueError, match="predict_proba needs a cross_entropy model"):
+    with pytest.raises(ValueError, match="predict_proba needs a cross_entropy or "
+                                         "binary_cross_entropy model"):
         reg.predict_proba(Xr)
 
 

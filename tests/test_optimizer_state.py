@@ -186,8 +186,10 @@ def test_divergence_with_adam_rolls_back_parameters_and_state():
 def test_codes_are_the_compiled_cores():
     from fastmlp.model import ACTIVATIONS, LOSSES
     assert ACTIVATIONS == {"tanh": network.Activation.TANH, "sigmoid": network.Activation.SIGMOID,
-                           "relu": network.Activation.RELU}
-    assert set(LOSSES) == {"cross_entropy", "mse"}
+                           "relu": network.Activation.RELU,
+                           "identity": network.Activation.IDENTITY}
+    assert LOSSES == {"cross_entropy": network.Loss.CROSS_ENTROPY, "mse": network.Loss.MSE,
+                      "binary_cross_entropy": network.Loss.BINARY_CROSS_ENTROPY}
     assert {optim.SGD(0.1).settings(np.float64)["rule"],
             optim.Adam().settings(np.float64)["rule"]} == {network.Rule.SGD, network.Rule.ADAM}
 

@@ -116,6 +116,16 @@ def test_decision_boundary_multiclass_shows_predicted_class(circles):
     np.testing.assert_allclose(fig.axes[0].collections[0].levels, [-0.5, 0.5, 1.5, 2.5])
 
 
+def test_decision_boundary_logistic_output_shows_p_class_1(circles):
+    X, y, _, _ = circles
+    model = MLP([2, 5, 1], loss="binary_cross_entropy", seed=0)
+    fig = plotting.plot_decision_boundary(model, X, y, resolution=10)
+    assert "P(class 1)" in fig.axes[0].get_title()
+    contour_fill, boundary, _ = fig.axes[0].collections
+    np.testing.assert_allclose(contour_fill.levels, np.linspace(0, 1, 11))
+    assert list(boundary.levels) == [0.5]
+
+
 def test_decision_boundary_regression_output_and_no_labels(circles):
     X, _, _, _ = circles
     model = MLP([2, 5, 1], loss="mse", seed=0)

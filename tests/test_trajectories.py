@@ -17,8 +17,8 @@ from helpers import DTYPE_IDS, DTYPES, assert_close_at_scale, torch_or_skip
 
 SIZES = [4, 7, 5, 3]
 N, BATCH, EPOCHS, SEED = 50, 16, 3, 11
-ACTIVATIONS = ["tanh", "sigmoid", "relu"]
-LOSSES = ["cross_entropy", "mse"]
+ACTIVATIONS = ["tanh", "sigmoid", "relu", "identity"]
+LOSSES = ["cross_entropy", "mse", "binary_cross_entropy"]
 # Final weights agree relative to their scale: the gradients' rounding (BLAS blocking,
 # order of sums) differs from torch's and carries through the steps.
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -55,6 +55,8 @@ def problem(loss, dtype):
     X = rng.standard_normal((N, SIZES[0])).astype(dtype)
     if loss == "cross_entropy":
         return X, rng.integers(0, SIZES[-1], N)
+    if loss == "binary_cross_entropy":
+        return X, (rng.random((N, SIZES[-1])) < 0.5).astype(dtype)
     return X, rng.standard_normal((N, SIZES[-1])).astype(dtype)
 
 
@@ -75,7 +77,7 @@ def fastmlp_optimizer(case):
     return getattr(optim, name)(**kwargs)
 
 
-def torch_trajectory(torch, case, activation, loss, dtype):
+def torch_trajectory(torch, case, activation, loss, dtype, label_smoothing=0.0):
     """The parameters after torch.optim trains an nn.Sequential from the model's
     initial weights (see ``start``) on the case's batches."""
     _, (weights, biases), (X, y) = start(activation, loss, dtype)
@@ -89,7 +91,7 @@ def torch_trajectory(torch, case, activation, loss, dtype):
         modules.append(linear)
         if l < len(weights) - 1:
             modules.append({"tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
-                            "relu": torch.nn.ReLU}[activation]())
+                            "relu": torch.nn.ReLU, "identity": torch.nn.Identity}[activation]())
     net = torch.nn.Sequential(*modules)
     name, kwargs = OPTIMIZERS[case]
     opt = getattr(torch.optim, name)(net.parameters(), **kwargs)
@@ -99,7 +101,9 @@ def torch_trajectory(torch, case, activation, loss, dtype):
         opt.zero_grad()
         out = net(X[rows])
         if loss == "cross_entropy":
-            value = F.cross_entropy(out, y[rows])
+            value = F.cross_entropy(out, y[rows], label_smoothing=label_smoothing)
+        elif loss == "binary_cross_entropy":  # summed over the labels, mean over rows
+            value = F.binary_cross_entropy_with_logits(out, y[rows], reduction="sum") / len(rows)
         else:
             value = ((out - y[rows]) ** 2).sum(dim=1).mean()
         value.backward()
@@ -167,3 +171,22 @@ def test_fit_with_sgd_arguments_follows_torch(torch_run, case, activation, loss,
     model.fit(X, y, epochs=EPOCHS, batch_size=BATCH, seed=SEED, progress=False,
               **OPTIMIZERS[case][1])
     assert_same_parameters(list(model.weights), list(model.biases), expected, dtype)
+
+
+@pytest.mark.parametrize("case", ["sgd", "momentum", "adam"])
+@dtypes
+def test_label_smoothing_follows_torch(torch_run, case, dtype):
+    # torch.nn.CrossEntropyLoss(label_smoothing=0.2), in the compiled epoch and in
+    # reference.mlp_step; without smoothing the trajectory is another one.
+    model, (weights, biases), (X, y) = start("tanh", "cross_entropy", dtype)
+    expected = torch_run(case, "tanh", "cross_entropy", dtype, label_smoothing=0.2)
+    optimizer, state = fastmlp_optimizer(case), {}
+    for rows in batches(N, BATCH, EPOCHS, SEED):
+        reference.mlp_step(weights, biases, X[rows], y[rows], optimizer, state, "tanh",
+                           "cross_entropy", label_smoothing=0.2)
+    assert_same_parameters(weights, biases, expected, dtype)
+    model.fit(X, y, epochs=EPOCHS, batch_size=BATCH, seed=SEED, progress=False,
+              optimizer=fastmlp_optimizer(case), label_smoothing=0.2)
+    assert_same_parameters(list(model.weights), list(model.biases), expected, dtype)
+    plain = torch_run(case, "tanh", "cross_entropy", dtype)
+    assert not np.allclose(plain[0][0], expected[0][0], rtol=1e-3, atol=0)
