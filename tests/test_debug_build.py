@@ -28,7 +28,7 @@ SHORT = [
     ("softmax", lambda: _softmax.softmax(np.zeros((3, 4)), np.zeros((2, 4)))),
     ("cross-entropy labels",
      lambda: _loss.softmax_cross_entropy_labels(np.zeros((3, 4)), np.zeros(2, np.intp),
-                                                np.zeros(0), 0.0, np.zeros((3, 4)))),
+                                                np.zeros(0), 0.0, 0.0, np.zeros((3, 4)))),
     ("mse", lambda: _loss.mse(np.zeros(6), np.zeros(5), 3, np.zeros(6))),
     ("linear_forward", lambda: _linear.linear_forward(np.zeros((3, 4)), np.zeros((2, 3)),
                                                       np.zeros(2), np.zeros((3, 2)))),
