@@ -93,7 +93,7 @@ class Optimizer(_Frozen):
     def _init(self, **values):
         neutral = dict(momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, l2=0.0,
                        betas=(0.0, 0.0), eps=0.0, amsgrad=False, decoupled_weight_decay=False,
-                       eps_before_correction=False)
+                       eps_before_correction=False, lr_in_velocity=False)
         self._set({**neutral, **values})
 
     @property
@@ -105,8 +105,8 @@ class Optimizer(_Frozen):
         """The flat record the compiled core reads, for parameters of ``dtype``.
 
         A dict with the keys rule (the core's code), lr, momentum, dampening,
-        nesterov, weight_decay, l2, beta1, beta2, eps, amsgrad, decoupled and
-        eps_before_correction, as Python values. ValueError if a non-zero real
+        nesterov, weight_decay, l2, beta1, beta2, eps, amsgrad, decoupled,
+        eps_before_correction and lr_in_velocity, as Python values. ValueError if a non-zero real
         setting rounds to 0 in ``dtype`` (lr=1e-50 in float32) or overflows it.
         """
         v = self._values
@@ -119,7 +119,8 @@ class Optimizer(_Frozen):
                 "weight_decay": v["weight_decay"], "l2": v["l2"], "beta1": v["betas"][0],
                 "beta2": v["betas"][1], "eps": v["eps"], "amsgrad": v["amsgrad"],
                 "decoupled": v["decoupled_weight_decay"],
-                "eps_before_correction": v["eps_before_correction"]}
+                "eps_before_correction": v["eps_before_correction"],
+                "lr_in_velocity": v["lr_in_velocity"]}
 
 
 def _l2(l2):
@@ -127,7 +128,8 @@ def _l2(l2):
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, as ``torch.optim.SGD``.
+    """Stochastic gradient descent, as ``torch.optim.SGD`` (or, with
+    ``lr_in_velocity``, as scikit-learn's MLP ``solver="sgd"``).
 
     Parameters
     ----------
@@ -143,6 +145,13 @@ class SGD(Optimizer):
         >= 0: torch's L2 term, ``weight_decay * param`` added to every gradient.
     l2 : float, default 0
         >= 0: scikit-learn's ``alpha`` (weights only, divided by the batch rows).
+    lr_in_velocity : bool, default False
+        scikit-learn's momentum rule instead of torch's: the velocity holds steps,
+        ``v = momentum * v - lr * g`` from zeros, and ``param += v`` (Nesterov:
+        ``param += momentum * v - lr * g``). Needs dampening 0. Both rules take the
+        same steps while lr stays the same; they differ when a schedule changes it
+        (``fastmlp.kernels.sgd_update``). A velocity kept under one rule is never
+        continued under the other: changing the rule starts it from zero.
 
     Settings are checked here (TypeError or ValueError naming the argument) and
     cannot be changed afterwards.
@@ -150,14 +159,17 @@ class SGD(Optimizer):
 
     __slots__ = ()
     rule = "sgd"
-    _shown = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "l2")
+    _shown = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "l2", "lr_in_velocity")
 
     def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
-                 l2=0.0):
+                 l2=0.0, lr_in_velocity=False):
         lr, momentum, nesterov, weight_decay = check_sgd_settings(lr, momentum, nesterov,
                                                                   weight_decay)
-        self._init(lr=lr, momentum=momentum, dampening=check_dampening(dampening, nesterov),
-                   nesterov=nesterov, weight_decay=weight_decay, l2=_l2(l2))
+        lr_in_velocity = check_bool(lr_in_velocity, "lr_in_velocity")
+        self._init(lr=lr, momentum=momentum,
+                   dampening=check_dampening(dampening, nesterov, None, lr_in_velocity),
+                   nesterov=nesterov, weight_decay=weight_decay, l2=_l2(l2),
+                   lr_in_velocity=lr_in_velocity)
 
     @property
     def state_slots(self):
