@@ -12,7 +12,8 @@ rule at their neutral values (``SGD().betas == (0.0, 0.0)``, ``Adam().momentum
 == 0.0``), so that the core reads one record whatever the rule.
 
 ``l2`` is scikit-learn's ``alpha``: the training loop adds ``l2 / batch_rows * W``
-to the gradient of each weight matrix W (not the biases).
+to the gradient of each weight matrix W (not the biases), and ``fit``'s loss
+the penalty ``0.5 * l2 * sum ||W||^2 / batch_rows`` (``History.penalty``).
 
 A schedule (``StepLR``, ..., ``Adaptive``) is likewise an immutable description;
 ``schedule.start(lr)`` makes a :class:`ScheduleRun`, the one object that changes:
@@ -106,8 +107,9 @@ class Optimizer(_Frozen):
 
         A dict with the keys rule (the core's code), lr, momentum, dampening,
         nesterov, weight_decay, l2, beta1, beta2, eps, amsgrad, decoupled,
-        eps_before_correction and lr_in_velocity, as Python values. ValueError if a non-zero real
-        setting rounds to 0 in ``dtype`` (lr=1e-50 in float32) or overflows it.
+        eps_before_correction and lr_in_velocity, as Python values. ValueError if a
+        non-zero real setting rounds to 0 in ``dtype`` (lr=1e-50 in float32) or
+        overflows it.
         """
         v = self._values
         for name in ("lr", "momentum", "dampening", "weight_decay", "l2", "eps"):

@@ -373,9 +373,10 @@ cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
     means the rows in sequence, used in place. Adds up the loss times the batch's
     rows, the L2 penalty times the batch's rows (with l2 > 0: scikit-learn's
     0.5 * l2 * sum ||W_l||^2 / rows, of the weights before the batch's update;
-    the loop's gradient of it is update_layer's l2 / n) and the correct predictions, counts the completed batches, and stops
-    early on a non-finite loss (that batch makes no update) or Ctrl-C. After the
-    last batch the parameters are checked to be finite (an update can overflow).
+    update_layer's l2 / n is its gradient) and the correct predictions, counts
+    the completed batches, and stops early on a non-finite loss (that batch makes
+    no update) or Ctrl-C. After the last batch the parameters are checked to be
+    finite (an update can overflow).
     """
     cdef Py_ssize_t n_in = L.sizes[0], k = L.sizes[L.n_layers], n = d.n
     cdef Py_ssize_t b, start, rows, i, correct
@@ -686,10 +687,10 @@ cdef class Network:
     def configure(self, dict settings, key=None):
         """Set the optimizer from ``settings`` (fastmlp.optim's ``settings(dtype)``: rule,
         lr, momentum, dampening, nesterov, weight_decay, l2, beta1, beta2, eps, amsgrad,
-        decoupled, eps_before_correction, lr_in_velocity). ``key`` (the immutable optimizer object the
-        settings came from) is kept as ``configured_for`` until something else sets
-        the optimizer or the state, so a caller can skip checking it again. Needs
-        claim()."""
+        decoupled, eps_before_correction, lr_in_velocity). ``key`` (the immutable
+        optimizer object the settings came from) is kept as ``configured_for`` until
+        something else sets the optimizer or the state, so a caller can skip checking
+        it again. Needs claim()."""
         self.held()
         cdef Optimizer o
         if settings["rule"] not in (SGD, ADAM):
@@ -945,8 +946,9 @@ cdef class Network:
         "done", "diverged" (a batch's loss was not finite; it made no update) or
         "overflowed" (the parameters are not all finite after the last step). The
         penalty is 0.5 * l2 * sum ||W_l||^2 / rows of each batch's weights before its
-        update (0 when l2 is 0), scikit-learn's alpha term of its loss. Ctrl-C raises KeyboardInterrupt after the step
-        in progress, leaving the parameters of the last completed step.
+        update (0 when l2 is 0), scikit-learn's alpha term of its loss. Ctrl-C
+        raises KeyboardInterrupt after the step in progress, leaving the parameters
+        of the last completed step.
         """
         self.held()
         cdef Py_ssize_t n = X.shape[0] if cnp.PyArray_NDIM(X) == 2 else 0

@@ -347,8 +347,8 @@ FIELDS = {"rule", "lr", "momentum", "dampening", "nesterov", "weight_decay", "l2
           "beta2", "eps", "amsgrad", "decoupled", "eps_before_correction", "lr_in_velocity"}
 OBJECTS = [SGD(0.1), SGD(0.05, momentum=0.9, dampening=0.1, weight_decay=1e-4, l2=0.5),
            SGD(0.1, momentum=0.9, nesterov=True),
-           SGD(0.1, momentum=0.9, nesterov=True, l2=1e-4, lr_in_velocity=True), Adam(), Adam(0.01, (0.8, 0.99), 1e-6, 0.1,
-                                                               True, 1e-4, True),
+           SGD(0.1, momentum=0.9, nesterov=True, l2=1e-4, lr_in_velocity=True), Adam(),
+           Adam(0.01, (0.8, 0.99), 1e-6, 0.1, True, 1e-4, True),
            AdamW(), AdamW(1e-2, amsgrad=True, weight_decay=0.0)]
 
 
