@@ -596,24 +596,31 @@ class ReduceLROnPlateau(Schedule):
 
 class InvScaling(Schedule):
     """scikit-learn's MLP ``learning_rate="invscaling"``: after the first epoch,
-    ``lr / (t + 1) ** power_t`` with ``t`` the samples seen so far in this run (this
-    ``fit`` call), updated once per epoch as scikit-learn does (the first epoch trains
-    with ``lr``, the k-th with ``lr / ((k - 1) * n + 1) ** power_t`` for n rows).
+    ``lr / (t + 1) ** power_t`` with ``t`` the samples seen so far, updated once per
+    epoch as scikit-learn does: the first epoch trains with ``lr``, the k-th with
+    ``lr / (s + (k - 1) * n + 1) ** power_t`` for n rows and ``s = samples_before``.
 
     Parameters
     ----------
     power_t : float, default 0.5
         >= 0.
+    samples_before : int, default 0
+        >= 0: samples seen before this run. scikit-learn's ``t_`` keeps counting
+        over the ``fit`` calls of a ``warm_start`` estimator, while its first epoch
+        of each call trains with ``lr``: pass the ``t_`` the call starts from.
     """
 
     __slots__ = ()
-    _shown = ("power_t",)
+    _shown = ("power_t", "samples_before")
 
-    def __init__(self, power_t=0.5):
-        self._set(dict(power_t=_nonnegative(power_t, "power_t")))
+    def __init__(self, power_t=0.5, samples_before=0):
+        self._set(dict(power_t=_nonnegative(power_t, "power_t"),
+                       samples_before=check_int(samples_before, "samples_before", 0)))
 
     def _lr(self, run):
-        return run.base_lr / (run.samples + 1) ** self.power_t
+        if run.epoch == 0:
+            return run.base_lr
+        return run.base_lr / (self.samples_before + run.samples + 1) ** self.power_t
 
 
 # Adaptive ends training when it would lower a rate at or below this, as scikit-learn does.

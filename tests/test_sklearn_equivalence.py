@@ -19,8 +19,9 @@ EPOCHS = 5
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 
 
-def sklearn_settings(params, n_outputs, regression):
-    """(fastmlp optimizer, schedule, gradient scale) for scikit-learn's ``params``.
+def sklearn_settings(params, regression, t_):
+    """(fastmlp optimizer, schedule) for scikit-learn's ``params``, in a fit that
+    starts with ``t_`` samples seen (a warm start: invscaling counts from there).
 
     fastmlp's mse has gradient 2 (p - y) / n, twice scikit-learn's (p - y) / n: the
     regressor's gradients are halved through the settings (SGD: lr / 2 with l2 = 2
@@ -37,7 +38,8 @@ def sklearn_settings(params, n_outputs, regression):
     optimizer = SGD(params["learning_rate_init"] / c, momentum=momentum,
                     nesterov=params["nesterovs_momentum"] and momentum > 0, l2=c * params["alpha"],
                     lr_in_velocity=True)
-    schedule = InvScaling(params["power_t"]) if params["learning_rate"] == "invscaling" else None
+    schedule = (InvScaling(params["power_t"], samples_before=t_)
+                if params["learning_rate"] == "invscaling" else None)
     return optimizer, schedule
 
 
@@ -61,9 +63,9 @@ def train_both(Estimator, X, y, y_fast, loss, **params):
         est.fit(X, y)
         coefs = [W.copy() for W in est.coefs_]
         intercepts = [b.copy() for b in est.intercepts_]
-        # Continue from those weights; invscaling counts the samples of this fit only.
+        # Continue from those weights (scikit-learn's t_ continues too).
         est.set_params(warm_start=True, max_iter=EPOCHS)
-        est.t_, est.loss_curve_ = 0, []
+        t_, est.loss_curve_ = est.t_, []
         est.fit(X, y)
     regression = Estimator is neural_network.MLPRegressor
     k = coefs[-1].shape[1]
@@ -71,7 +73,7 @@ def train_both(Estimator, X, y, y_fast, loss, **params):
                 activation=ACTIVATIONS[est.activation], loss=loss, dtype=np.float64)
     model.weights = [W.T for W in coefs]
     model.biases = intercepts
-    optimizer, schedule = sklearn_settings(est.get_params(), k, regression)
+    optimizer, schedule = sklearn_settings(est.get_params(), regression, t_)
     history = model.fit(X, y_fast, epochs=EPOCHS, batch_size=params["batch_size"],
                         shuffle=False, optimizer=optimizer, schedule=schedule, progress=False)
     return est, model, loss_curve(history, k, regression)
