@@ -511,7 +511,10 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.9
 
     The arithmetic follows torch's order (scikit-learn's with
     ``eps_before_correction``), in param's dtype with the scalars rounded to it,
-    so that trajectories agree to rounding. One deviation: where the
+    except in the last line: torch's is computed as scikit-learn's, with
+    ``eps * sqrt(1 - beta2**t)`` for eps (the same value multiplied through by
+    sqrt(1 - beta2**t), with one division per entry instead of two), so that
+    trajectories agree to a rounding or two per step. One deviation: where the
     denominator is 0 (eps = 0 and a second moment of 0, e.g. zero or underflowing
     gradients), the entry is left unchanged (after AdamW's decay) instead of
     becoming NaN or +-inf. In float32 a gradient beyond about 1.8e19 overflows

@@ -218,7 +218,11 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.9
     """torch.optim.Adam (AdamW with decoupled_weight_decay) at step t = ``step``:
     m = lerp(m, g, 1 - b1);  v = b2 v + (1 - b2) g^2;
     param -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps);
-    scikit-learn's eps placement with eps_before_correction (all in place).
+    scikit-learn's eps placement with eps_before_correction:
+    param -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)  (all in place).
+
+    Both are computed in the second form, torch's with eps * sqrt(1 - b2^t) for
+    eps (its line multiplied through by sqrt(1 - b2^t): one division per entry).
     An entry whose denominator is 0 keeps its value."""
     beta1, beta2 = betas
     if decoupled_weight_decay:
@@ -241,12 +245,8 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.9
     if amsgrad:
         max_exp_avg_sq[...] = np.where(max_exp_avg_sq > exp_avg_sq, max_exp_avg_sq, exp_avg_sq)
         v = max_exp_avg_sq
-    if eps_before_correction:
-        step_size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
-        denom = np.sqrt(v) + eps
-    else:
-        step_size = lr / (1 - beta1**step)
-        denom = np.sqrt(v) / (1 - beta2**step) ** 0.5 + eps
+    step_size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
+    denom = np.sqrt(v) + (eps if eps_before_correction else eps * math.sqrt(1 - beta2**step))
     with np.errstate(divide="ignore", invalid="ignore"):
         param[...] = np.where(denom != 0, param + -step_size * exp_avg / denom, param)
     return param

@@ -4,8 +4,10 @@
  * The loop is here, in C, rather than in optim_ops.pxd, so that it can be compiled
  * twice, for AVX2 and for the baseline the package is built for, with the best one
  * picked when the module loads (GCC/clang target_clones on x86-64 Linux; elsewhere
- * once, for the baseline). A step's square root and two divisions per entry keep the
- * CPU's divider busy, and AVX2 gives it twice the entries per instruction. The AVX2
+ * once, for the baseline). A step's square root and division per entry keep the
+ * CPU's divider busy (it is the loop's bottleneck: the bias corrections are folded
+ * into two scalars so that an entry costs one division, not two), and AVX2 gives it
+ * twice the entries per instruction. The AVX2
  * clone leaves out FMA on purpose: contracting a * b + c into one rounding would
  * change the results, which follow torch's rounding operation by operation.
  *
@@ -29,9 +31,9 @@
 
 /* The scalars of one Adam step, computed in double by optim_ops.pxd's adam_step. */
 typedef struct {
-    double beta1, beta2, eps;
-    double step_size;  /* lr / (1 - beta1**t), or scikit-learn's lr * sqrt(1 - beta2**t) / (1 - beta1**t) */
-    double bc2_sqrt;   /* sqrt(1 - beta2**t); 1 with eps_before_correction */
+    double beta1, beta2;
+    double step_size;  /* lr * sqrt(1 - beta2**t) / (1 - beta1**t) */
+    double eps;        /* eps * sqrt(1 - beta2**t) (torch's placement), or eps (scikit-learn's) */
     double decay;      /* 1 - lr * decoupled_decay (1: no decoupled decay) */
     int amsgrad;
     int eps_before_correction;
@@ -69,7 +71,7 @@ typedef struct {
             v_i = v_old > v_i ? v_old : v_i;                                           \
             *v_max = v_i;                                                              \
         }                                                                              \
-        denom = SQRT(v_i) / (T)s->bc2_sqrt + (T)s->eps;                                \
+        denom = SQRT(v_i) + (T)s->eps;                                                 \
         /* a zero denominator (eps = 0 and v = 0) would make the step 0/0 or +-inf */  \
         return denom != 0 ? p + ((T)(-s->step_size) * m_i) / denom : p;                \
     }                                                                                  \
