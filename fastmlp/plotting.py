@@ -28,7 +28,8 @@ from ._validation import (as_array, as_finite_array, check_int, check_labels, ch
                           check_path, check_real, check_real_dtype)
 
 __all__ = ["plot_history", "plot_decision_boundary", "plot_first_layer", "plot_sweep",
-           "plot_training", "save_figure"]
+           "plot_variants", "plot_sweep_heatmap", "plot_gradient_cost", "plot_training",
+           "save_figure"]
 
 _CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
 #: The finest decision-boundary grid: MAX_RESOLUTION**2 points through the model.
@@ -83,6 +84,12 @@ def _epoch_line(ax, values, **kwargs):
         kwargs.setdefault("markersize", 3)
     (line,) = ax.plot(epochs, values, **kwargs)
     return line
+
+
+def _wide_positive(values):
+    """Should these values go on a log axis: all positive, spanning more than 10x?"""
+    values = np.asarray(values, dtype=np.float64)
+    return values.size > 0 and bool((values > 0).all()) and values.max() > 10 * values.min()
 
 
 def _integer_epochs(ax, n_epochs):
@@ -389,22 +396,10 @@ def plot_sweep(results, title=None, fig=None):
     ValueError
         If ``results`` is empty or a run lacks ``lr``, ``batch_size`` or ``history``.
     """
-    runs = []  # (lr, batch_size, curves, diverged), validated before anything is drawn
-    val_label = "validation"
-    for i, run in enumerate(results):
-        if not isinstance(run, Mapping):
-            raise TypeError(f"results[{i}] must be a mapping with lr, batch_size and "
-                            f"history; got {type(run).__name__}")
-        missing = [k for k in ("lr", "batch_size", "history") if k not in run]
-        if missing:
-            raise ValueError(f"results[{i}] lacks {', '.join(missing)}")
-        batch = None if run["batch_size"] == "full" else run["batch_size"]
-        curves = _curves(run["history"], f"results[{i}]['history']")
-        lr = check_real(run["lr"], f"results[{i}]['lr']", minimum=0.0, exclusive=True)
-        runs.append((lr, batch, curves, bool(run.get("diverged", False))))
-        val_label = run.get("val_label", val_label)
-    if not runs:
-        raise ValueError("results is empty: there are no runs to plot")
+    checked = _sweep_runs(results)  # validated before anything is drawn
+    runs = [run[:4] for run in checked]
+    val_label = next((r["val_label"] for *_, r in reversed(checked) if "val_label" in r),
+                     "validation")
     batches = list(dict.fromkeys(batch for _, batch, _, _ in runs))
     colour = {lr: f"C{i % 10}" for i, lr in enumerate(dict.fromkeys(lr for lr, *_ in runs))}
     n_epochs = max(max(len(c["loss"]), len(c["val_loss"])) for _, _, c, _ in runs)
@@ -441,7 +436,7 @@ def plot_sweep(results, title=None, fig=None):
     clip = values.size > 0 and any(d for *_, d in runs)
     if not values.size:
         values = finite_values(lambda diverged: True)
-    log = values.size > 0 and (values > 0).all() and values.max() > 10 * values.min()
+    log = _wide_positive(values)
     if log:
         axes[0].set_yscale("log")
     if clip:
@@ -454,6 +449,185 @@ def plot_sweep(results, title=None, fig=None):
     if title:
         fig.suptitle(title)
     return _root(fig)
+
+
+def _sweep_runs(results):
+    """Validated (lr, batch_size, curves, diverged, run) of sweep results (see plot_sweep)."""
+    runs = []
+    for i, run in enumerate(results):
+        if not isinstance(run, Mapping):
+            raise TypeError(f"results[{i}] must be a mapping with lr, batch_size and "
+                            f"history; got {type(run).__name__}")
+        missing = [k for k in ("lr", "batch_size", "history") if k not in run]
+        if missing:
+            raise ValueError(f"results[{i}] lacks {', '.join(missing)}")
+        batch = None if run["batch_size"] == "full" else run["batch_size"]
+        curves = _curves(run["history"], f"results[{i}]['history']")
+        lr = check_real(run["lr"], f"results[{i}]['lr']", minimum=0.0, exclusive=True)
+        runs.append((lr, batch, curves, bool(run.get("diverged", False)), run))
+    if not runs:
+        raise ValueError("results is empty: there are no runs to plot")
+    return runs
+
+
+def plot_variants(results, title=None, fig=None):
+    """Gradient-descent variants: training loss against epochs and against wall-clock time.
+
+    Full-batch gradient descent takes one step an epoch, online SGD (batch size 1)
+    one per row: per epoch online SGD goes furthest, but each epoch costs more, and
+    the right-hand panel shows which variant is ahead for the same time.
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        As for :func:`plot_sweep`, each run also with ``seconds``: the wall-clock
+        seconds from the start of training to the end of each epoch (one value per
+        epoch of ``loss``).
+    title : str, optional
+    fig : Figure or SubFigure, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two Axes: the loss against the epoch, and against seconds. One line per
+        run in each, labelled by its batch size (``full batch``, ``batch size
+        32``) and, when the runs have several learning rates, ``lr``; a run keeps
+        its colour in both. The y axes are logarithmic when the losses span more
+        than a factor of 10.
+    """
+    runs = _sweep_runs(results)
+    several_lrs = len({lr for lr, *_ in runs}) > 1
+    if fig is None:
+        fig = _new_figure((10.5, 4.2))
+    by_epoch, by_time = fig.subplots(1, 2, sharey=True)
+    values = []
+    for i, (lr, batch, curves, diverged, run) in enumerate(runs):
+        seconds = [check_real(v, f"results[{i}]['seconds'][{j}]", minimum=0.0)
+                   for j, v in enumerate(run.get("seconds", []))]
+        if len(seconds) != len(curves["loss"]):
+            raise ValueError(f"results[{i}] has {len(curves['loss'])} epochs of loss but "
+                             f"{len(seconds)} 'seconds' values; give one per epoch")
+        label = _batch_text(batch) + (f", lr={lr:g}" if several_lrs else "")
+        if diverged:
+            label += " (diverged)"
+        _epoch_line(by_epoch, curves["loss"], color=f"C{i % 10}", label=label)
+        by_time.plot(seconds, curves["loss"], color=f"C{i % 10}", label=label,
+                     marker="o" if len(seconds) <= _MARKER_EPOCHS else None, markersize=3)
+        values += [v for v in curves["loss"] if math.isfinite(v)]
+    if _wide_positive(values):
+        by_epoch.set_yscale("log")
+    _integer_epochs(by_epoch, max(len(c["loss"]) for _, _, c, _, _ in runs))
+    by_epoch.set_ylabel("training loss")
+    by_epoch.set_title("loss per epoch")
+    by_time.set_xlabel("wall-clock seconds")
+    by_time.set_title("loss against time")
+    for ax in (by_epoch, by_time):
+        ax.grid(alpha=0.3)
+    by_epoch.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return _root(fig)
+
+
+def plot_sweep_heatmap(results, title=None, ax=None):
+    """Final test accuracy of a sweep as a heat map over the (lr, batch size) grid.
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        As for :func:`plot_sweep`; a run's accuracy is ``test_accuracy`` when the
+        mapping has it, else the last ``val_accuracy`` of its history.
+    title : str, optional
+        The Axes' title (default: "final test accuracy").
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One image (``ax.images[0]``) of shape (batch sizes, learning rates): rows
+        in order of first appearance, columns by increasing lr; each cell written
+        with its accuracy, "diverged", or "n/a" (no accuracy, an empty grid cell).
+        Diverged and missing cells are NaN in the image (grey).
+    """
+    runs = _sweep_runs(results)
+    batches = list(dict.fromkeys(batch for _, batch, *_ in runs))
+    lrs = sorted({lr for lr, *_ in runs})
+    grid = np.full((len(batches), len(lrs)), np.nan)
+    text = np.full(grid.shape, "n/a", dtype=object)
+    for lr, batch, curves, diverged, run in runs:
+        r, c = batches.index(batch), lrs.index(lr)
+        if diverged:
+            grid[r, c], text[r, c] = np.nan, "diverged"
+            continue
+        acc = run.get("test_accuracy")
+        if acc is None and curves["val_accuracy"]:
+            acc = curves["val_accuracy"][-1]
+        if acc is not None:
+            grid[r, c] = check_real(acc, "test accuracy", finite=False)
+            text[r, c] = f"{grid[r, c]:.3f}"
+    if ax is None:
+        ax = _new_figure((1.6 * len(lrs) + 2.5, 0.8 * len(batches) + 2.0)).add_subplot()
+    from matplotlib import colormaps
+    cmap = colormaps["viridis"].with_extremes(bad="0.75")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0,
+                      aspect="auto")
+    for (r, c), label in np.ndenumerate(text):
+        dark = math.isfinite(grid[r, c]) and grid[r, c] < 0.6
+        ax.text(c, r, label, ha="center", va="center", color="w" if dark else "k")
+    ax.set_xticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
+    ax.set_yticks(range(len(batches)), [_batch_text(b) for b in batches])
+    ax.set_xlabel("learning rate")
+    ax.figure.colorbar(image, ax=ax, label="test accuracy")
+    ax.set_title(title if title is not None else "final test accuracy")
+    return _root(ax.figure)
+
+
+def plot_gradient_cost(costs, title=None, ax=None):
+    """Seconds to compute a network's full gradient by backpropagation and by central
+    differences, against its number of parameters, on log-log axes.
+
+    With P parameters backpropagation costs about two passes, O(P), and central
+    differences 2P forward passes, O(P^2): on log-log axes, slopes near 1 and 2.
+
+    Parameters
+    ----------
+    costs : sequence of mapping
+        What :func:`fastmlp.gradcheck.gradient_costs` returns: ``n_layers``,
+        ``n_params``, ``backprop_seconds``, ``numerical_seconds``.
+    title : str, optional
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two lines, labelled "backpropagation" and "central differences", each point
+        annotated with its number of layers; both axes logarithmic.
+    """
+    keys = ("n_layers", "n_params", "backprop_seconds", "numerical_seconds")
+    rows = []
+    for i, cost in enumerate(costs):
+        if not isinstance(cost, Mapping) or any(k not in cost for k in keys):
+            raise ValueError(f"costs[{i}] must be a mapping with {', '.join(keys)}")
+        rows.append([check_real(cost[k], f"costs[{i}][{k!r}]", minimum=0.0, exclusive=True)
+                     for k in keys])
+    if not rows:
+        raise ValueError("costs is empty: there is nothing to plot")
+    layers, params, backprop, numerical = np.array(rows).T
+    if ax is None:
+        ax = _new_figure((6.0, 4.5)).add_subplot()
+    ax.plot(params, backprop, marker="o", label="backpropagation")
+    ax.plot(params, numerical, marker="s", label="central differences")
+    for L, p, t in zip(layers, params, numerical):
+        ax.annotate(f"{L:g} layer{'s' if L != 1 else ''}", (p, t), textcoords="offset points",
+                    xytext=(-4, 6), ha="right", fontsize="small")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("seconds for the full gradient")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    ax.set_title(title if title is not None else "backpropagation against finite differences")
+    return _root(ax.figure)
 
 
 # --- a training summary in one figure ----------------------------------------------------

@@ -1,0 +1,153 @@
+"""The course's figures: gradient-descent variants, the sweep's heat map, and the cost of
+backpropagation against finite differences; their content, errors and CLI commands."""
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from fastmlp import gradcheck, plotting
+from fastmlp.cli import main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _run(lr, batch, losses, seconds=None, val_accuracy=(), diverged=False, **extra):
+    history = {"loss": list(losses), "val_accuracy": list(val_accuracy)}
+    run = {"lr": lr, "batch_size": batch, "history": history, "diverged": diverged, **extra}
+    if seconds is not None:
+        run["seconds"] = list(seconds)
+    return run
+
+
+# --- plot_variants -----------------------------------------------------------------------
+
+def test_variants_loss_against_epochs_and_seconds():
+    results = [_run(0.1, 1, [0.5, 0.2, 0.1], [0.3, 0.6, 0.9]),
+               _run(0.1, 32, [0.6, 0.5, 0.4], [0.1, 0.2, 0.3]),
+               _run(0.1, "full", [0.7, 0.69, 0.68], [0.01, 0.02, 0.03])]
+    fig = plotting.plot_variants(results, title="circles")
+    assert isinstance(fig, Figure)
+    by_epoch, by_time = fig.axes
+    assert by_epoch.get_xlabel() == "epoch" and by_time.get_xlabel() == "wall-clock seconds"
+    labels = ["batch size 1", "batch size 32", "full batch"]
+    assert [line.get_label() for line in by_epoch.get_lines()] == labels
+    assert [line.get_label() for line in by_time.get_lines()] == labels
+    for line_e, line_t, run in zip(by_epoch.get_lines(), by_time.get_lines(), results):
+        assert line_e.get_xdata().tolist() == [1, 2, 3]
+        assert line_e.get_ydata().tolist() == run["history"]["loss"]
+        assert line_t.get_xdata().tolist() == run["seconds"]
+        assert line_t.get_ydata().tolist() == run["history"]["loss"]
+        assert line_e.get_color() == line_t.get_color()
+    assert by_epoch.get_yscale() == "linear"
+    assert fig._suptitle.get_text() == "circles"
+
+
+def test_variants_label_learning_rates_and_use_log_scale_for_wide_losses():
+    results = [_run(0.1, 1, [5.0, 0.01], [1, 2]), _run(1.0, 1, [4.0, 2.0], [1, 2],
+                                                        diverged=True)]
+    by_epoch, _ = plotting.plot_variants(results).axes
+    assert [line.get_label() for line in by_epoch.get_lines()] == \
+        ["batch size 1, lr=0.1", "batch size 1, lr=1 (diverged)"]
+    assert by_epoch.get_yscale() == "log"
+
+
+def test_variants_errors():
+    with pytest.raises(ValueError, match=r"results\[0\] has 2 epochs of loss but 1 'seconds'"):
+        plotting.plot_variants([_run(0.1, 1, [1.0, 0.5], [0.1])])
+    with pytest.raises(ValueError, match="results is empty"):
+        plotting.plot_variants([])
+    with pytest.raises(ValueError, match=r"seconds'\]\[0\]"):
+        plotting.plot_variants([_run(0.1, 1, [1.0], [-1.0])])
+
+
+# --- plot_sweep_heatmap --------------------------------------------------------------------
+
+def test_heatmap_grid_of_final_test_accuracy():
+    results = [_run(1.0, 1, [1], val_accuracy=[0.5, 0.9]),
+               _run(0.1, 1, [1], val_accuracy=[0.6, 0.8]),
+               _run(0.1, "full", [1], val_accuracy=[0.4], test_accuracy=0.55),
+               _run(1.0, "full", [1], diverged=True)]
+    fig = plotting.plot_sweep_heatmap(results)
+    ax = fig.axes[0]
+    grid = ax.images[0].get_array()
+    # Rows: batch sizes in order of appearance; columns: increasing lr.
+    assert grid.shape == (2, 2)
+    np.testing.assert_array_equal(grid.filled(np.nan), [[0.8, 0.9], [0.55, np.nan]])
+    assert [t.get_text() for t in ax.texts] == ["0.800", "0.900", "0.550", "diverged"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.1", "1"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["batch size 1", "full batch"]
+    assert ax.get_xlabel() == "learning rate" and ax.get_title() == "final test accuracy"
+
+
+def test_heatmap_missing_cells_say_so():
+    ax = plotting.plot_sweep_heatmap([_run(0.1, 1, [1], val_accuracy=[0.7]),
+                                      _run(1.0, 8, [1], val_accuracy=[0.9])]).axes[0]
+    assert [t.get_text() for t in ax.texts] == ["0.700", "n/a", "n/a", "0.900"]
+
+
+# --- plot_gradient_cost and gradient_costs ---------------------------------------------------
+
+def test_gradient_costs_measure_both_gradients_and_agree():
+    costs = gradcheck.gradient_costs((1, 2, 3), width=4, n_samples=8, repeats=2)
+    assert [c["n_layers"] for c in costs] == [1, 2, 3]
+    # [2, 2], [2, 4, 2], [2, 4, 4, 2]
+    assert [c["n_params"] for c in costs] == [6, 22, 42]
+    for c in costs:
+        assert c["backprop_seconds"] > 0 and c["numerical_seconds"] > 0
+        assert c["max_rel_error"] < 1e-4
+
+
+def test_gradient_cost_figure_is_log_log_with_both_methods():
+    costs = [{"n_layers": 1, "n_params": 6, "backprop_seconds": 1e-5, "numerical_seconds": 1e-3},
+             {"n_layers": 2, "n_params": 60, "backprop_seconds": 2e-5,
+              "numerical_seconds": 1e-1}]
+    ax = plotting.plot_gradient_cost(costs).axes[0]
+    backprop, numerical = ax.get_lines()
+    assert (backprop.get_label(), numerical.get_label()) == ("backpropagation",
+                                                             "central differences")
+    assert backprop.get_xdata().tolist() == [6, 60]
+    assert backprop.get_ydata().tolist() == [1e-5, 2e-5]
+    assert numerical.get_ydata().tolist() == [1e-3, 1e-1]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.texts] == ["1 layer", "2 layers"]
+    with pytest.raises(ValueError, match="costs is empty"):
+        plotting.plot_gradient_cost([])
+    with pytest.raises(ValueError, match=r"costs\[0\] must be a mapping"):
+        plotting.plot_gradient_cost([{"n_layers": 1}])
+
+
+# --- the command line ------------------------------------------------------------------------
+
+def test_sweep_variants_and_heatmap(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "sweep", "--variants", "--lr", "0.1", "0.5", "--batch-size",
+                         "1", "full", "--epochs", "2", "--no-progress", "--heatmap", "h.png")
+    assert code == 0, err
+    assert "wrote fastmlp-sweep.png" in out and "wrote h.png" in out
+    for name in ("fastmlp-sweep.png", "h.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_sweep_heatmap_checked_before_training(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "sweep", "--heatmap", "h.pdf", "--no-progress")
+    assert code == 2 and "--heatmap" in err and ".png" in err
+    code, _, err = run(capsys, "sweep", "--heatmap", "s.png", "--plot", "s.png")
+    assert code == 2 and "same file" in err
+
+
+def test_gradient_cost_command(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "gradient-cost", "--layers", "1", "2", "--width", "3",
+                         "--samples", "4", "--plot", "g.png")
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines()[2:4]]
+    assert [(r[0], r[1]) for r in rows] == [("1", "6"), ("2", "17")]
+    assert (tmp_path / "g.png").read_bytes()[:8] == PNG_SIGNATURE
+    code, _, err = run(capsys, "gradient-cost", "--layers", "0")
+    assert code == 2 and "--layers" in err
