@@ -162,19 +162,50 @@ def plot_history(history, title=None, val_label="validation", fig=None):
 
 # --- decision boundary -----------------------------------------------------------------
 
-def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None):
+def _is_fastmlp(model):
+    return hasattr(model, "layer_sizes") and hasattr(model, "loss_name")
+
+
+def _classifier_method(model, method):
+    """The method of a fitted scikit-learn-style classifier the plot reads."""
+    methods = ("predict_proba", "decision_function")
+    if method == "auto":
+        found = [m for m in methods if callable(getattr(model, m, None))]
+        if not found:
+            raise TypeError(f"model must be a fastmlp MLP or a fitted classifier with "
+                            f"predict_proba or decision_function; {type(model).__name__} has "
+                            f"neither")
+        return found[0]
+    if method not in methods:
+        raise ValueError(f"method must be 'auto', 'predict_proba' or 'decision_function'; "
+                         f"got {method!r}")
+    if not callable(getattr(model, method, None)):
+        raise TypeError(f"{type(model).__name__} has no {method} (method={method!r})")
+    return method
+
+
+def _in_blocks(function, grid, rows):
+    return np.concatenate([np.asarray(function(grid[i:i + rows]), dtype=np.float64)
+                           for i in range(0, len(grid), rows)])
+
+
+def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None,
+                           method="auto"):
     """The model's prediction over the plane, with the data points on top.
 
     Parameters
     ----------
-    model : fastmlp.MLP
-        A model with two inputs.
+    model : fastmlp.MLP, or a fitted classifier
+        A model with two inputs: a fastmlp MLP, or any fitted classifier with
+        ``predict_proba`` or ``decision_function`` (scikit-learn's ``SVC``,
+        ``LogisticRegression``, ``MLPClassifier``, ...).
     X : array_like, shape (n_samples, 2)
         The points; the grid covers them with a margin of 10% of their span.
     y : array_like, shape (n_samples,), optional
-        Class labels that colour the points (one colour when omitted): integers,
-        whole-number floats or booleans, in [0, n_outputs) when the model has
-        more than one output (the labels ``MLP.fit`` takes).
+        Class labels that colour the points (one colour when omitted). For an
+        MLP: integers, whole-number floats or booleans, in [0, n_outputs) when the
+        model has more than one output (the labels ``MLP.fit`` takes). For another
+        classifier: values of its ``classes_``.
     resolution : int
         Grid points along each axis (at least 2). The grid goes through the
         model in blocks of at most about 4 million activations, so memory does
@@ -183,6 +214,10 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         Draw here instead of in a new Figure.
     title : str, optional
         The Axes' title; by default it says what the colours show.
+    method : {"auto", "predict_proba", "decision_function"}
+        What to read from a classifier that is not an MLP: ``"auto"`` takes
+        ``predict_proba`` when the classifier has it, else ``decision_function``
+        (an ``SVC`` without ``probability=True``). Ignored for an MLP.
 
     Returns
     -------
@@ -190,11 +225,15 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         The background is a filled contour (``ax.collections``), the points one
         scatter. What the background shows depends on the model:
 
-        * cross-entropy with two classes, or binary cross-entropy with one
-          output: P(class 1), with a colour bar and the 0.5 contour drawn as the
-          boundary;
-        * more than one output otherwise (cross-entropy, or MSE on one-hot
-          targets): the predicted class, ``argmax`` of the outputs;
+        * cross-entropy with two classes, binary cross-entropy with one output,
+          or a two-class ``predict_proba``: P(class 1), with a colour bar and the
+          0.5 contour drawn as the boundary;
+        * a two-class ``decision_function`` f: f itself, with a colour bar, the
+          boundary f = 0 as a solid line and the margins f = -1 and f = +1
+          (an SVM's) as dashed lines;
+        * more than one output otherwise (cross-entropy, MSE on one-hot targets,
+          a multi-class classifier): the predicted class, ``argmax`` of the
+          outputs;
         * MSE with one output: the output value, with a colour bar.
 
     Raises
@@ -203,20 +242,27 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         If the model or X is not two-dimensional, X holds NaN or inf, y does not
         match X or holds a label the model has no output for, or the resolution
         is not in [2, MAX_RESOLUTION].
+    TypeError
+        If ``model`` is neither an MLP nor a classifier with one of the methods.
     """
-    if model.layer_sizes[0] != 2:
-        raise ValueError(f"plot_decision_boundary needs a model with 2 inputs; this one has "
-                         f"{model.layer_sizes[0]} (layer_sizes {list(model.layer_sizes)})")
+    fastmlp = _is_fastmlp(model)
+    if fastmlp:
+        n_inputs = model.layer_sizes[0]
+        if n_inputs != 2:
+            raise ValueError(f"plot_decision_boundary needs a model with 2 inputs; this one "
+                             f"has {n_inputs} (layer_sizes {list(model.layer_sizes)})")
+    else:
+        method = _classifier_method(model, method)
+        n_inputs = getattr(model, "n_features_in_", 2)
+        if n_inputs != 2:
+            raise ValueError(f"plot_decision_boundary needs a model with 2 inputs; this "
+                             f"{type(model).__name__} was fitted on {n_inputs} features")
     X = as_array(X, "X")
     if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
         raise ValueError(f"plot_decision_boundary needs 2-D points, X of shape "
                          f"(n_samples, 2) with n_samples >= 1; got shape {X.shape}")
     check_real_dtype(X, "X", np.float64)
     X = as_finite_array(X, "X", np.float64)
-    k = model.layer_sizes[-1]
-    if y is not None:
-        # The model's classes; a single output (MSE) has none, and any integers colour.
-        y = check_labels(y, "y", X.shape[0], k if k > 1 else None, rows_of="X")
     resolution = check_int(resolution, "resolution", 2, MAX_RESOLUTION)
 
     low, high = X.min(axis=0), X.max(axis=0)
@@ -225,26 +271,59 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     gy = np.linspace(low[1] - margin[1], high[1] + margin[1], resolution)
     xx, yy = np.meshgrid(gx, gy)
     grid = np.c_[xx.ravel(), yy.ravel()]
-    # A block of grid points at a time: the activations of a wide model over the
-    # whole grid (resolution**2 rows) could need gigabytes.
-    rows = max(1, _FORWARD_VALUES // sum(model.layer_sizes[1:]))
-    out = np.concatenate([np.asarray(model.forward(grid[i:i + rows]), dtype=np.float64)
-                          for i in range(0, len(grid), rows)])
+
+    if fastmlp:
+        k = model.layer_sizes[-1]
+        if y is not None:
+            # The model's classes; a single output (MSE) has none, and any integers colour.
+            y = check_labels(y, "y", X.shape[0], k if k > 1 else None, rows_of="X")
+        # A block of grid points at a time: the activations of a wide model over the
+        # whole grid (resolution**2 rows) could need gigabytes.
+        rows = max(1, _FORWARD_VALUES // sum(model.layer_sizes[1:]))
+        out = _in_blocks(model.forward, grid, rows)
+        if (model.loss_name, k) in (("cross_entropy", 2), ("binary_cross_entropy", 1)):
+            kind, zz = "probability", out[:, -1]
+        elif k > 1:
+            kind, zz = "class", out.argmax(axis=1)
+        else:
+            kind, zz = "output", out[:, 0]
+    else:
+        # Blocks too: a kernel SVM's decision function holds a row per support vector.
+        out = _in_blocks(getattr(model, method), grid, 1 << 16)
+        classes = getattr(model, "classes_", None)
+        k = out.shape[1] if out.ndim == 2 else 2
+        if y is not None:
+            y = _class_indices(y, classes, X.shape[0])
+        if out.ndim == 1:
+            kind, zz = "decision", out
+        elif k == 2 and method == "predict_proba":
+            kind, zz = "probability", out[:, 1]
+        else:
+            kind, zz = "class", out.argmax(axis=1)
+    zz = zz.reshape(xx.shape)
 
     if ax is None:
         ax = _new_figure((5.5, 4.5)).add_subplot()
     fig = ax.figure
-    if (model.loss_name, k) in (("cross_entropy", 2), ("binary_cross_entropy", 1)):
+    if kind == "probability":
         what = "P(class 1)"
-        zz = out[:, -1].reshape(xx.shape)
-        cmap, norm = "coolwarm", None
+        cmap = "coolwarm"
         cs = ax.contourf(xx, yy, zz, levels=np.linspace(0.0, 1.0, 11), cmap=cmap, alpha=0.8)
         ax.contour(xx, yy, zz, levels=[0.5], colors="k", linewidths=1.0)
         fig.colorbar(cs, ax=ax, label=what)
         point_colors = dict(cmap=cmap, vmin=0.0, vmax=1.0)
-    elif k > 1:
+    elif kind == "decision":
+        what = "decision function"
+        bound = max(float(np.abs(zz).max()), 1.0)
+        cs = ax.contourf(xx, yy, zz, levels=np.linspace(-bound, bound, 21), cmap="coolwarm",
+                         alpha=0.8)
+        # The boundary f = 0 and an SVM's margins f = -1 and f = +1.
+        ax.contour(xx, yy, zz, levels=[-1.0, 0.0, 1.0], colors="k",
+                   linestyles=["--", "-", "--"], linewidths=1.0)
+        fig.colorbar(cs, ax=ax, label=what)
+        point_colors = dict(cmap="coolwarm", vmin=0, vmax=1)
+    elif kind == "class":
         what = "predicted class"
-        zz = out.argmax(axis=1).reshape(xx.shape)
         base = "coolwarm" if k == 2 else ("tab10" if k <= 10 else "tab20")
         from matplotlib import colormaps
         colors = colormaps[base](np.linspace(0, 1, k) if k == 2 else np.arange(k) % 20)
@@ -254,7 +333,6 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         point_colors = dict(cmap=cmap, norm=norm)
     else:
         what = "model output"
-        zz = out[:, 0].reshape(xx.shape)
         cs = ax.contourf(xx, yy, zz, levels=20, cmap="viridis", alpha=0.8)
         fig.colorbar(cs, ax=ax, label=what)
         point_colors = dict(cmap="viridis", vmin=float(zz.min()), vmax=float(zz.max()))
@@ -270,6 +348,22 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     ax.set_ylabel("$x_2$")
     ax.set_title(title if title is not None else f"decision boundary: {what}")
     return _root(fig)
+
+
+def _class_indices(y, classes, n):
+    """Labels of a classifier with ``classes_`` as indices into it (for colours)."""
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise ValueError(f"y must have shape ({n},), one label per row of X; got {y.shape}")
+    if classes is None:
+        return check_labels(y, "y", n, None, rows_of="X")
+    classes = np.asarray(classes)
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    unknown = sorted({v for v in y.tolist() if v not in index}, key=repr)
+    if unknown:
+        raise ValueError(f"y holds labels {unknown[:5]} that are not among the classifier's "
+                         f"classes_ {classes.tolist()}")
+    return np.array([index[v] for v in y.tolist()])
 
 
 # --- first-layer weights -----------------------------------------------------------------

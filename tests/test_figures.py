@@ -151,3 +151,92 @@ def test_gradient_cost_command(capsys, tmp_path, monkeypatch):
     assert (tmp_path / "g.png").read_bytes()[:8] == PNG_SIGNATURE
     code, _, err = run(capsys, "gradient-cost", "--layers", "0")
     assert code == 2 and "--layers" in err
+
+
+# --- plot_decision_boundary with any classifier -------------------------------------------
+
+@pytest.fixture(scope="module")
+def circles():
+    from fastmlp import datasets
+    return datasets.circles(200, noise=0.1, seed=0)
+
+
+def _lines(ax):
+    """The line styles and levels of the contour lines drawn (not filled)."""
+    from matplotlib.contour import ContourSet
+    sets = [c for c in ax.collections if isinstance(c, ContourSet) and not c.filled]
+    return [(list(c.levels), c.get_linestyles()) for c in sets]
+
+
+@pytest.mark.parametrize("kernel", ["linear", "poly", "rbf"])
+def test_svc_decision_function_with_margins(circles, kernel):
+    svm = pytest.importorskip("sklearn.svm")
+    X, y = circles
+    clf = svm.SVC(kernel=kernel, degree=2, C=1.0).fit(X, y)
+    fig = plotting.plot_decision_boundary(clf, X, y, resolution=40)
+    ax = fig.axes[0]
+    assert ax.get_title() == "decision boundary: decision function"
+    ((levels, styles),) = _lines(ax)
+    assert levels == [-1.0, 0.0, 1.0]
+    assert styles[0] == styles[2] != styles[1]  # dashed margins, solid boundary
+    assert fig.axes[1].get_ylabel() == "decision function"  # the colour bar
+    filled = [c for c in ax.collections if getattr(c, "filled", False)][0]
+    grid = np.c_[np.linspace(X[:, 0].min(), X[:, 0].max(), 5), np.zeros(5)]
+    values = clf.decision_function(grid)
+    assert filled.levels.min() <= values.min() and filled.levels.max() >= values.max()
+    points = ax.collections[-1]
+    np.testing.assert_array_equal(points.get_offsets(), X)
+    np.testing.assert_array_equal(points.get_array(), y)
+
+
+def test_a_classifier_with_predict_proba_shows_p_class_1(circles):
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    X, y = circles
+    labels = np.where(y == 1, "inner", "outer")
+    clf = linear_model.LogisticRegression().fit(X, labels)
+    ax = plotting.plot_decision_boundary(clf, X, labels, resolution=30).axes[0]
+    assert ax.get_title() == "decision boundary: P(class 1)"
+    assert _lines(ax)[0][0] == [0.5]
+    # Colours are indices into classes_ (["inner", "outer"]).
+    np.testing.assert_array_equal(ax.collections[-1].get_array(), (labels == "outer") * 1)
+    # The same classifier through its decision function, on request.
+    ax = plotting.plot_decision_boundary(clf, X, resolution=30,
+                                         method="decision_function").axes[0]
+    assert ax.get_title() == "decision boundary: decision function"
+
+
+def test_a_multiclass_classifier_shows_the_predicted_class(circles):
+    svm = pytest.importorskip("sklearn.svm")
+    X, y = circles
+    y3 = y + (X[:, 0] > 0.5)  # three classes
+    clf = svm.SVC(kernel="rbf").fit(X, y3)
+    ax = plotting.plot_decision_boundary(clf, X, y3, resolution=30).axes[0]
+    assert ax.get_title() == "decision boundary: predicted class"
+    filled = [c for c in ax.collections if getattr(c, "filled", False)][0]
+    assert list(filled.levels) == [-0.5, 0.5, 1.5, 2.5]
+
+
+def test_decision_boundary_of_other_objects_errors(circles):
+    X, y = circles
+
+    class Fitted:
+        n_features_in_ = 3
+
+        def decision_function(self, X):
+            return X[:, 0]
+
+    with pytest.raises(TypeError, match="predict_proba or decision_function"):
+        plotting.plot_decision_boundary(object(), X)
+    with pytest.raises(ValueError, match="fitted on 3 features"):
+        plotting.plot_decision_boundary(Fitted(), X)
+    Fitted.n_features_in_ = 2
+    with pytest.raises(TypeError, match="no predict_proba"):
+        plotting.plot_decision_boundary(Fitted(), X, method="predict_proba")
+    with pytest.raises(ValueError, match="method must be"):
+        plotting.plot_decision_boundary(Fitted(), X, method="predict")
+    Fitted.classes_ = np.array([0, 1])
+    with pytest.raises(ValueError, match=r"labels \[7\] that are not among"):
+        plotting.plot_decision_boundary(Fitted(), X, np.r_[y[:-1], 7])
+    # A plain decision function without classes_ works, its boundary at x_1 = 0.
+    ax = plotting.plot_decision_boundary(Fitted(), X, y, resolution=20).axes[0]
+    assert _lines(ax)[0][0] == [-1.0, 0.0, 1.0]
