@@ -132,6 +132,7 @@ def evaluate_on(model, X, y):
 
 # --- options ---------------------------------------------------------------------------
 
+SWEEP_LRS = [0.01, 0.1, 1.0]  # sweep's learning rates by default
 FULL = "full"  # --batch-size full: full-batch gradient descent (fit's batch_size=None)
 
 
@@ -304,7 +305,9 @@ def cmd_train(args):
 
 def cmd_sweep(args):
     s = _settings(args, "hidden", "epochs", "init")
-    lrs = list(dict.fromkeys(args.lr or [DEFAULTS[args.data]["lr"]]))
+    # --variants compares the batch sizes at one learning rate unless told otherwise.
+    lrs = args.lr or ([DEFAULTS[args.data]["lr"]] if args.variants else SWEEP_LRS)
+    lrs = list(dict.fromkeys(lrs))
     batch_sizes = list(dict.fromkeys(args.batch_size or [DEFAULTS[args.data]["batch_size"]]))
     _check_training(args, s["hidden"], s["epochs"], batch_sizes, lrs)
     outputs = _check_outputs(args)
@@ -453,8 +456,8 @@ def _model_options(sweep):
                             "for mnist)")
     if sweep:
         group.add_argument("--lr", type=float, nargs="+", metavar="LR",
-                           default=[0.01, 0.1, 1.0],
-                           help="learning rates to compare (default: 0.01 0.1 1)")
+                           help="learning rates to compare (default: 0.01 0.1 1; with "
+                                "--variants, 0.1)")
         group.add_argument("--batch-size", type=_batch_size, nargs="+", metavar="N|full",
                            default=[1, 32, FULL],
                            help="batch sizes to compare; 'full' is full-batch gradient "

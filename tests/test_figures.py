@@ -133,6 +133,17 @@ def test_sweep_variants_and_heatmap(capsys, tmp_path, monkeypatch):
         assert (tmp_path / name).read_bytes()[:8] == PNG_SIGNATURE
 
 
+def test_sweep_variants_default_to_one_learning_rate(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "sweep", "--variants", "--epochs", "1", "--no-progress")
+    assert code == 0, err
+    rows = [line.split()[:2] for line in out.splitlines() if line.startswith("0.1 ")]
+    assert rows == [["0.1", "1"], ["0.1", "32"], ["0.1", "full"]]
+    code, out, err = run(capsys, "sweep", "--epochs", "1", "--batch-size", "full",
+                         "--no-progress")
+    assert [line.split()[0] for line in out.splitlines()[-4:-1]] == ["0.01", "0.1", "1"]
+
+
 def test_sweep_heatmap_checked_before_training(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "sweep", "--heatmap", "h.pdf", "--no-progress")
