@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import datasets
+from .callbacks import EpochTimer
 from ._validation import check_int, check_output_path, check_seed, check_sgd_settings
 from .model import ACTIVATIONS, INITS, LOSSES, MLP
 
@@ -212,19 +213,6 @@ def _build_model(args, data, hidden, init):
                          f"layer sizes {sizes}: {exc}") from None
 
 
-class _EpochClock:
-    """A fit callback: the wall-clock seconds from the start of training to each epoch's end."""
-
-    def __init__(self):
-        self.seconds = []
-
-    def on_train_begin(self, model, history):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, model, history):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
 def _fit(model, data, epochs, batch_size, lr, args, callbacks=None):
     """``model.fit`` on ``data`` with the options; the History."""
     try:
@@ -331,7 +319,7 @@ def cmd_sweep(args):
                 print(f"lr {lr:g}, batch size {batch_size}", file=sys.stderr)
             model = _build_model(args, data, s["hidden"], s["init"])
             diverged_in = None
-            clock = _EpochClock()
+            clock = EpochTimer()
             try:
                 history = _fit(model, data, s["epochs"], batch_size, lr, args, [clock])
             except TrainingDivergedError as exc:
