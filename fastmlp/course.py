@@ -135,13 +135,13 @@ def train_autograd(X, y, params, epochs, batch_size, lr, seed):
     return _train("autograd", X, y, epochs, batch_size, seed, step, lambda: _numpy(p))
 
 
-def _module(params):
-    """The course network as ``torch.nn`` layers holding ``params``."""
+def _mlp(params):
+    """The course network as a ``fastmlp.MLP`` holding (copies of) ``params``."""
     model = MLP([params["Wh"].shape[1], params["Wh"].shape[0], params["Wy"].shape[0]],
                 dtype=params["Wh"].dtype)
     model.weights = [params["Wh"], params["Wy"]]
     model.biases = [params["bh"], params["by"]]
-    return model.to_torch()
+    return model
 
 
 def _module_params(module):
@@ -152,7 +152,7 @@ def _module_params(module):
 
 def _train_module(stage, X, y, params, epochs, batch_size, lr, seed, use_optim):
     torch = _torch()
-    module = _module(params)
+    module = _mlp(params).to_torch()
     criterion = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(module.parameters(), lr=lr) if use_optim else None
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
@@ -187,10 +187,7 @@ def train_optim(X, y, params, epochs, batch_size, lr, seed):
 
 def train_fastmlp(X, y, params, epochs, batch_size, lr, seed):
     """Stage 5: ``fastmlp.MLP.fit``, with the same batches (its ``seed``)."""
-    model = MLP([params["Wh"].shape[1], params["Wh"].shape[0], params["Wy"].shape[0]],
-                dtype=params["Wh"].dtype)
-    model.weights = [params["Wh"], params["Wy"]]
-    model.biases = [params["bh"], params["by"]]
+    model = _mlp(params)
     timer = EpochTimer()
     history = model.fit(X, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                         progress=False, callbacks=[timer])

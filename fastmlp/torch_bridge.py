@@ -23,7 +23,8 @@ __all__ = ["TORCH_REQUIREMENT", "import_torch", "to_torch", "from_torch"]
 #: The one torch this project supports (the CPU build; see the README).
 TORCH_REQUIREMENT = "torch==2.13.0"
 
-_DTYPES = {"float32": "float32", "float64": "float64"}
+# The torch dtypes fastmlp computes in, by name.
+_FLOAT_NAMES = ("float32", "float64")
 
 
 def import_torch(feature="the PyTorch bridge"):
@@ -155,7 +156,7 @@ def from_torch(cls, module, activation=None, loss=None, dtype=None):
                              f"{sorted(str(d) for d in dtypes)}; pass dtype= to choose one")
         (torch_dtype,) = dtypes
         name = str(torch_dtype).removeprefix("torch.")
-        if name not in _DTYPES:
+        if name not in _FLOAT_NAMES:
             raise ValueError(f"the module's parameters are {torch_dtype}; fastmlp computes in "
                              f"float32 or float64 (pass dtype= to convert)")
         dtype = np.dtype(name)

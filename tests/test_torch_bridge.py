@@ -83,6 +83,10 @@ def test_from_torch_matches_a_torch_network(torch, dtype):
         ((3, 7, 4), "tanh", "cross_entropy", np.dtype(dtype))
     X, _ = _data(dtype)
     assert_close(model.forward(X), net(torch.from_numpy(X)).detach().numpy(), dtype, 10)
+    # And back: the same parameters, bit for bit (the output Softmax left to the loss).
+    back = model.to_torch()
+    for a, b in zip(back.parameters(), net.parameters()):
+        assert a.dtype == b.dtype and torch.equal(a, b)
 
 
 def test_from_torch_infers_the_loss_and_activation(torch):
