@@ -14,7 +14,7 @@ from fastmlp import course, datasets
 
 def main():
     X, y = datasets.circles(1000, noise=0.1, seed=0)
-    course.compare(X, y, n_hidden=10, epochs=10, batch_size=10, lr=0.1, seed=0)
+    course.compare(X, y, n_hidden=10, epochs=10, batch_size=10, lr=0.3, seed=0)
 
 
 if __name__ == "__main__":
