@@ -364,6 +364,7 @@ def cmd_gradient_cost(args):
     for n in args.layers:
         _option("--layers", check_int, n, "layers", 1)
     _option("--width", check_int, args.width, "width", 1)
+    _option("--samples", check_int, args.samples, "samples", 1)
     _option("--seed", check_seed, args.seed)
     _check_outputs(args)
     from .gradcheck import gradient_costs

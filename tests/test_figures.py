@@ -160,8 +160,9 @@ def test_gradient_cost_command(capsys, tmp_path, monkeypatch):
     rows = [line.split() for line in out.splitlines()[2:4]]
     assert [(r[0], r[1]) for r in rows] == [("1", "6"), ("2", "17")]
     assert (tmp_path / "g.png").read_bytes()[:8] == PNG_SIGNATURE
-    code, _, err = run(capsys, "gradient-cost", "--layers", "0")
-    assert code == 2 and "--layers" in err
+    for option in ("--layers", "--width", "--samples"):
+        code, _, err = run(capsys, "gradient-cost", option, "0")
+        assert code == 2 and f"fastmlp: error: {option}" in err and "got 0" in err
 
 
 # --- plot_decision_boundary with any classifier -------------------------------------------
