@@ -21,12 +21,14 @@ Built in: :class:`EarlyStopping` (what ``fit(early_stopping=True)`` uses),
 uses).
 """
 import math
+import time
 
 import numpy as np
 
 from ._validation import check_bool, check_choice, check_int, check_output_path, check_real
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ProgressBar", "MONITORS"]
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ProgressBar", "EpochTimer",
+           "MONITORS"]
 
 #: The History curves a callback can monitor; "loss" in the name means lower is better.
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
@@ -247,6 +249,27 @@ class ProgressBar(Callback):
     def on_train_end(self, model, history):
         self._bar.close()
         self._bar = None
+
+
+class EpochTimer(Callback):
+    """Wall-clock time of training: ``seconds[e]`` is the time from the start of
+    training to the end of epoch e + 1 (``time.perf_counter``; it includes what fit
+    does between epochs, such as measuring ``validation_data``), and
+    ``epoch_seconds`` each epoch's own share."""
+
+    def __init__(self):
+        self.seconds = []
+        self._start = None
+
+    def on_train_begin(self, model, history):
+        self.seconds, self._start = [], time.perf_counter()
+
+    def on_epoch_end(self, model, history):
+        self.seconds.append(time.perf_counter() - self._start)
+
+    @property
+    def epoch_seconds(self):
+        return list(np.diff(self.seconds, prepend=0.0))
 
 
 def check_callbacks(callbacks):

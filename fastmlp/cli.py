@@ -4,7 +4,9 @@ Usage::
 
     fastmlp train [--data circles|mnist] [--hidden N ...] [--epochs N] [--lr LR]
                   [--batch-size N|full] [--plot FILE.png] [--save FILE.npz] ...
-    fastmlp sweep --lr 0.01 0.1 1 --batch-size 1 32 full [train's data and model options]
+    fastmlp sweep --lr 0.01 0.1 1 --batch-size 1 32 full [--variants] [--heatmap FILE.png]
+                  [train's data and model options]
+    fastmlp gradient-cost [--layers 1 2 4 8] [--width N] [--plot FILE.png]
     fastmlp evaluate MODEL.npz [--data circles|mnist] [--data-dir DIR] [--seed S]
 
 ``python -m fastmlp`` is the same command.
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import datasets
+from .callbacks import EpochTimer
 from ._validation import check_int, check_output_path, check_seed, check_sgd_settings
 from .model import ACTIVATIONS, INITS, LOSSES, MLP
 
@@ -130,6 +133,7 @@ def evaluate_on(model, X, y):
 
 # --- options ---------------------------------------------------------------------------
 
+SWEEP_LRS = [0.01, 0.1, 1.0]  # sweep's learning rates by default
 FULL = "full"  # --batch-size full: full-batch gradient descent (fit's batch_size=None)
 
 
@@ -209,13 +213,13 @@ def _build_model(args, data, hidden, init):
                          f"layer sizes {sizes}: {exc}") from None
 
 
-def _fit(model, data, epochs, batch_size, lr, args):
+def _fit(model, data, epochs, batch_size, lr, args, callbacks=None):
     """``model.fit`` on ``data`` with the options; the History."""
     try:
         return model.fit(data.X_train, targets(model, data.y_train), epochs=epochs,
                          batch_size=_fit_batch(batch_size), lr=lr, momentum=args.momentum,
                          validation_data=(data.X_test, targets(model, data.y_test)),
-                         progress=not args.no_progress, seed=args.seed)
+                         progress=not args.no_progress, seed=args.seed, callbacks=callbacks)
     except MemoryError as exc:  # the workspace: a batch through every layer
         raise MemoryError(f"--batch-size {batch_size} with layer sizes "
                           f"{list(model.layer_sizes)} (--hidden): training needs more memory "
@@ -289,10 +293,18 @@ def cmd_train(args):
 
 def cmd_sweep(args):
     s = _settings(args, "hidden", "epochs", "init")
-    lrs = list(dict.fromkeys(args.lr or [DEFAULTS[args.data]["lr"]]))
+    # --variants compares the batch sizes at one learning rate unless told otherwise.
+    lrs = args.lr or ([DEFAULTS[args.data]["lr"]] if args.variants else SWEEP_LRS)
+    lrs = list(dict.fromkeys(lrs))
     batch_sizes = list(dict.fromkeys(args.batch_size or [DEFAULTS[args.data]["batch_size"]]))
     _check_training(args, s["hidden"], s["epochs"], batch_sizes, lrs)
-    _check_outputs(args)
+    outputs = _check_outputs(args)
+    if args.heatmap is not None:
+        from .plotting import _png_path
+        _option("--heatmap", _png_path, args.heatmap)
+        if check_output_path(args.heatmap, "--heatmap") == outputs.get("--plot"):
+            raise ValueError(f"--heatmap {args.heatmap} and --plot {args.plot} are the same "
+                             f"file")
     data = load_data(args)
     print(data.describe())
     print(f"sweep: {_plural(len(lrs) * len(batch_sizes), 'run')} of "
@@ -307,8 +319,9 @@ def cmd_sweep(args):
                 print(f"lr {lr:g}, batch size {batch_size}", file=sys.stderr)
             model = _build_model(args, data, s["hidden"], s["init"])
             diverged_in = None
+            clock = EpochTimer()
             try:
-                history = _fit(model, data, s["epochs"], batch_size, lr, args)
+                history = _fit(model, data, s["epochs"], batch_size, lr, args, [clock])
             except TrainingDivergedError as exc:
                 history, diverged_in = exc.history, exc.history.epochs + 1
             else:
@@ -316,7 +329,8 @@ def cmd_sweep(args):
                 if not np.isfinite(train_loss):  # the last step overflowed
                     diverged_in = history.epochs
             results.append({"lr": lr, "batch_size": batch_size, "history": history,
-                            "diverged": diverged_in is not None, "val_label": "test"})
+                            "diverged": diverged_in is not None, "val_label": "test",
+                            "seconds": clock.seconds[:history.epochs]})
             if diverged_in is not None:
                 rows.append([f"{lr:g}", batch_size,
                              f"diverged in epoch {diverged_in}", "", ""])
@@ -335,7 +349,40 @@ def cmd_sweep(args):
         from . import plotting
         title = (f"{data.name}: layers {[data.n_features, *s['hidden'], data.n_classes]}, "
                  f"{args.activation}, {args.loss}, seed {args.seed}")
-        plotting.save_figure(plotting.plot_sweep(results, title=title), args.plot)
+        plot = plotting.plot_variants if args.variants else plotting.plot_sweep
+        plotting.save_figure(plot(results, title=title), args.plot)
+        print(f"wrote {args.plot}")
+    if args.heatmap is not None:
+        from . import plotting
+        title = f"{data.name}: final test accuracy after {_plural(s['epochs'], 'epoch')}"
+        plotting.save_figure(plotting.plot_sweep_heatmap(results, title=title), args.heatmap)
+        print(f"wrote {args.heatmap}")
+    return 0
+
+
+def cmd_gradient_cost(args):
+    for n in args.layers:
+        _option("--layers", check_int, n, "layers", 1)
+    _option("--width", check_int, args.width, "width", 1)
+    _option("--samples", check_int, args.samples, "samples", 1)
+    _option("--seed", check_seed, args.seed)
+    _check_outputs(args)
+    from .gradcheck import gradient_costs
+    print(f"full gradient of a float64 tanh network ({args.width} units a hidden layer, "
+          f"{args.samples} rows): backpropagation against central differences")
+    rows = []
+    costs = gradient_costs(args.layers, width=args.width, n_samples=args.samples,
+                           seed=args.seed)
+    for c in costs:
+        rows.append([c["n_layers"], c["n_params"], f"{1e3 * c['backprop_seconds']:.3f}",
+                     f"{1e3 * c['numerical_seconds']:.1f}",
+                     f"{c['numerical_seconds'] / c['backprop_seconds']:.0f}",
+                     f"{c['max_rel_error']:.1e}"])
+    print(_table(rows, ["layers", "parameters", "backprop ms", "differences ms", "ratio",
+                        "max rel. error"]))
+    if args.plot is not None:
+        from . import plotting
+        plotting.save_figure(plotting.plot_gradient_cost(costs), args.plot)
         print(f"wrote {args.plot}")
     return 0
 
@@ -398,8 +445,8 @@ def _model_options(sweep):
                             "for mnist)")
     if sweep:
         group.add_argument("--lr", type=float, nargs="+", metavar="LR",
-                           default=[0.01, 0.1, 1.0],
-                           help="learning rates to compare (default: 0.01 0.1 1)")
+                           help="learning rates to compare (default: 0.01 0.1 1; with "
+                                "--variants, 0.1)")
         group.add_argument("--batch-size", type=_batch_size, nargs="+", metavar="N|full",
                            default=[1, 32, FULL],
                            help="batch sizes to compare; 'full' is full-batch gradient "
@@ -445,7 +492,30 @@ def build_parser():
                     "rate.")
     sweep.add_argument("--plot", metavar="FILE.png", default="fastmlp-sweep.png",
                        help="where to write the figure (default: %(default)s)")
+    sweep.add_argument("--variants", action="store_true",
+                       help="plot the gradient-descent variants instead: every run's loss "
+                            "against epochs and against wall-clock seconds (with the default "
+                            "batch sizes: online, mini-batch and full-batch)")
+    sweep.add_argument("--heatmap", metavar="FILE.png",
+                       help="also write a heat map of the final test accuracy over the "
+                            "(lr, batch size) grid here")
     sweep.set_defaults(func=cmd_sweep)
+
+    cost = commands.add_parser(
+        "gradient-cost", help="time backpropagation against finite differences",
+        description="Time the full gradient of a tanh network's loss by backpropagation "
+                    "and by central finite differences (fastmlp.gradcheck) as the number "
+                    "of layers grows, print the table and plot it on log-log axes.")
+    cost.add_argument("--layers", type=int, nargs="+", metavar="L", default=[1, 2, 3, 4, 6],
+                      help="numbers of affine layers to time (default: 1 2 3 4 6)")
+    cost.add_argument("--width", type=int, default=16,
+                      help="units in each hidden layer (default: %(default)s)")
+    cost.add_argument("--samples", type=int, default=64,
+                      help="rows the loss is averaged over (default: %(default)s)")
+    cost.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    cost.add_argument("--plot", metavar="FILE.png", default="fastmlp-gradient-cost.png",
+                      help="where to write the figure (default: %(default)s)")
+    cost.set_defaults(func=cmd_gradient_cost)
 
     evaluate = commands.add_parser(
         "evaluate", parents=[data], help="test a saved model",

@@ -1212,6 +1212,56 @@ class MLP:
         """
         return read_model(cls, path)
 
+    # --- PyTorch (optional: fastmlp/torch_bridge.py, imported when called) -----------
+
+    def to_torch(self):
+        """This model as a ``torch.nn.Sequential``, with copies of its parameters.
+
+        ``Linear`` layers in the model's dtype with the hidden activation module
+        (``nn.Tanh``, ``nn.Sigmoid``, ``nn.ReLU`` or ``nn.Identity``) between them.
+        The output activation is left to the loss, as in torch code: the module
+        returns the last layer's raw output, the logits that
+        ``nn.CrossEntropyLoss`` (cross-entropy models; ``softmax`` of them is
+        :meth:`forward`) and ``nn.BCEWithLogitsLoss`` (binary cross-entropy;
+        ``sigmoid`` of them) expect, or the predictions of ``nn.MSELoss``.
+        ``MLP.from_torch(model.to_torch())`` gives back the same parameters, bit
+        for bit. Needs PyTorch (ImportError saying how to install it otherwise).
+        """
+        from . import torch_bridge
+        return torch_bridge.to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, activation=None, loss=None, dtype=None):
+        """An MLP with the layers and parameters (copied) of a ``torch.nn.Sequential``.
+
+        Parameters
+        ----------
+        module : torch.nn.Sequential or torch.nn.Linear
+            ``Linear`` layers (with biases), one hidden activation module between
+            each two (``Tanh``, ``Sigmoid``, ``ReLU``; ``Identity`` or none for
+            ``activation="identity"``), the same one everywhere, and at the end
+            optionally one output module: ``Softmax``/``LogSoftmax`` over dim 1
+            (cross-entropy) or ``Sigmoid`` (binary cross-entropy). Nested
+            Sequentials are read in order. Any other layer is a ValueError that
+            names it (its index and repr).
+        activation : str, optional
+            The hidden activation; by default the module's (``"tanh"`` for a
+            single Linear layer). Given, it must agree with the module's.
+        loss : str, optional
+            By default the output module's loss, and with no output module (raw
+            logits, as ``to_torch`` writes them) ``"cross_entropy"``, or
+            ``"binary_cross_entropy"`` for a single output. Pass ``loss="mse"``
+            for a regression network. Given, it must agree with an output module.
+        dtype : float32 or float64, optional
+            By default the parameters' dtype (which must be one of these);
+            given, the parameters are converted to it.
+
+        Needs PyTorch (ImportError saying how to install it otherwise).
+        """
+        from . import torch_bridge
+        return torch_bridge.from_torch(cls, module, activation=activation, loss=loss,
+                                       dtype=dtype)
+
 
 def _no_sgd_arguments(lr, momentum, nesterov, weight_decay):
     """Are step's SGD arguments all at their defaults? (Cheap: exact types only.)"""

@@ -28,7 +28,8 @@ from ._validation import (as_array, as_finite_array, check_int, check_labels, ch
                           check_path, check_real, check_real_dtype)
 
 __all__ = ["plot_history", "plot_decision_boundary", "plot_first_layer", "plot_sweep",
-           "plot_training", "save_figure"]
+           "plot_variants", "plot_sweep_heatmap", "plot_gradient_cost", "plot_training",
+           "save_figure"]
 
 _CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
 #: The finest decision-boundary grid: MAX_RESOLUTION**2 points through the model.
@@ -83,6 +84,12 @@ def _epoch_line(ax, values, **kwargs):
         kwargs.setdefault("markersize", 3)
     (line,) = ax.plot(epochs, values, **kwargs)
     return line
+
+
+def _wide_positive(values):
+    """Should these values go on a log axis: all positive, spanning more than 10x?"""
+    values = np.asarray(values, dtype=np.float64)
+    return values.size > 0 and bool((values > 0).all()) and values.max() > 10 * values.min()
 
 
 def _integer_epochs(ax, n_epochs):
@@ -155,19 +162,50 @@ def plot_history(history, title=None, val_label="validation", fig=None):
 
 # --- decision boundary -----------------------------------------------------------------
 
-def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None):
+def _is_fastmlp(model):
+    return hasattr(model, "layer_sizes") and hasattr(model, "loss_name")
+
+
+def _classifier_method(model, method):
+    """The method of a fitted scikit-learn-style classifier the plot reads."""
+    methods = ("predict_proba", "decision_function")
+    if method == "auto":
+        found = [m for m in methods if callable(getattr(model, m, None))]
+        if not found:
+            raise TypeError(f"model must be a fastmlp MLP or a fitted classifier with "
+                            f"predict_proba or decision_function; {type(model).__name__} has "
+                            f"neither")
+        return found[0]
+    if method not in methods:
+        raise ValueError(f"method must be 'auto', 'predict_proba' or 'decision_function'; "
+                         f"got {method!r}")
+    if not callable(getattr(model, method, None)):
+        raise TypeError(f"{type(model).__name__} has no {method} (method={method!r})")
+    return method
+
+
+def _in_blocks(function, grid, rows):
+    return np.concatenate([np.asarray(function(grid[i:i + rows]), dtype=np.float64)
+                           for i in range(0, len(grid), rows)])
+
+
+def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None,
+                           method="auto"):
     """The model's prediction over the plane, with the data points on top.
 
     Parameters
     ----------
-    model : fastmlp.MLP
-        A model with two inputs.
+    model : fastmlp.MLP, or a fitted classifier
+        A model with two inputs: a fastmlp MLP, or any fitted classifier with
+        ``predict_proba`` or ``decision_function`` (scikit-learn's ``SVC``,
+        ``LogisticRegression``, ``MLPClassifier``, ...).
     X : array_like, shape (n_samples, 2)
         The points; the grid covers them with a margin of 10% of their span.
     y : array_like, shape (n_samples,), optional
-        Class labels that colour the points (one colour when omitted): integers,
-        whole-number floats or booleans, in [0, n_outputs) when the model has
-        more than one output (the labels ``MLP.fit`` takes).
+        Class labels that colour the points (one colour when omitted). For an
+        MLP: integers, whole-number floats or booleans, in [0, n_outputs) when the
+        model has more than one output (the labels ``MLP.fit`` takes). For another
+        classifier: values of its ``classes_``.
     resolution : int
         Grid points along each axis (at least 2). The grid goes through the
         model in blocks of at most about 4 million activations, so memory does
@@ -176,6 +214,10 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         Draw here instead of in a new Figure.
     title : str, optional
         The Axes' title; by default it says what the colours show.
+    method : {"auto", "predict_proba", "decision_function"}
+        What to read from a classifier that is not an MLP: ``"auto"`` takes
+        ``predict_proba`` when the classifier has it, else ``decision_function``
+        (an ``SVC`` without ``probability=True``). Ignored for an MLP.
 
     Returns
     -------
@@ -183,11 +225,15 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         The background is a filled contour (``ax.collections``), the points one
         scatter. What the background shows depends on the model:
 
-        * cross-entropy with two classes, or binary cross-entropy with one
-          output: P(class 1), with a colour bar and the 0.5 contour drawn as the
-          boundary;
-        * more than one output otherwise (cross-entropy, or MSE on one-hot
-          targets): the predicted class, ``argmax`` of the outputs;
+        * cross-entropy with two classes, binary cross-entropy with one output,
+          or a two-class ``predict_proba``: P(class 1), with a colour bar and the
+          0.5 contour drawn as the boundary;
+        * a two-class ``decision_function`` f: f itself, with a colour bar, the
+          boundary f = 0 as a solid line and the margins f = -1 and f = +1
+          (an SVM's) as dashed lines;
+        * more than one output otherwise (cross-entropy, MSE on one-hot targets,
+          a multi-class classifier): the predicted class, ``argmax`` of the
+          outputs;
         * MSE with one output: the output value, with a colour bar.
 
     Raises
@@ -196,20 +242,27 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         If the model or X is not two-dimensional, X holds NaN or inf, y does not
         match X or holds a label the model has no output for, or the resolution
         is not in [2, MAX_RESOLUTION].
+    TypeError
+        If ``model`` is neither an MLP nor a classifier with one of the methods.
     """
-    if model.layer_sizes[0] != 2:
-        raise ValueError(f"plot_decision_boundary needs a model with 2 inputs; this one has "
-                         f"{model.layer_sizes[0]} (layer_sizes {list(model.layer_sizes)})")
+    fastmlp = _is_fastmlp(model)
+    if fastmlp:
+        n_inputs = model.layer_sizes[0]
+        if n_inputs != 2:
+            raise ValueError(f"plot_decision_boundary needs a model with 2 inputs; this one "
+                             f"has {n_inputs} (layer_sizes {list(model.layer_sizes)})")
+    else:
+        method = _classifier_method(model, method)
+        n_inputs = getattr(model, "n_features_in_", 2)
+        if n_inputs != 2:
+            raise ValueError(f"plot_decision_boundary needs a model with 2 inputs; this "
+                             f"{type(model).__name__} was fitted on {n_inputs} features")
     X = as_array(X, "X")
     if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
         raise ValueError(f"plot_decision_boundary needs 2-D points, X of shape "
                          f"(n_samples, 2) with n_samples >= 1; got shape {X.shape}")
     check_real_dtype(X, "X", np.float64)
     X = as_finite_array(X, "X", np.float64)
-    k = model.layer_sizes[-1]
-    if y is not None:
-        # The model's classes; a single output (MSE) has none, and any integers colour.
-        y = check_labels(y, "y", X.shape[0], k if k > 1 else None, rows_of="X")
     resolution = check_int(resolution, "resolution", 2, MAX_RESOLUTION)
 
     low, high = X.min(axis=0), X.max(axis=0)
@@ -218,26 +271,59 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     gy = np.linspace(low[1] - margin[1], high[1] + margin[1], resolution)
     xx, yy = np.meshgrid(gx, gy)
     grid = np.c_[xx.ravel(), yy.ravel()]
-    # A block of grid points at a time: the activations of a wide model over the
-    # whole grid (resolution**2 rows) could need gigabytes.
-    rows = max(1, _FORWARD_VALUES // sum(model.layer_sizes[1:]))
-    out = np.concatenate([np.asarray(model.forward(grid[i:i + rows]), dtype=np.float64)
-                          for i in range(0, len(grid), rows)])
+
+    if fastmlp:
+        k = model.layer_sizes[-1]
+        if y is not None:
+            # The model's classes; a single output (MSE) has none, and any integers colour.
+            y = check_labels(y, "y", X.shape[0], k if k > 1 else None, rows_of="X")
+        # A block of grid points at a time: the activations of a wide model over the
+        # whole grid (resolution**2 rows) could need gigabytes.
+        rows = max(1, _FORWARD_VALUES // sum(model.layer_sizes[1:]))
+        out = _in_blocks(model.forward, grid, rows)
+        if (model.loss_name, k) in (("cross_entropy", 2), ("binary_cross_entropy", 1)):
+            kind, zz = "probability", out[:, -1]
+        elif k > 1:
+            kind, zz = "class", out.argmax(axis=1)
+        else:
+            kind, zz = "output", out[:, 0]
+    else:
+        # Blocks too: a kernel SVM's decision function holds a row per support vector.
+        out = _in_blocks(getattr(model, method), grid, 1 << 16)
+        classes = getattr(model, "classes_", None)
+        k = out.shape[1] if out.ndim == 2 else 2
+        if y is not None:
+            y = _class_indices(y, classes, X.shape[0])
+        if out.ndim == 1:
+            kind, zz = "decision", out
+        elif k == 2 and method == "predict_proba":
+            kind, zz = "probability", out[:, 1]
+        else:
+            kind, zz = "class", out.argmax(axis=1)
+    zz = zz.reshape(xx.shape)
 
     if ax is None:
         ax = _new_figure((5.5, 4.5)).add_subplot()
     fig = ax.figure
-    if (model.loss_name, k) in (("cross_entropy", 2), ("binary_cross_entropy", 1)):
+    if kind == "probability":
         what = "P(class 1)"
-        zz = out[:, -1].reshape(xx.shape)
-        cmap, norm = "coolwarm", None
+        cmap = "coolwarm"
         cs = ax.contourf(xx, yy, zz, levels=np.linspace(0.0, 1.0, 11), cmap=cmap, alpha=0.8)
         ax.contour(xx, yy, zz, levels=[0.5], colors="k", linewidths=1.0)
         fig.colorbar(cs, ax=ax, label=what)
         point_colors = dict(cmap=cmap, vmin=0.0, vmax=1.0)
-    elif k > 1:
+    elif kind == "decision":
+        what = "decision function"
+        bound = max(float(np.abs(zz).max()), 1.0)
+        cs = ax.contourf(xx, yy, zz, levels=np.linspace(-bound, bound, 21), cmap="coolwarm",
+                         alpha=0.8)
+        # The boundary f = 0 and an SVM's margins f = -1 and f = +1.
+        ax.contour(xx, yy, zz, levels=[-1.0, 0.0, 1.0], colors="k",
+                   linestyles=["--", "-", "--"], linewidths=1.0)
+        fig.colorbar(cs, ax=ax, label=what)
+        point_colors = dict(cmap="coolwarm", vmin=0, vmax=1)
+    elif kind == "class":
         what = "predicted class"
-        zz = out.argmax(axis=1).reshape(xx.shape)
         base = "coolwarm" if k == 2 else ("tab10" if k <= 10 else "tab20")
         from matplotlib import colormaps
         colors = colormaps[base](np.linspace(0, 1, k) if k == 2 else np.arange(k) % 20)
@@ -247,7 +333,6 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         point_colors = dict(cmap=cmap, norm=norm)
     else:
         what = "model output"
-        zz = out[:, 0].reshape(xx.shape)
         cs = ax.contourf(xx, yy, zz, levels=20, cmap="viridis", alpha=0.8)
         fig.colorbar(cs, ax=ax, label=what)
         point_colors = dict(cmap="viridis", vmin=float(zz.min()), vmax=float(zz.max()))
@@ -263,6 +348,22 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     ax.set_ylabel("$x_2$")
     ax.set_title(title if title is not None else f"decision boundary: {what}")
     return _root(fig)
+
+
+def _class_indices(y, classes, n):
+    """Labels of a classifier with ``classes_`` as indices into it (for colours)."""
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise ValueError(f"y must have shape ({n},), one label per row of X; got {y.shape}")
+    if classes is None:
+        return check_labels(y, "y", n, None, rows_of="X")
+    classes = np.asarray(classes)
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    unknown = sorted({v for v in y.tolist() if v not in index}, key=repr)
+    if unknown:
+        raise ValueError(f"y holds labels {unknown[:5]} that are not among the classifier's "
+                         f"classes_ {classes.tolist()}")
+    return np.array([index[v] for v in y.tolist()])
 
 
 # --- first-layer weights -----------------------------------------------------------------
@@ -389,22 +490,10 @@ def plot_sweep(results, title=None, fig=None):
     ValueError
         If ``results`` is empty or a run lacks ``lr``, ``batch_size`` or ``history``.
     """
-    runs = []  # (lr, batch_size, curves, diverged), validated before anything is drawn
-    val_label = "validation"
-    for i, run in enumerate(results):
-        if not isinstance(run, Mapping):
-            raise TypeError(f"results[{i}] must be a mapping with lr, batch_size and "
-                            f"history; got {type(run).__name__}")
-        missing = [k for k in ("lr", "batch_size", "history") if k not in run]
-        if missing:
-            raise ValueError(f"results[{i}] lacks {', '.join(missing)}")
-        batch = None if run["batch_size"] == "full" else run["batch_size"]
-        curves = _curves(run["history"], f"results[{i}]['history']")
-        lr = check_real(run["lr"], f"results[{i}]['lr']", minimum=0.0, exclusive=True)
-        runs.append((lr, batch, curves, bool(run.get("diverged", False))))
-        val_label = run.get("val_label", val_label)
-    if not runs:
-        raise ValueError("results is empty: there are no runs to plot")
+    checked = _sweep_runs(results)  # validated before anything is drawn
+    runs = [run[:4] for run in checked]
+    val_label = next((r["val_label"] for *_, r in reversed(checked) if "val_label" in r),
+                     "validation")
     batches = list(dict.fromkeys(batch for _, batch, _, _ in runs))
     colour = {lr: f"C{i % 10}" for i, lr in enumerate(dict.fromkeys(lr for lr, *_ in runs))}
     n_epochs = max(max(len(c["loss"]), len(c["val_loss"])) for _, _, c, _ in runs)
@@ -441,7 +530,7 @@ def plot_sweep(results, title=None, fig=None):
     clip = values.size > 0 and any(d for *_, d in runs)
     if not values.size:
         values = finite_values(lambda diverged: True)
-    log = values.size > 0 and (values > 0).all() and values.max() > 10 * values.min()
+    log = _wide_positive(values)
     if log:
         axes[0].set_yscale("log")
     if clip:
@@ -454,6 +543,185 @@ def plot_sweep(results, title=None, fig=None):
     if title:
         fig.suptitle(title)
     return _root(fig)
+
+
+def _sweep_runs(results):
+    """Validated (lr, batch_size, curves, diverged, run) of sweep results (see plot_sweep)."""
+    runs = []
+    for i, run in enumerate(results):
+        if not isinstance(run, Mapping):
+            raise TypeError(f"results[{i}] must be a mapping with lr, batch_size and "
+                            f"history; got {type(run).__name__}")
+        missing = [k for k in ("lr", "batch_size", "history") if k not in run]
+        if missing:
+            raise ValueError(f"results[{i}] lacks {', '.join(missing)}")
+        batch = None if run["batch_size"] == "full" else run["batch_size"]
+        curves = _curves(run["history"], f"results[{i}]['history']")
+        lr = check_real(run["lr"], f"results[{i}]['lr']", minimum=0.0, exclusive=True)
+        runs.append((lr, batch, curves, bool(run.get("diverged", False)), run))
+    if not runs:
+        raise ValueError("results is empty: there are no runs to plot")
+    return runs
+
+
+def plot_variants(results, title=None, fig=None):
+    """Gradient-descent variants: training loss against epochs and against wall-clock time.
+
+    Full-batch gradient descent takes one step an epoch, online SGD (batch size 1)
+    one per row: per epoch online SGD goes furthest, but each epoch costs more, and
+    the right-hand panel shows which variant is ahead for the same time.
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        As for :func:`plot_sweep`, each run also with ``seconds``: the wall-clock
+        seconds from the start of training to the end of each epoch (one value per
+        epoch of ``loss``).
+    title : str, optional
+    fig : Figure or SubFigure, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two Axes: the loss against the epoch, and against seconds. One line per
+        run in each, labelled by its batch size (``full batch``, ``batch size
+        32``) and, when the runs have several learning rates, ``lr``; a run keeps
+        its colour in both. The y axes are logarithmic when the losses span more
+        than a factor of 10.
+    """
+    runs = _sweep_runs(results)
+    several_lrs = len({lr for lr, *_ in runs}) > 1
+    if fig is None:
+        fig = _new_figure((10.5, 4.2))
+    by_epoch, by_time = fig.subplots(1, 2, sharey=True)
+    values = []
+    for i, (lr, batch, curves, diverged, run) in enumerate(runs):
+        seconds = [check_real(v, f"results[{i}]['seconds'][{j}]", minimum=0.0)
+                   for j, v in enumerate(run.get("seconds", []))]
+        if len(seconds) != len(curves["loss"]):
+            raise ValueError(f"results[{i}] has {len(curves['loss'])} epochs of loss but "
+                             f"{len(seconds)} 'seconds' values; give one per epoch")
+        label = _batch_text(batch) + (f", lr={lr:g}" if several_lrs else "")
+        if diverged:
+            label += " (diverged)"
+        _epoch_line(by_epoch, curves["loss"], color=f"C{i % 10}", label=label)
+        by_time.plot(seconds, curves["loss"], color=f"C{i % 10}", label=label,
+                     marker="o" if len(seconds) <= _MARKER_EPOCHS else None, markersize=3)
+        values += [v for v in curves["loss"] if math.isfinite(v)]
+    if _wide_positive(values):
+        by_epoch.set_yscale("log")
+    _integer_epochs(by_epoch, max(len(c["loss"]) for _, _, c, _, _ in runs))
+    by_epoch.set_ylabel("training loss")
+    by_epoch.set_title("loss per epoch")
+    by_time.set_xlabel("wall-clock seconds")
+    by_time.set_title("loss against time")
+    for ax in (by_epoch, by_time):
+        ax.grid(alpha=0.3)
+    by_epoch.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return _root(fig)
+
+
+def plot_sweep_heatmap(results, title=None, ax=None):
+    """Final test accuracy of a sweep as a heat map over the (lr, batch size) grid.
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        As for :func:`plot_sweep`; a run's accuracy is ``test_accuracy`` when the
+        mapping has it, else the last ``val_accuracy`` of its history.
+    title : str, optional
+        The Axes' title (default: "final test accuracy").
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One image (``ax.images[0]``) of shape (batch sizes, learning rates): rows
+        in order of first appearance, columns by increasing lr; each cell written
+        with its accuracy, "diverged", or "n/a" (no accuracy, an empty grid cell).
+        Diverged and missing cells are NaN in the image (grey).
+    """
+    runs = _sweep_runs(results)
+    batches = list(dict.fromkeys(batch for _, batch, *_ in runs))
+    lrs = sorted({lr for lr, *_ in runs})
+    grid = np.full((len(batches), len(lrs)), np.nan)
+    text = np.full(grid.shape, "n/a", dtype=object)
+    for lr, batch, curves, diverged, run in runs:
+        r, c = batches.index(batch), lrs.index(lr)
+        if diverged:
+            grid[r, c], text[r, c] = np.nan, "diverged"
+            continue
+        acc = run.get("test_accuracy")
+        if acc is None and curves["val_accuracy"]:
+            acc = curves["val_accuracy"][-1]
+        if acc is not None:
+            grid[r, c] = check_real(acc, "test accuracy", finite=False)
+            text[r, c] = f"{grid[r, c]:.3f}"
+    if ax is None:
+        ax = _new_figure((1.6 * len(lrs) + 2.5, 0.8 * len(batches) + 2.0)).add_subplot()
+    from matplotlib import colormaps
+    cmap = colormaps["viridis"].with_extremes(bad="0.75")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0,
+                      aspect="auto")
+    for (r, c), label in np.ndenumerate(text):
+        dark = math.isfinite(grid[r, c]) and grid[r, c] < 0.6
+        ax.text(c, r, label, ha="center", va="center", color="w" if dark else "k")
+    ax.set_xticks(range(len(lrs)), [f"{lr:g}" for lr in lrs])
+    ax.set_yticks(range(len(batches)), [_batch_text(b) for b in batches])
+    ax.set_xlabel("learning rate")
+    ax.figure.colorbar(image, ax=ax, label="test accuracy")
+    ax.set_title(title if title is not None else "final test accuracy")
+    return _root(ax.figure)
+
+
+def plot_gradient_cost(costs, title=None, ax=None):
+    """Seconds to compute a network's full gradient by backpropagation and by central
+    differences, against its number of parameters, on log-log axes.
+
+    With P parameters backpropagation costs about two passes, O(P), and central
+    differences 2P forward passes, O(P^2): on log-log axes, slopes near 1 and 2.
+
+    Parameters
+    ----------
+    costs : sequence of mapping
+        What :func:`fastmlp.gradcheck.gradient_costs` returns: ``n_layers``,
+        ``n_params``, ``backprop_seconds``, ``numerical_seconds``.
+    title : str, optional
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two lines, labelled "backpropagation" and "central differences", each point
+        annotated with its number of layers; both axes logarithmic.
+    """
+    keys = ("n_layers", "n_params", "backprop_seconds", "numerical_seconds")
+    rows = []
+    for i, cost in enumerate(costs):
+        if not isinstance(cost, Mapping) or any(k not in cost for k in keys):
+            raise ValueError(f"costs[{i}] must be a mapping with {', '.join(keys)}")
+        rows.append([check_real(cost[k], f"costs[{i}][{k!r}]", minimum=0.0, exclusive=True)
+                     for k in keys])
+    if not rows:
+        raise ValueError("costs is empty: there is nothing to plot")
+    layers, params, backprop, numerical = np.array(rows).T
+    if ax is None:
+        ax = _new_figure((6.0, 4.5)).add_subplot()
+    ax.plot(params, backprop, marker="o", label="backpropagation")
+    ax.plot(params, numerical, marker="s", label="central differences")
+    for L, p, t in zip(layers, params, numerical):
+        ax.annotate(f"{L:g} layer{'s' if L != 1 else ''}", (p, t), textcoords="offset points",
+                    xytext=(-4, 6), ha="right", fontsize="small")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("seconds for the full gradient")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    ax.set_title(title if title is not None else "backpropagation against finite differences")
+    return _root(ax.figure)
 
 
 # --- a training summary in one figure ----------------------------------------------------

@@ -274,3 +274,17 @@ def test_partial_fit_classes_are_for_classifiers():
     with pytest.raises(ValueError, match="classes is for cross_entropy models"):
         model.partial_fit(X, np.zeros((len(X), 2)), classes=[0, 1])
     assert model.partial_fit(X, np.zeros((len(X), 2))) is model
+
+
+def test_epoch_timer_records_each_epochs_end():
+    from fastmlp.callbacks import EpochTimer
+    timer = EpochTimer()
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    history = MLP([2, 3, 2], seed=0).fit(X, (X[:, 0] > 0).astype(int), epochs=3, progress=False,
+                                         callbacks=[timer])
+    assert len(timer.seconds) == history.epochs == 3
+    assert 0 < timer.seconds[0] < timer.seconds[1] < timer.seconds[2]
+    np.testing.assert_allclose(np.cumsum(timer.epoch_seconds), timer.seconds)
+    MLP([2, 2], seed=0).fit(X, (X[:, 0] > 0).astype(int), epochs=1, progress=False,
+                            callbacks=[timer])
+    assert len(timer.seconds) == 1  # a new fit starts afresh
