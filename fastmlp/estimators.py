@@ -267,7 +267,10 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y, y_orig = self._validate_input(X, y, incremental, first_pass, classes)
-        dtype = np.dtype(self.dtype) if self.dtype is not None else X.dtype
+        if not first_pass:  # training goes on in the network's dtype
+            dtype = self._model.dtype
+        else:
+            dtype = np.dtype(self.dtype) if self.dtype is not None else X.dtype
         X = np.ascontiguousarray(X, dtype=dtype)
         Y = np.ascontiguousarray(Y, dtype=dtype)
         if sample_weight is not None:
@@ -281,15 +284,18 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("sample_weight is zero for every row: nothing to fit")
             if not kept.all():
                 X, Y, y_orig, sample_weight = X[kept], Y[kept], y_orig[kept], sample_weight[kept]
+                if self._loss_kind == "classifier" and y_orig.ndim == 1 \
+                        and len(np.unique(y_orig)) == 1 < len(self.classes_):
+                    raise ValueError(f"the rows of non-zero sample_weight hold a single class "
+                                     f"({y_orig[0]!r}): a classifier needs two or more")
         n_features = X.shape[1]
         layer_units = [n_features] + hidden + [Y.shape[1]]
         rs = check_random_state(self.random_state)
         if first_pass:
             self._initialize(Y, layer_units, dtype, rs)
-        elif (self._model.layer_sizes != tuple(layer_units) or self._model.dtype != dtype):
+        elif self._model.layer_sizes != tuple(layer_units):
             raise ValueError(f"warm_start/partial_fit: the network {self._model.layer_sizes} "
-                             f"({self._model.dtype}) cannot take data for {tuple(layer_units)} "
-                             f"({dtype}); fit afresh")
+                             f"cannot take data for {tuple(layer_units)}; fit afresh")
         self._put_coefs()
         self.n_outputs_ = Y.shape[1]
         try:
@@ -338,11 +344,13 @@ class _BaseMLP(BaseEstimator):
         (the user may have replaced them, as scikit-learn's warm start allows)."""
         model = self._model
         views = self._views
+        if views is not None and all(a is b for a, b in zip(
+                list(self.coefs_) + list(self.intercepts_), views[0] + views[1])):
+            return
         for l in range(model.n_layers):
-            if views is None or self.coefs_[l] is not views[0][l]:
-                model.weights[l] = np.asarray(self.coefs_[l], dtype=model.dtype).T
-            if views is None or self.intercepts_[l] is not views[1][l]:
-                model.biases[l] = np.asarray(self.intercepts_[l], dtype=model.dtype)
+            model.weights[l] = np.asarray(self.coefs_[l], dtype=model.dtype).T
+            model.biases[l] = np.asarray(self.intercepts_[l], dtype=model.dtype)
+        self._take_coefs()
 
     def _take_coefs(self):
         """``coefs_`` (n_in, n_out) and ``intercepts_`` as views of the network's buffer."""
@@ -350,7 +358,7 @@ class _BaseMLP(BaseEstimator):
         coefs = [model.weights[l].T for l in range(model.n_layers)]
         intercepts = [model.biases[l] for l in range(model.n_layers)]
         self.coefs_, self.intercepts_ = coefs, intercepts
-        self._views = (coefs, intercepts)
+        self._views = (tuple(coefs), tuple(intercepts))  # the lists may be edited in place
 
     def _batch_rows(self, n):
         if self.batch_size == "auto":
@@ -365,6 +373,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         mapping = _Mapping(self._loss_name, Y.shape[1])
         model = self._model
+        self.n_iter_ = 0  # scikit-learn counts the epochs of this call (t_ goes on)
         if not incremental or not hasattr(self, "_rate"):
             self._rate = _RateState(self.learning_rate_init, 1.0 / mapping.grad_scale
                                     if self.solver == "sgd" else 1.0)
@@ -460,7 +469,6 @@ class _BaseMLP(BaseEstimator):
         """The network's outputs (probabilities for a classifier) for checked X."""
         check_is_fitted(self, "coefs_")
         self._put_coefs()
-        self._take_coefs()
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         return self._model.forward(np.ascontiguousarray(X, dtype=self._model.dtype))
 
