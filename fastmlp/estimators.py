@@ -96,6 +96,15 @@ class _Mapping:
         self.grad_scale = 2.0 if loss == "mse" else 1.0
         self.loss_divisor = 2.0 * n_outputs if loss == "mse" else 1.0
 
+    def sklearn_loss(self, history):
+        """scikit-learn's loss of the last epoch of a fit's History (which holds the L2
+        penalty in ``loss``, and alone in ``penalty``, when ``l2 > 0``)."""
+        loss = history.loss[-1]
+        if self.loss_divisor == 1.0:
+            return loss
+        penalty = history.penalty[-1] if getattr(history, "penalty", None) else 0.0
+        return (loss - penalty) / self.loss_divisor + penalty / self.grad_scale
+
     def optimizer(self, est, lr):
         alpha = est.alpha * self.grad_scale
         if est.solver == "adam":
@@ -149,7 +158,7 @@ class _Convergence:
 
     def on_epoch_end(self, model, history):
         est = self.est
-        loss = history.loss[-1] / self.mapping.loss_divisor
+        loss = self.mapping.sklearn_loss(history)
         est.n_iter_ += 1
         est.loss_ = loss
         est.t_ += self.n_train
