@@ -32,8 +32,6 @@ estimator's RandomState: same distribution, not the same sequence), zero
 sample weights (the rows are dropped before training, since ``MLP.fit``
 refuses them), no sparse input.
 """
-import math
-import numbers
 import warnings
 
 import numpy as np

@@ -8,7 +8,6 @@ the same trajectories as ``sklearn.neural_network``'s MLPs: from the same
 import pickle
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
