@@ -411,12 +411,16 @@ def check_sgd_settings(lr, momentum, nesterov, weight_decay, dtype=None):
     return lr, momentum, nesterov, weight_decay
 
 
-def check_dampening(dampening, nesterov, dtype=None):
+def check_dampening(dampening, nesterov, dtype=None, lr_in_velocity=False):
     """SGD's dampening in [0, 1] (the new gradient's weight is 1 - dampening), as a
-    float; Nesterov momentum needs it 0, as in ``torch.optim.SGD``."""
+    float; Nesterov momentum needs it 0, as in ``torch.optim.SGD``, and so does
+    scikit-learn's rule (``lr_in_velocity``), which has none."""
     dampening = check_setting(dampening, "dampening", dtype, minimum=0.0, maximum=1.0)
     if nesterov and dampening != 0:
         raise ValueError(f"nesterov=True needs dampening=0 (as in torch.optim.SGD); "
+                         f"got dampening={dampening!r}")
+    if lr_in_velocity and dampening != 0:
+        raise ValueError(f"lr_in_velocity=True (scikit-learn's momentum) needs dampening=0; "
                          f"got dampening={dampening!r}")
     return dampening
 

@@ -413,8 +413,9 @@ def _state(p, grad, buffers):
 
 
 def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, weight_decay=0.0,
-               dampening=0.0, first_step=False):
-    """One in-place SGD step with the semantics of ``torch.optim.SGD``.
+               dampening=0.0, first_step=False, lr_in_velocity=False):
+    """One in-place SGD step with the semantics of ``torch.optim.SGD``, or of
+    scikit-learn's ``SGDOptimizer`` with ``lr_in_velocity``.
 
     ::
 
@@ -423,6 +424,13 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
         velocity = momentum * velocity + (1 - dampening) * g     (otherwise)
         g = g + momentum * velocity if nesterov else velocity    (if momentum != 0)
         param -= lr * g
+
+    and with ``lr_in_velocity`` (scikit-learn's rule: the velocity holds steps, lr
+    included, from zeros; ``first_step`` is ignored, dampening must be 0)::
+
+        g = grad + weight_decay * param
+        velocity = momentum * velocity - lr * g                  (if momentum != 0)
+        param += momentum * velocity - lr * g if nesterov else velocity
 
     One pass, no temporaries. torch's momentum buffer starts as the first
     gradient, undamped: pass ``first_step=True`` on the first step (velocity's
@@ -452,7 +460,11 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
         In [0, 1]: the new gradient enters the velocity with weight 1 - dampening
         (from the second step on, as in torch).
     first_step : bool, default False
-        This is the first step: velocity := g.
+        This is the first step: velocity := g (torch's rule only).
+    lr_in_velocity : bool, default False
+        scikit-learn's rule. The two rules agree while lr stays the same, and differ
+        once it changes between steps (a schedule): torch's velocity meets the new
+        lr, scikit-learn's keeps past steps at the lr they were taken with.
 
     lr, momentum, weight_decay and dampening are real numbers, finite in
     param's dtype (a non-zero one must not round to 0 there).
@@ -464,7 +476,8 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
     p, grad = _param_and_grad(param, grad)
     lr, momentum, nesterov, weight_decay = check_sgd_settings(lr, momentum, nesterov,
                                                               weight_decay, p.dtype)
-    dampening = check_dampening(dampening, nesterov, p.dtype)
+    lr_in_velocity = check_bool(lr_in_velocity, "lr_in_velocity")
+    dampening = check_dampening(dampening, nesterov, p.dtype, lr_in_velocity)
     first_step = check_bool(first_step, "first_step")
     if momentum != 0:
         [v] = _state(p, grad, [("velocity", velocity, " when momentum != 0")])
@@ -472,7 +485,7 @@ def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, wei
         v = np.empty(0, dtype=p.dtype)
     _optim.sgd_update(p.reshape(-1), grad.reshape(-1), v, lr=lr, momentum=momentum,
                       dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
-                      first_step=first_step)
+                      first_step=first_step, lr_in_velocity=lr_in_velocity)
     return param
 
 

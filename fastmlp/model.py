@@ -72,7 +72,11 @@ class History:
 
     ``loss`` is each epoch's mean training loss over its rows (every batch's mean
     loss weighted by the batch's rows, each batch measured just before its
-    update; with ``label_smoothing`` the smoothed loss that training minimises);
+    update; with ``label_smoothing`` the smoothed loss that training minimises;
+    with the optimizer's ``l2`` > 0, plus the batch's penalty
+    ``0.5 * l2 * sum ||W_l||^2 / batch_rows``, so that it is scikit-learn's
+    ``loss_curve_``). ``penalty`` holds that penalty part alone, likewise averaged
+    (filled only when l2 > 0);
     ``accuracy`` likewise (classifiers only: for binary cross-entropy the
     fraction of rows with every label right). The ``val_`` lists are filled when
     ``fit`` was given ``validation_data`` (or held some data out for early
@@ -99,6 +103,7 @@ class History:
     val_accuracy: list = field(default_factory=list)
     interrupted: bool = False
     lr: list = field(default_factory=list)
+    penalty: list = field(default_factory=list)
     best_epoch: int = None
     stop_reason: str = None
     max_epochs: int = None
@@ -111,19 +116,20 @@ class History:
     def as_dict(self):
         return {"loss": list(self.loss), "accuracy": list(self.accuracy),
                 "val_loss": list(self.val_loss), "val_accuracy": list(self.val_accuracy),
-                "lr": list(self.lr)}
+                "lr": list(self.lr), "penalty": list(self.penalty)}
 
-    def _record(self, loss, accuracy, val_loss, val_accuracy, lr):
+    def _record(self, loss, accuracy, val_loss, val_accuracy, lr, penalty=None):
         """Append one epoch's values (None for a value the model does not measure)."""
         for curve, value in ((self.loss, loss), (self.accuracy, accuracy),
                              (self.val_loss, val_loss), (self.val_accuracy, val_accuracy),
-                             (self.lr, lr)):
+                             (self.lr, lr), (self.penalty, penalty)):
             if value is not None:
                 curve.append(value)
 
     def _keep(self, epochs):
         """Drop anything recorded after the first ``epochs`` epochs (a cut-short record)."""
-        for curve in (self.loss, self.accuracy, self.val_loss, self.val_accuracy, self.lr):
+        for curve in (self.loss, self.accuracy, self.val_loss, self.val_accuracy, self.lr,
+                      self.penalty):
             del curve[epochs:]
 
 
@@ -651,7 +657,8 @@ class MLP:
     def _restore_optimizer(self, optimizer, state, updates):
         """Make ``optimizer`` and its state (slots, n_params) this model's (load)."""
         with self._training():
-            self._net.set_state(optimizer.settings(self._dtype)["rule"], state, updates)
+            settings = optimizer.settings(self._dtype)
+            self._net.set_state(settings["rule"], state, updates, settings["lr_in_velocity"])
         self._optimizer = optimizer
 
     def reset_optimizer(self):
@@ -1023,6 +1030,8 @@ class MLP:
         measured = ("loss", "accuracy") if classifier else ("loss",)
         if val is not None:
             measured += tuple("val_" + name for name in measured)
+        if optimizer.l2 > 0:
+            measured += ("penalty",)
         history = History(max_epochs=epochs, measured=measured)
         recorded = 0
         # First, so that a callback refusing the settings leaves the model (and its
@@ -1038,13 +1047,14 @@ class MLP:
             for epoch in range(1, epochs + 1):
                 lr = self._use_epoch_lr(run, settings, epoch)
                 order = rng.permutation(n) if shuffle and batch_size < n else self._no_labels
-                loss_sum, correct, batches, status = self._net.train_epoch(
+                loss_sum, correct, batches, status, penalty_sum = self._net.train_epoch(
                     X, labels, targets, order, batch_size)
                 if status != "done":
                     self._diverged(epoch, batches + 1, status, X, y, start, history)
-                history._record(loss_sum / n, correct / n if classifier else None,
+                history._record((loss_sum + penalty_sum) / n, correct / n if classifier else None,
                                 self._loss_of(*val) if val else None,
-                                self._score_of(*val) if val and classifier else None, lr)
+                                self._score_of(*val) if val and classifier else None, lr,
+                                penalty_sum / n if optimizer.l2 > 0 else None)
                 recorded = epoch
                 stopper = _callbacks.epoch_end(callbacks, self, history)
                 if stopper is not None:
@@ -1171,7 +1181,7 @@ class MLP:
         for l, (W, b) in enumerate(zip(*self._split(params))):
             arrays[f"W{l}"], arrays[f"b{l}"] = W, b
         if include_optimizer:
-            _, buffers, updates = state
+            _, buffers, updates, _ = state
             arrays["optimizer"] = np.array(_optim.to_json(self._optimizer))
             arrays["optimizer_updates"] = np.array(updates, dtype=np.int64)
             arrays["optimizer_state"] = buffers

@@ -12,7 +12,8 @@ rule at their neutral values (``SGD().betas == (0.0, 0.0)``, ``Adam().momentum
 == 0.0``), so that the core reads one record whatever the rule.
 
 ``l2`` is scikit-learn's ``alpha``: the training loop adds ``l2 / batch_rows * W``
-to the gradient of each weight matrix W (not the biases).
+to the gradient of each weight matrix W (not the biases), and ``fit``'s loss
+the penalty ``0.5 * l2 * sum ||W||^2 / batch_rows`` (``History.penalty``).
 
 A schedule (``StepLR``, ..., ``Adaptive``) is likewise an immutable description;
 ``schedule.start(lr)`` makes a :class:`ScheduleRun`, the one object that changes:
@@ -93,7 +94,7 @@ class Optimizer(_Frozen):
     def _init(self, **values):
         neutral = dict(momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, l2=0.0,
                        betas=(0.0, 0.0), eps=0.0, amsgrad=False, decoupled_weight_decay=False,
-                       eps_before_correction=False)
+                       eps_before_correction=False, lr_in_velocity=False)
         self._set({**neutral, **values})
 
     @property
@@ -105,9 +106,10 @@ class Optimizer(_Frozen):
         """The flat record the compiled core reads, for parameters of ``dtype``.
 
         A dict with the keys rule (the core's code), lr, momentum, dampening,
-        nesterov, weight_decay, l2, beta1, beta2, eps, amsgrad, decoupled and
-        eps_before_correction, as Python values. ValueError if a non-zero real
-        setting rounds to 0 in ``dtype`` (lr=1e-50 in float32) or overflows it.
+        nesterov, weight_decay, l2, beta1, beta2, eps, amsgrad, decoupled,
+        eps_before_correction and lr_in_velocity, as Python values. ValueError if a
+        non-zero real setting rounds to 0 in ``dtype`` (lr=1e-50 in float32) or
+        overflows it.
         """
         v = self._values
         for name in ("lr", "momentum", "dampening", "weight_decay", "l2", "eps"):
@@ -119,7 +121,8 @@ class Optimizer(_Frozen):
                 "weight_decay": v["weight_decay"], "l2": v["l2"], "beta1": v["betas"][0],
                 "beta2": v["betas"][1], "eps": v["eps"], "amsgrad": v["amsgrad"],
                 "decoupled": v["decoupled_weight_decay"],
-                "eps_before_correction": v["eps_before_correction"]}
+                "eps_before_correction": v["eps_before_correction"],
+                "lr_in_velocity": v["lr_in_velocity"]}
 
 
 def _l2(l2):
@@ -127,7 +130,8 @@ def _l2(l2):
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, as ``torch.optim.SGD``.
+    """Stochastic gradient descent, as ``torch.optim.SGD`` (or, with
+    ``lr_in_velocity``, as scikit-learn's MLP ``solver="sgd"``).
 
     Parameters
     ----------
@@ -143,6 +147,13 @@ class SGD(Optimizer):
         >= 0: torch's L2 term, ``weight_decay * param`` added to every gradient.
     l2 : float, default 0
         >= 0: scikit-learn's ``alpha`` (weights only, divided by the batch rows).
+    lr_in_velocity : bool, default False
+        scikit-learn's momentum rule instead of torch's: the velocity holds steps,
+        ``v = momentum * v - lr * g`` from zeros, and ``param += v`` (Nesterov:
+        ``param += momentum * v - lr * g``). Needs dampening 0. Both rules take the
+        same steps while lr stays the same; they differ when a schedule changes it
+        (``fastmlp.kernels.sgd_update``). A velocity kept under one rule is never
+        continued under the other: changing the rule starts it from zero.
 
     Settings are checked here (TypeError or ValueError naming the argument) and
     cannot be changed afterwards.
@@ -150,14 +161,17 @@ class SGD(Optimizer):
 
     __slots__ = ()
     rule = "sgd"
-    _shown = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "l2")
+    _shown = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "l2", "lr_in_velocity")
 
     def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
-                 l2=0.0):
+                 l2=0.0, lr_in_velocity=False):
         lr, momentum, nesterov, weight_decay = check_sgd_settings(lr, momentum, nesterov,
                                                                   weight_decay)
-        self._init(lr=lr, momentum=momentum, dampening=check_dampening(dampening, nesterov),
-                   nesterov=nesterov, weight_decay=weight_decay, l2=_l2(l2))
+        lr_in_velocity = check_bool(lr_in_velocity, "lr_in_velocity")
+        self._init(lr=lr, momentum=momentum,
+                   dampening=check_dampening(dampening, nesterov, None, lr_in_velocity),
+                   nesterov=nesterov, weight_decay=weight_decay, l2=_l2(l2),
+                   lr_in_velocity=lr_in_velocity)
 
     @property
     def state_slots(self):
@@ -582,24 +596,31 @@ class ReduceLROnPlateau(Schedule):
 
 class InvScaling(Schedule):
     """scikit-learn's MLP ``learning_rate="invscaling"``: after the first epoch,
-    ``lr / (t + 1) ** power_t`` with ``t`` the samples seen so far in this run (this
-    ``fit`` call), updated once per epoch as scikit-learn does (the first epoch trains
-    with ``lr``, the k-th with ``lr / ((k - 1) * n + 1) ** power_t`` for n rows).
+    ``lr / (t + 1) ** power_t`` with ``t`` the samples seen so far, updated once per
+    epoch as scikit-learn does: the first epoch trains with ``lr``, the k-th with
+    ``lr / (s + (k - 1) * n + 1) ** power_t`` for n rows and ``s = samples_before``.
 
     Parameters
     ----------
     power_t : float, default 0.5
         >= 0.
+    samples_before : int, default 0
+        >= 0: samples seen before this run. scikit-learn's ``t_`` keeps counting
+        over the ``fit`` calls of a ``warm_start`` estimator, while its first epoch
+        of each call trains with ``lr``: pass the ``t_`` the call starts from.
     """
 
     __slots__ = ()
-    _shown = ("power_t",)
+    _shown = ("power_t", "samples_before")
 
-    def __init__(self, power_t=0.5):
-        self._set(dict(power_t=_nonnegative(power_t, "power_t")))
+    def __init__(self, power_t=0.5, samples_before=0):
+        self._set(dict(power_t=_nonnegative(power_t, "power_t"),
+                       samples_before=check_int(samples_before, "samples_before", 0)))
 
     def _lr(self, run):
-        return run.base_lr / (run.samples + 1) ** self.power_t
+        if run.epoch == 0:
+            return run.base_lr
+        return run.base_lr / (self.samples_before + run.samples + 1) ** self.power_t
 
 
 # Adaptive ends training when it would lower a rate at or below this, as scikit-learn does.

@@ -192,10 +192,16 @@ def linear_backward(x, W, grad_out):
 # with eps_before_correction); Python floats take the arrays' dtype, as there.
 
 def sgd_update(param, grad, lr, momentum=0.0, velocity=None, nesterov=False, weight_decay=0.0,
-               dampening=0.0, first_step=False):
+               dampening=0.0, first_step=False, lr_in_velocity=False):
     """torch.optim.SGD:  g = grad + wd * param;  v = g (first step) or mu v + (1 - d) g;
-    g = g + mu v (Nesterov) or v;  param -= lr g  (all in place)"""
+    g = g + mu v (Nesterov) or v;  param -= lr g.
+    scikit-learn's SGDOptimizer with lr_in_velocity (v starts at 0, d = 0):
+    v = mu v - lr g;  param += mu v - lr g (Nesterov) or v  (all in place)"""
     g = grad + weight_decay * param if weight_decay != 0 else grad
+    if momentum != 0 and lr_in_velocity:
+        velocity[...] = momentum * velocity - lr * g
+        param += momentum * velocity - lr * g if nesterov else velocity
+        return param
     if momentum != 0:
         if first_step:
             velocity[...] = g
@@ -429,7 +435,7 @@ def mlp_step(weights, biases, X, y, optimizer, state, activation="tanh",
 
 def _sgd_step(param, grad, optimizer, buffers):
     """sgd_update with the optimizer's settings; torch starts the momentum buffer at the
-    first gradient (first_step), not at zero."""
+    first gradient (first_step), scikit-learn's (lr_in_velocity) at zero."""
     velocity, first_step = None, False
     if optimizer.momentum != 0:
         first_step = "momentum_buffer" not in buffers
@@ -438,7 +444,8 @@ def _sgd_step(param, grad, optimizer, buffers):
         velocity = buffers["momentum_buffer"]
     sgd_update(param, grad, optimizer.lr, momentum=optimizer.momentum, velocity=velocity,
                nesterov=optimizer.nesterov, weight_decay=optimizer.weight_decay,
-               dampening=optimizer.dampening, first_step=first_step)
+               dampening=optimizer.dampening, first_step=first_step,
+               lr_in_velocity=optimizer.lr_in_velocity)
 
 
 def _adam_step(param, grad, optimizer, buffers, step):

@@ -117,6 +117,7 @@ cdef struct Optimizer:
     Rule rule
     double lr, momentum, dampening, weight_decay, l2, beta1, beta2, eps
     bint nesterov, amsgrad, decoupled, eps_before_correction
+    bint lr_in_velocity         # SGD: scikit-learn's momentum rule (optim_ops.pxd)
 
 
 cdef struct Training:
@@ -261,10 +262,10 @@ cdef inline void update_layer(const Layout* L, const Optimizer* o, const AdamSte
         # Without momentum there is no velocity (state may be NULL): never offset it.
         sgd_update(params + w, grads + w, n_out * n_in, <floating> o.lr, <floating> o.momentum,
                    <floating> o.dampening, state + w if o.momentum != 0 else NULL, first,
-                   o.nesterov, decay_w)
+                   o.nesterov, decay_w, o.lr_in_velocity)
         sgd_update(params + b, grads + b, n_out, <floating> o.lr, <floating> o.momentum,
                    <floating> o.dampening, state + b if o.momentum != 0 else NULL, first,
-                   o.nesterov, decay_b)
+                   o.nesterov, decay_b, o.lr_in_velocity)
     else:
         adam_update(params + w, grads + w, n_out * n_in, state + w, state + P + w,
                     state + 2 * P + w if o.amsgrad else NULL, decay_w, adam)
@@ -347,19 +348,35 @@ cdef inline double train_step(const Layout* L, Activation act, Loss kind,
     return loss
 
 
+cdef inline double weights_squared(const Layout* L, const floating* params) noexcept nogil:
+    """sum over layers of ||W_l||^2 (the biases left out), in double"""
+    cdef Py_ssize_t l, i
+    cdef const floating* W
+    cdef double total = 0
+    for l in range(L.n_layers):
+        W = params + L.w_off[l]
+        for i in range(L.sizes[l + 1] * L.sizes[l]):
+            total = total + <double> W[i] * W[i]
+    return total
+
+
 cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
                                const Optimizer* o, const Training* t, Work* w,
                                floating* params, const Data* d,
                                Py_ssize_t batch_size, double* loss_sum,
-                               Py_ssize_t* n_correct, Py_ssize_t* batches) noexcept nogil:
+                               Py_ssize_t* n_correct, Py_ssize_t* batches,
+                               double* penalty_sum) noexcept nogil:
     """One epoch of minibatch training over the d.n rows, visited in ``d.order``.
 
     Rows order[b * batch_size: (b + 1) * batch_size] form batch b (the last may
     be smaller) and are gathered into the work's batch buffers; a NULL ``order``
     means the rows in sequence, used in place. Adds up the loss times the batch's
-    rows and the correct predictions, counts the completed batches, and stops
-    early on a non-finite loss (that batch makes no update) or Ctrl-C. After the
-    last batch the parameters are checked to be finite (an update can overflow).
+    rows, the L2 penalty times the batch's rows (with l2 > 0: scikit-learn's
+    0.5 * l2 * sum ||W_l||^2 / rows, of the weights before the batch's update;
+    update_layer's l2 / n is its gradient) and the correct predictions, counts
+    the completed batches, and stops early on a non-finite loss (that batch makes
+    no update) or Ctrl-C. After the last batch the parameters are checked to be
+    finite (an update can overflow).
     """
     cdef Py_ssize_t n_in = L.sizes[0], k = L.sizes[L.n_layers], n = d.n
     cdef Py_ssize_t b, start, rows, i, correct
@@ -370,7 +387,7 @@ cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
     cdef const floating* x
     cdef const Py_ssize_t* lab
     cdef const floating* tgt
-    cdef double loss
+    cdef double loss, penalty = 0
     cdef bint interrupted = False
     for b in range((n + batch_size - 1) // batch_size):
         start = b * batch_size
@@ -390,10 +407,13 @@ cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
                            k * sizeof(floating))
             x, lab, tgt = x_batch, w.label_batch, target_batch
         correct = 0
+        if o.l2 > 0:
+            penalty = 0.5 * o.l2 * weights_squared(L, params) / rows
         loss = train_step(L, act, kind, o, t, w, params, x, lab, tgt, rows, NULL, &correct)
         if not isfinite(loss):
             return DIVERGED
         loss_sum[0] += loss * rows
+        penalty_sum[0] += penalty * rows
         n_correct[0] += correct
         batches[0] += 1
         if batches[0] % SIGNAL_EVERY == 0:
@@ -502,6 +522,7 @@ cdef class Network:
     cdef readonly Training training  # every pass's settings (set_training)
     cdef readonly bint configured   # has configure (or step_sgd) set the optimizer?
     cdef int state_rule             # the rule the state belongs to; -1: no state
+    cdef bint state_lr_in_velocity  # SGD's velocity holds scikit-learn's steps
     cdef readonly object configured_for  # configure's key: the optimizer object it set
     cdef Py_ssize_t updates, rows, n_inputs, n_outputs
     cdef void* p               # params' data: the array is the model's for its lifetime
@@ -567,6 +588,7 @@ cdef class Network:
         self.busy = False
         self.configured = False
         self.state_rule = -1
+        self.state_lr_in_velocity = False
         self.configured_for = None
         self.updates = 0
         self.training.label_smoothing = 0
@@ -644,28 +666,31 @@ cdef class Network:
                 and nonnegative_in(o.beta1, t) and o.beta1 < 1
                 and nonnegative_in(o.beta2, t) and o.beta2 < 1 and nonnegative_in(o.eps, t)
                 and (o.momentum > 0 or not o.nesterov)
+                and (o.dampening == 0 or not o.lr_in_velocity)
                 and (o.rule == SGD or o.rule == ADAM))
 
     cdef int set_optimizer(self, const Optimizer* o) except -1:
         """Make ``o`` (checked by in_range) the update rule. Its state (buffers and step
-        count) continues when the rule and the number of buffers stay the same, and
-        starts at zero otherwise."""
+        count) continues when the rule, the number of buffers and what SGD's velocity
+        holds (lr_in_velocity) stay the same, and starts at zero otherwise."""
         cdef int slots = state_slots(o)
-        if not (o.rule == self.state_rule and slots == self.state.shape[0]):
+        if not (o.rule == self.state_rule and slots == self.state.shape[0]
+                and (o.rule != SGD or o.lr_in_velocity == self.state_lr_in_velocity)):
             self.state = np.zeros((slots, self.layout.n_params), dtype=self.params.dtype)
             self.updates = 0
         self.opt = o[0]
         self.state_rule = o.rule
+        self.state_lr_in_velocity = o.rule == SGD and o.lr_in_velocity
         self.configured = True
         return 0
 
     def configure(self, dict settings, key=None):
         """Set the optimizer from ``settings`` (fastmlp.optim's ``settings(dtype)``: rule,
         lr, momentum, dampening, nesterov, weight_decay, l2, beta1, beta2, eps, amsgrad,
-        decoupled, eps_before_correction). ``key`` (the immutable optimizer object the
-        settings came from) is kept as ``configured_for`` until something else sets
-        the optimizer or the state, so a caller can skip checking it again. Needs
-        claim()."""
+        decoupled, eps_before_correction, lr_in_velocity). ``key`` (the immutable
+        optimizer object the settings came from) is kept as ``configured_for`` until
+        something else sets the optimizer or the state, so a caller can skip checking
+        it again. Needs claim()."""
         self.held()
         cdef Optimizer o
         if settings["rule"] not in (SGD, ADAM):
@@ -677,6 +702,7 @@ cdef class Network:
         o.nesterov, o.amsgrad = settings["nesterov"], settings["amsgrad"]
         o.decoupled, o.eps_before_correction = (settings["decoupled"],
                                                 settings["eps_before_correction"])
+        o.lr_in_velocity = settings["lr_in_velocity"]
         if not self.in_range(&o):
             raise ValueError(f"optimizer settings out of range for {self.params.dtype}: {o}")
         self.set_optimizer(&o)
@@ -692,14 +718,15 @@ cdef class Network:
         self.configured_for = None
 
     def get_state(self):
-        """(rule, state (slots, n_params) copy, updates made), or None without a state."""
+        """(rule, state (slots, n_params) copy, updates made, lr_in_velocity), or None
+        without a state."""
         if self.state_rule < 0:
             return None
-        return Rule(self.state_rule), self.state.copy(), self.updates
+        return Rule(self.state_rule), self.state.copy(), self.updates, self.state_lr_in_velocity
 
-    def set_state(self, rule, cnp.ndarray state, Py_ssize_t updates):
-        """Restore a state taken by get_state: the next configure with the same rule and
-        number of buffers continues it. Needs claim()."""
+    def set_state(self, rule, cnp.ndarray state, Py_ssize_t updates, bint lr_in_velocity=False):
+        """Restore a state taken by get_state: the next configure with the same rule,
+        number of buffers and (SGD) lr_in_velocity continues it. Needs claim()."""
         self.held()
         if rule not in (SGD, ADAM):
             raise ValueError(f"set_state: unknown rule {rule!r}")
@@ -710,6 +737,7 @@ cdef class Network:
         self.state = state.copy()
         self.updates = updates
         self.state_rule = rule
+        self.state_lr_in_velocity = rule == SGD and lr_in_velocity
         self.configured = False  # the settings come with the next configure
         self.configured_for = None
 
@@ -825,6 +853,7 @@ cdef class Network:
         o.rule, o.lr, o.momentum, o.dampening = SGD, lr, momentum, 0
         o.weight_decay, o.l2, o.beta1, o.beta2, o.eps = weight_decay, 0, 0, 0, 0
         o.nesterov, o.amsgrad, o.decoupled, o.eps_before_correction = nesterov, 0, 0, 0
+        o.lr_in_velocity = 0
         if not (self.in_range(&o) and self.fits(X, y)):
             return None
         self.take()
@@ -913,10 +942,13 @@ cdef class Network:
         (intp) or empty for the rows in sequence. Needs claim().
 
         Returns (sum over batches of mean loss * rows, correct predictions, batches
-        completed, status) with status "done", "diverged" (a batch's loss was not
-        finite; it made no update) or "overflowed" (the parameters are not all
-        finite after the last step). Ctrl-C raises KeyboardInterrupt after the step
-        in progress, leaving the parameters of the last completed step.
+        completed, status, sum over batches of the L2 penalty * rows) with status
+        "done", "diverged" (a batch's loss was not finite; it made no update) or
+        "overflowed" (the parameters are not all finite after the last step). The
+        penalty is 0.5 * l2 * sum ||W_l||^2 / rows of each batch's weights before its
+        update (0 when l2 is 0), scikit-learn's alpha term of its loss. Ctrl-C
+        raises KeyboardInterrupt after the step in progress, leaving the parameters
+        of the last completed step.
         """
         self.held()
         cdef Py_ssize_t n = X.shape[0] if cnp.PyArray_NDIM(X) == 2 else 0
@@ -939,7 +971,7 @@ cdef class Network:
             raise ValueError(f"train_epoch: batch_size must be in [1, {n}]; got {batch_size}")
         if not self.configured:
             raise RuntimeError("train_epoch: configure the optimizer first")
-        cdef double loss_sum = 0
+        cdef double loss_sum = 0, penalty_sum = 0
         cdef Py_ssize_t correct = 0, batches = 0
         cdef Status status
         cdef Data d = self.batch(X, labels if self.kind == CROSS_ENTROPY else targets)
@@ -949,17 +981,17 @@ cdef class Network:
             if self.typenum == cnp.NPY_DOUBLE:
                 status = train_epoch(&self.layout, self.act, self.kind, &self.opt,
                                      &self.training, &w, <double*> self.p, &d, batch_size,
-                                     &loss_sum, &correct, &batches)
+                                     &loss_sum, &correct, &batches, &penalty_sum)
             else:
                 status = train_epoch(&self.layout, self.act, self.kind, &self.opt,
                                      &self.training, &w, <float*> self.p, &d, batch_size,
-                                     &loss_sum, &correct, &batches)
+                                     &loss_sum, &correct, &batches, &penalty_sum)
         self.updates = w.updates
         if status == INTERRUPTED:
             raise_pending()
         return (loss_sum, correct, batches,
                 "diverged" if status == DIVERGED else
-                "overflowed" if status == OVERFLOWED else "done")
+                "overflowed" if status == OVERFLOWED else "done", penalty_sum)
 
     def forward(self, cnp.ndarray X, cnp.ndarray acts, bint probabilities):
         """acts (X.shape[0] * sum(sizes[1:]),) := every layer's output for the checked X;

@@ -15,14 +15,14 @@ cimport optim_ops
 
 def sgd_update(floating[::1] param, const floating[::1] grad, floating[::1] velocity, *,
                floating lr, floating momentum, floating dampening, bint nesterov,
-               floating weight_decay, bint first_step):
+               floating weight_decay, bint first_step, bint lr_in_velocity):
     cdef Py_ssize_t n = param.shape[0]
     cdef floating* v = &velocity[0] if velocity.shape[0] > 0 else NULL
     covers(grad, n)
     covers(velocity, n if momentum != 0 else 0)
     with nogil:
         optim_ops.sgd_update(&param[0], &grad[0], n, lr, momentum, dampening, v, first_step,
-                             nesterov, weight_decay)
+                             nesterov, weight_decay, lr_in_velocity)
 
 
 def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] exp_avg,

@@ -15,6 +15,17 @@ SGD, as ``torch.optim.SGD``::
     g = g + momentum * v if nesterov else v     (when momentum != 0)
     param -= lr * g
 
+and, with ``lr_in_velocity``, as scikit-learn's ``SGDOptimizer`` (the velocity holds
+steps, lr included, and starts at 0; dampening must be 0)::
+
+    g = grad + weight_decay * param
+    v = momentum * v - lr * g
+    param += momentum * v - lr * g if nesterov else v
+
+The two agree while lr stays the same (sklearn's v is -lr times torch's), but not
+once a schedule changes lr: torch's past gradients take the new lr, sklearn's keep
+the lr they were taken with.
+
 Adam, as ``torch.optim.Adam`` / ``AdamW`` (t counts the steps from 1)::
 
     param *= 1 - lr * decoupled_decay           (AdamW)
@@ -58,10 +69,12 @@ cdef inline floating _with_decay(floating g, floating p, floating weight_decay) 
 
 cdef inline void sgd_update(floating* param, const floating* grad, Py_ssize_t n, floating lr,
                             floating momentum, floating dampening, floating* velocity,
-                            bint first, bint nesterov, floating weight_decay) noexcept nogil:
-    """param -= lr * step(grad) over n entries; ``velocity`` (n entries) is written when
-    momentum != 0 (and read unless ``first``), and may be NULL otherwise; grad may be
-    param itself."""
+                            bint first, bint nesterov, floating weight_decay,
+                            bint lr_in_velocity) noexcept nogil:
+    """One SGD step over n entries (see the module docstring): torch's rule, or
+    scikit-learn's with ``lr_in_velocity``. ``velocity`` (n entries) is written when
+    momentum != 0 (and read unless ``first`` in torch's rule), and may be NULL
+    otherwise; grad may be param itself."""
     cdef Py_ssize_t i
     cdef floating p, g, v
     cdef floating keep = 1 - dampening
@@ -69,6 +82,15 @@ cdef inline void sgd_update(floating* param, const floating* grad, Py_ssize_t n,
         for i in range(n):
             p = param[i]
             param[i] = p - lr * _with_decay(grad[i], p, weight_decay)
+        return
+    if lr_in_velocity:
+        # scikit-learn's order of operations (its velocity starts at 0: no first step)
+        for i in range(n):
+            p = param[i]
+            g = _with_decay(grad[i], p, weight_decay)
+            v = momentum * velocity[i] - lr * g
+            velocity[i] = v
+            param[i] = p + (momentum * v - lr * g if nesterov else v)
         return
     for i in range(n):
         p = param[i]

@@ -348,3 +348,41 @@ def test_divergence_in_the_last_update_is_caught():
         model.fit(X, onehot, epochs=3, batch_size=None, lr=1e8, progress=False)
     assert np.isfinite(model.loss(X, onehot))
     assert all(np.isfinite(W).all() for W in model.weights)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_fit_loss_adds_the_l2_penalty_as_scikit_learn(rng, loss):
+    # Each batch's loss plus 0.5 * l2 * sum ||W||^2 / rows (the weights before its
+    # update), weighted by rows: by the reference's steps, scikit-learn's rule with a
+    # rate that changes between epochs (InvScaling).
+    from fastmlp.optim import SGD, InvScaling
+    sizes, n, batch = [4, 6, 5, 3], 23, 8
+    X, y = problem(rng, sizes, loss, n=n)
+    model = MLP(sizes, activation="tanh", loss=loss, dtype=np.float64, seed=2)
+    weights = [W.copy() for W in model.weights]
+    biases = [b.copy() for b in model.biases]
+    opt = SGD(0.1, momentum=0.9, nesterov=True, l2=0.3, lr_in_velocity=True)
+    history = model.fit(X, y, epochs=3, batch_size=batch, shuffle=False, optimizer=opt,
+                        schedule=InvScaling(0.5), progress=False)
+    state, losses, penalties = {}, [], []
+    for lr in InvScaling(0.5).lrs(0.1, 3, n):
+        step_opt = SGD(lr, momentum=0.9, nesterov=True, l2=0.3, lr_in_velocity=True)
+        total = penalty = 0.0
+        for start in range(0, n, batch):
+            rows = slice(start, start + batch)
+            squares = sum(float(np.sum(W * W)) for W in weights)
+            size = len(X[rows])
+            penalty += 0.5 * 0.3 * squares / size * size
+            total += size * reference.mlp_step(weights, biases, X[rows], y[rows], step_opt,
+                                               state, "tanh", loss)
+        losses.append((total + penalty) / n)
+        penalties.append(penalty / n)
+    np.testing.assert_allclose(history.loss, losses, rtol=1e-12)
+    np.testing.assert_allclose(history.penalty, penalties, rtol=1e-12)
+    assert "penalty" in history.measured and history.as_dict()["penalty"] == history.penalty
+    for W, W_ref in zip(model.weights, weights):
+        np.testing.assert_allclose(W, W_ref, rtol=1e-11, atol=1e-12)
+    # Without l2 the loss is the plain one, and there is no penalty curve.
+    plain = model.fit(X, y, epochs=1, batch_size=batch, shuffle=False, lr=0.01,
+                      progress=False)
+    assert plain.penalty == [] and "penalty" not in plain.measured

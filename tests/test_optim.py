@@ -344,10 +344,11 @@ def test_zero_dimensional_param(dtype):
 # --- the optimizer objects ------------------------------------------------------
 
 FIELDS = {"rule", "lr", "momentum", "dampening", "nesterov", "weight_decay", "l2", "beta1",
-          "beta2", "eps", "amsgrad", "decoupled", "eps_before_correction"}
+          "beta2", "eps", "amsgrad", "decoupled", "eps_before_correction", "lr_in_velocity"}
 OBJECTS = [SGD(0.1), SGD(0.05, momentum=0.9, dampening=0.1, weight_decay=1e-4, l2=0.5),
-           SGD(0.1, momentum=0.9, nesterov=True), Adam(), Adam(0.01, (0.8, 0.99), 1e-6, 0.1,
-                                                               True, 1e-4, True),
+           SGD(0.1, momentum=0.9, nesterov=True),
+           SGD(0.1, momentum=0.9, nesterov=True, l2=1e-4, lr_in_velocity=True), Adam(),
+           Adam(0.01, (0.8, 0.99), 1e-6, 0.1, True, 1e-4, True),
            AdamW(), AdamW(1e-2, amsgrad=True, weight_decay=0.0)]
 
 
@@ -433,6 +434,9 @@ def test_settings_rejects_values_float32_cannot_hold(opt, match):
     (lambda: SGD(0.1, weight_decay=np.nan), ValueError, r"weight_decay must be finite"),
     (lambda: SGD(0.1, l2=-1.0), ValueError, r"l2 must be >= 0.0; got -1.0"),
     (lambda: SGD(0.1, l2="0"), TypeError, r"l2 must be a real number; got str"),
+    (lambda: SGD(0.1, lr_in_velocity="yes"), TypeError, r"lr_in_velocity must be True or False"),
+    (lambda: SGD(0.1, momentum=0.9, dampening=0.1, lr_in_velocity=True), ValueError,
+     r"lr_in_velocity=True \(scikit-learn's momentum\) needs dampening=0; got dampening=0.1"),
     (lambda: Adam(lr=-1), ValueError, r"lr must be > 0.0; got -1.0"),
     (lambda: Adam(betas=(0.9, 1.0)), ValueError, r"betas\[1\] must be < 1.0; got 1.0"),
     (lambda: Adam(betas=[0.9]), TypeError, r"betas must be a pair"),
@@ -465,3 +469,13 @@ def test_same_rounding_as_the_reference(dtype, rng, kw):
     np.testing.assert_array_equal(p, p_ref)
     for s, s_ref in zip(state, state_ref):
         np.testing.assert_array_equal(s, s_ref)
+
+
+def test_json_without_lr_in_velocity_is_torchs_rule():
+    # Text written before the setting existed makes torch's rule.
+    from fastmlp.optim import from_json, to_json
+    text = ('{"class": "SGD", "args": {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, '
+            '"nesterov": true, "weight_decay": 0.0, "l2": 0.0}}')
+    assert from_json(text) == SGD(0.1, momentum=0.9, nesterov=True)
+    sklearn_rule = SGD(0.1, momentum=0.9, lr_in_velocity=True)
+    assert from_json(to_json(sklearn_rule)) == sklearn_rule != SGD(0.1, momentum=0.9)

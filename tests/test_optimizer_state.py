@@ -18,8 +18,10 @@ OPTIMIZERS = [
     optim.Adam(0.01, amsgrad=True, weight_decay=1e-3),
     optim.AdamW(0.01),
     optim.Adam(0.01, l2=0.5, eps_before_correction=True),
+    optim.SGD(0.05, momentum=0.9, nesterov=True, l2=0.5, lr_in_velocity=True),
 ]
-IDS = ["sgd", "momentum-dampening", "nesterov", "adam", "amsgrad", "adamw", "sklearn-adam"]
+IDS = ["sgd", "momentum-dampening", "nesterov", "adam", "amsgrad", "adamw", "sklearn-adam",
+       "sklearn-sgd"]
 
 
 def data(n=60):
@@ -71,6 +73,41 @@ def test_a_different_rule_starts_afresh():
     a.fit(X, y, epochs=1, batch_size=16, shuffle=False, progress=False, optimizer=optim.Adam())
     b.fit(X, y, epochs=1, batch_size=16, shuffle=False, progress=False, optimizer=optim.Adam())
     for p, q in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("first, second", [(False, True), (True, False)],
+                         ids=["torch-then-sklearn", "sklearn-then-torch"])
+def test_the_other_momentum_rule_starts_afresh(first, second):
+    # torch's velocity holds gradients, scikit-learn's steps: neither continues the other.
+    X, y = data()
+    a, b = fresh(), fresh()
+    a.fit(X, y, epochs=1, batch_size=16, shuffle=False, progress=False,
+          optimizer=optim.SGD(0.1, momentum=0.9, lr_in_velocity=first))
+    assert a._net.get_state()[3] is first
+    b.weights, b.biases = a.weights, a.biases
+    opt = optim.SGD(0.1, momentum=0.9, lr_in_velocity=second)
+    for m in (a, b):
+        m.fit(X, y, epochs=1, batch_size=16, shuffle=False, progress=False, optimizer=opt)
+    assert a._net.get_state()[3] is second
+    for p, q in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_a_loaded_velocity_keeps_its_rule(tmp_path):
+    # A state saved under scikit-learn's rule, loaded, then trained under torch's: afresh.
+    X, y = data()
+    model = fresh()
+    model.fit(X, y, epochs=1, batch_size=16, shuffle=False, progress=False,
+              optimizer=optim.SGD(0.1, momentum=0.9, lr_in_velocity=True))
+    model.save(tmp_path / "m.npz", include_optimizer=True)
+    loaded, new = MLP.load(tmp_path / "m.npz"), fresh()
+    assert loaded._net.get_state()[3] is True
+    new.weights, new.biases = loaded.weights, loaded.biases
+    for m in (loaded, new):
+        m.fit(X, y, epochs=1, batch_size=16, shuffle=False, progress=False,
+              optimizer=optim.SGD(0.1, momentum=0.9))
+    for p, q in zip(loaded.weights, new.weights):
         np.testing.assert_array_equal(p, q)
 
 

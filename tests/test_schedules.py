@@ -161,6 +161,14 @@ def test_invscaling_closed_form():
     k = np.arange(1, 21)
     assert_rates(InvScaling(p).lrs(lr, 20, n), lr / ((k - 1) * n + 1) ** p, lr)
     assert InvScaling().lrs(lr, 1, n) == [lr]
+    # after 100 samples of earlier fits: the first epoch at lr, then as if continued
+    rates = InvScaling(p, samples_before=100).lrs(lr, 20, n)
+    assert rates[0] == lr
+    assert_rates(rates[1:], lr / (100 + (k[1:] - 1) * n + 1) ** p, lr)
+    with pytest.raises(ValueError, match="samples_before"):
+        InvScaling(p, samples_before=-1)
+    with pytest.raises(TypeError, match="samples_before"):
+        InvScaling(p, samples_before=1.5)
 
 
 def test_adaptive_by_hand():
@@ -237,7 +245,7 @@ def test_adaptive_matches_scikit_learn(monkeypatch, tol, n_iter_no_change, lr):
 
 SCHEDULES = [StepLR(3), MultiStepLR([2, 5], 0.5), ExponentialLR(0.9),
              CosineAnnealingLR(10, 0.01, 2, 0.5), ReduceLROnPlateau(mode="max", patience=3),
-             InvScaling(0.25), Adaptive(1e-3, 5)]
+             InvScaling(0.25), InvScaling(0.5, 120), Adaptive(1e-3, 5)]
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: type(s).__name__)

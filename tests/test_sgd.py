@@ -286,3 +286,111 @@ def test_zero_velocity_start_equals_first_step_without_dampening(dtype, rng):
         kernels.sgd_update(b, g, 0.1, momentum=0.9, velocity=vb, first_step=k == 0)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(va, vb)
+
+
+# --- scikit-learn's rule (lr_in_velocity) ------------------------------------------
+
+def sklearn_run(update, p0, grads, lrs, **kw):
+    """Steps of update with lr_in_velocity from p0 through grads, step k at lr lrs[k],
+    the velocity from zeros (scikit-learn's start)."""
+    p, v = p0.copy(), np.zeros_like(p0)
+    for g, lr in zip(grads, lrs):
+        assert update(p, g, lr, velocity=v, lr_in_velocity=True, **kw) is p
+    return p, v
+
+
+def invscaling_lrs(steps, per_epoch=2, lr=0.1, power_t=0.5, rows=7):
+    """scikit-learn's invscaling rate of each step, epochs of ``per_epoch`` steps over
+    ``rows`` rows."""
+    return [lr / (k // per_epoch * rows + 1) ** power_t if k >= per_epoch else lr
+            for k in range(steps)]
+
+
+@pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
+@pytest.mark.parametrize("schedule", ["constant", "invscaling"])
+def test_lr_in_velocity_matches_scikit_learn(dtype, rng, nesterov, schedule):
+    stochastic = pytest.importorskip("sklearn.neural_network._stochastic_optimizers")
+    p0 = rng.standard_normal((6, 5)).astype(dtype)
+    grads = [rng.standard_normal((6, 5)).astype(dtype) for _ in range(8)]
+    p_sk = p0.copy()
+    opt = stochastic.SGDOptimizer([p_sk], learning_rate_init=0.1, lr_schedule=schedule,
+                                  momentum=0.9, nesterov=nesterov, power_t=0.5)
+    lrs = []
+    for k, g in enumerate(grads):
+        lrs.append(opt.learning_rate)
+        opt.update_params([p_sk], [g])
+        if k % 2 == 1:  # an epoch of 2 steps over 7 rows ends
+            opt.iteration_ends((k // 2 + 1) * 7)
+    assert (len(set(lrs)) > 1) == (schedule == "invscaling")
+    p, v = sklearn_run(kernels.sgd_update, p0, grads, lrs, momentum=0.9, nesterov=nesterov)
+    assert p.dtype == dtype
+    assert_close(p, p_sk, dtype)
+    assert_close(v, opt.velocities[0], dtype)
+
+
+@pytest.mark.parametrize("kw", [dict(momentum=0.9), dict(momentum=0.5, nesterov=True),
+                                dict(momentum=0.9, nesterov=True, weight_decay=0.1),
+                                dict(momentum=0.0)],
+                         ids=["momentum", "nesterov", "nesterov-decay", "no-momentum"])
+def test_lr_in_velocity_matches_reference(dtype, rng, kw):
+    p0 = rng.standard_normal(37).astype(dtype)
+    grads = [rng.standard_normal(37).astype(dtype) for _ in range(6)]
+    lrs = invscaling_lrs(6)
+    p, v = sklearn_run(kernels.sgd_update, p0, grads, lrs, **kw)
+    p_ref, v_ref = sklearn_run(reference.sgd_update, p0.astype(np.float64),
+                               [g.astype(np.float64) for g in grads], lrs, **kw)
+    assert_close(p, p_ref, dtype, scale=10)
+    assert_close(v, v_ref, dtype, scale=10)
+
+
+def test_lr_in_velocity_formula():
+    # v = 0.5 * 0 - 0.1 * 2 = -0.2; p = 1 - 0.2; then v = 0.5 * -0.2 - 0.05 * 2 = -0.2.
+    p, v = np.array([1.0]), np.zeros(1)
+    kernels.sgd_update(p, np.array([2.0]), 0.1, momentum=0.5, velocity=v, lr_in_velocity=True)
+    assert v[0] == pytest.approx(-0.2) and p[0] == pytest.approx(0.8)
+    kernels.sgd_update(p, np.array([2.0]), 0.05, momentum=0.5, velocity=v, lr_in_velocity=True)
+    assert v[0] == pytest.approx(-0.2) and p[0] == pytest.approx(0.6)
+    # Nesterov adds momentum * v - lr * g with the new v: 0.5 * -0.2 - 0.1 * 2 = -0.3.
+    p, v = np.array([1.0]), np.zeros(1)
+    kernels.sgd_update(p, np.array([2.0]), 0.1, momentum=0.5, velocity=v, nesterov=True,
+                       lr_in_velocity=True)
+    assert v[0] == pytest.approx(-0.2) and p[0] == pytest.approx(0.7)
+
+
+def test_lr_in_velocity_agrees_with_torch_rule_only_at_a_constant_lr(rng):
+    p0 = rng.standard_normal(20)
+    grads = [rng.standard_normal(20) for _ in range(6)]
+    for lrs, same in (([0.1] * 6, True), (invscaling_lrs(6), False)):
+        sk, _ = sklearn_run(kernels.sgd_update, p0, grads, lrs, momentum=0.9, nesterov=True)
+        p, v = p0.copy(), np.zeros(20)
+        for g, lr in zip(grads, lrs):
+            kernels.sgd_update(p, g, lr, momentum=0.9, velocity=v, nesterov=True)
+        if same:
+            np.testing.assert_allclose(sk, p, rtol=1e-13, atol=1e-13)
+        else:
+            assert np.abs(sk - p).max() > 1e-3
+
+
+def test_lr_in_velocity_stays_finite_at_extremes(dtype):
+    # Gradients near the dtype's largest value, times a small lr: finite steps.
+    big = np.finfo(dtype).max / 4
+    p, v = np.zeros(3, dtype), np.zeros(3, dtype)
+    g = np.array([big, -big, 0.0], dtype)
+    for _ in range(3):
+        kernels.sgd_update(p, g, 1e-3, momentum=0.5, velocity=v, nesterov=True,
+                           lr_in_velocity=True)
+    assert np.isfinite(p).all() and np.isfinite(v).all() and p[2] == 0
+    assert p[0] < 0 < p[1]
+
+
+@pytest.mark.parametrize("kw, exc, match", [
+    (dict(lr_in_velocity=1), TypeError, r"lr_in_velocity must be True or False; got int 1"),
+    (dict(lr_in_velocity=True, dampening=0.1), ValueError,
+     r"lr_in_velocity=True \(scikit-learn's momentum\) needs dampening=0; got dampening=0.1"),
+    (dict(lr_in_velocity=True, momentum=0.9), ValueError, r"velocity is required"),
+])
+def test_lr_in_velocity_errors(kw, exc, match):
+    p = np.ones(3)
+    with pytest.raises(exc, match=match):
+        kernels.sgd_update(p, np.ones(3), 0.1, **kw)
+    np.testing.assert_array_equal(p, 1)
