@@ -109,14 +109,11 @@ class _Mapping:
             return _optim.Adam(lr, betas=(est.beta_1, est.beta_2),
                                eps=est.epsilon * self.grad_scale, l2=alpha,
                                eps_before_correction=True)
+        # scikit-learn's Nesterov with momentum 0 is plain SGD (fastmlp refuses the pair),
+        # and its velocity holds the rate (v = momentum*v - lr*g).
         nesterov = bool(est.nesterovs_momentum) and est.momentum > 0
-        extra = {}
-        if est.momentum > 0 and est.learning_rate != "constant":
-            # scikit-learn's velocity holds the rate (v = momentum*v - lr*g): it differs
-            # from torch's rule only when the rate changes.
-            extra["lr_in_velocity"] = True
         return _optim.SGD(lr / self.grad_scale, momentum=est.momentum, nesterov=nesterov,
-                          l2=alpha, **extra)
+                          l2=alpha, lr_in_velocity=True)
 
 
 class _RateState:

@@ -196,11 +196,14 @@ def test_training_loss_rule_matches_sklearn():
     assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=RTOL)
 
 
-def test_warm_start_from_given_coefs_matches_sklearn():
-    # Initial weights set by hand through coefs_/intercepts_, as scikit-learn allows.
+@pytest.mark.parametrize("learning_rate", ["constant", "invscaling"])
+def test_warm_start_from_given_coefs_matches_sklearn(learning_rate):
+    # Initial weights set by hand through coefs_/intercepts_, as scikit-learn allows; the
+    # second fit's invscaling rates go on from t_, as scikit-learn's do.
     X, y = _classification(3)
     kw = dict(hidden_layer_sizes=(7,), solver="sgd", shuffle=False, alpha=0.0, max_iter=1,
-              learning_rate_init=0.1, momentum=0.0, warm_start=True, random_state=0)
+              learning_rate_init=0.1, momentum=0.5, warm_start=True, random_state=0,
+              learning_rate=learning_rate)
     ours, theirs = MLPClassifier(**kw).fit(X, y), sk_nn.MLPClassifier(**kw).fit(X, y)
     rng = np.random.default_rng(1)
     coefs = [rng.normal(size=c.shape) for c in theirs.coefs_]
