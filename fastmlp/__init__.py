@@ -13,6 +13,8 @@ fastmlp.gradcheck  central finite differences for checking gradients
 fastmlp.datasets   the circles toy problem and MNIST from IDX files
 fastmlp.plotting   training curves, decision boundaries, first-layer weights
                    (matplotlib; imported on first use)
+fastmlp.estimators MLPClassifier and MLPRegressor, drop-in replacements for
+                   scikit-learn's (needs scikit-learn; imported on first use)
 
 The model is ``fastmlp.MLP``; ``python -m fastmlp`` (or ``fastmlp``) is the
 command line.
@@ -34,12 +36,16 @@ from . import callbacks, datasets, gradcheck, optim, reference  # noqa: E402
 from .model import MLP, History, TrainingDivergedError  # noqa: E402
 
 __all__ = ["MLP", "History", "TrainingDivergedError", "kernels", "optim", "callbacks", "reference",
-           "gradcheck", "datasets", "plotting", "__version__"]
+           "gradcheck", "datasets", "plotting", "MLPClassifier", "MLPRegressor", "__version__"]
 
 
 def __getattr__(name):
+    import importlib
     # matplotlib is slow to import: load the plotting module only when it is used.
     if name == "plotting":
-        import importlib
         return importlib.import_module(".plotting", __name__)
+    # scikit-learn is optional and slow to import: the estimators load it on first use
+    # (an ImportError saying how to install it when it is missing).
+    if name in ("MLPClassifier", "MLPRegressor"):
+        return getattr(importlib.import_module(".estimators", __name__), name)
     raise AttributeError(f"module 'fastmlp' has no attribute {name!r}")

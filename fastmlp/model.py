@@ -381,8 +381,10 @@ class MLP:
         self._optimizer = state["optimizer"]
         self._classes = state.get("classes")
         if state["optimizer_state"] is not None:
+            rule, buffers, *rest = state["optimizer_state"]
             with self._training():
-                self._net.set_state(*state["optimizer_state"])
+                # A plain array: joblib unpickles arrays as read-only memmaps.
+                self._net.set_state(rule, np.array(buffers), *rest)
 
     def __copy__(self):
         # A shallow copy would share the buffer and the workspace with the original
