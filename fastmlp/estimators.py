@@ -76,6 +76,11 @@ _EXTENSIONS = {"dtype": "no_validation", "class_weight": "no_validation",
                "label_smoothing": "no_validation", "callbacks": "no_validation"}
 
 
+# Row weights reach the estimators through MLP.fit(sample_weight=...), which is not
+# built yet: until then fit refuses sample_weight and class_weight.
+_WAITING = "sample_weight and class_weight wait for MLP.fit's row weights (not built yet)"
+
+
 def _expected_failed_checks(estimator):
     """The scikit-learn estimator checks the estimators fail on purpose, with the reason
     (``parametrize_with_checks(..., expected_failed_checks=_expected_failed_checks)``)."""
@@ -83,6 +88,12 @@ def _expected_failed_checks(estimator):
         "check_sample_weight_equivalence_on_dense_data":
             "stochastic training: weighting a row by 2 is not repeating it (the batches "
             "differ), as for scikit-learn's own MLPs",
+        **{check: _WAITING for check in (
+            "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
+            "check_sample_weights_list", "check_sample_weights_shape",
+            "check_sample_weights_not_overwritten", "check_sample_weights_invariance",
+            "check_class_weight_classifiers", "check_all_zero_sample_weights_error",
+            "check_classifiers_one_label_sample_weights")},
     }
 
 
@@ -259,12 +270,23 @@ class _BaseMLP(BaseEstimator):
 
         ``sample_weight`` (n_samples,) weights each row's loss (the batch's loss is
         divided by its summed weights, as scikit-learn 1.9 does); rows of weight 0
-        are dropped before training (``MLP.fit`` refuses zero weights).
+        are dropped before training (``MLP.fit`` refuses zero weights). Not yet
+        available: until ``MLP.fit`` takes row weights, a ``sample_weight`` (or
+        ``class_weight``, ``dropout``, ``clip_grad_norm``) raises NotImplementedError.
         """
         self._validate_params()
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
+        waiting = [name for name, given in (
+            ("sample_weight", sample_weight is not None),
+            ("class_weight", getattr(self, "class_weight", None) is not None),
+            ("dropout", bool(self.dropout)), ("clip_grad_norm", self.clip_grad_norm is not None))
+            if given]
+        if waiting:
+            raise NotImplementedError(
+                f"{', '.join(waiting)}: MLP.fit does not take row weights, dropout or "
+                f"clipping yet (they come with issue 12's remaining part); leave them None")
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if any(h <= 0 for h in hidden):

@@ -365,6 +365,8 @@ def test_import_fastmlp_does_not_import_sklearn():
 
 # --- extensions -----------------------------------------------------------------
 
+@pytest.mark.xfail(raises=NotImplementedError, strict=True,
+                   reason="MLP.fit's row weights (issue 12) are not built yet")
 def test_sample_weight_zero_rows_are_dropped():
     X, y = _classification(3)
     w = np.ones(len(X))
@@ -376,6 +378,8 @@ def test_sample_weight_zero_rows_are_dropped():
         np.testing.assert_array_equal(u, v)
 
 
+@pytest.mark.xfail(raises=NotImplementedError, strict=True,
+                   reason="MLP.fit's row weights (issue 12) are not built yet")
 def test_sample_weight_matches_sklearn():
     X, y = _classification(3)
     w = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
@@ -386,6 +390,8 @@ def test_sample_weight_matches_sklearn():
     _assert_same(ours, theirs)
 
 
+@pytest.mark.xfail(raises=NotImplementedError, strict=True,
+                   reason="MLP.fit's row weights (issue 12) are not built yet")
 def test_class_weight_balanced_is_sample_weight():
     X, y = _classification(3)
     from sklearn.utils.class_weight import compute_sample_weight
