@@ -121,23 +121,29 @@ def mnist_dir_or_skip():
     return MNIST_DIR
 
 
+def run_python(code, cwd=None, timeout=300):
+    """Run ``code`` in a fresh Python in the folder ``cwd`` (by default the temporary
+    folder: never the repository root, whose uncompiled fastmlp/ a child's
+    ``python -c`` would import instead of the installed one). Returns the
+    CompletedProcess (text output captured)."""
+    import subprocess
+    import tempfile
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=cwd or tempfile.gettempdir(), timeout=timeout)
+
+
 def run_with_memory_limit(code, setup="", headroom=512 * 2**20, cwd=None):
-    """Run ``setup`` and then ``code`` in a fresh Python, in the folder ``cwd`` (by
-    default the temporary folder: never the repository root, whose uncompiled
-    fastmlp/ a child's ``python -c`` would import instead of the installed one), whose
+    """Run ``setup`` and then ``code`` with ``run_python``, in a Python whose
     address space may grow by only ``headroom`` bytes after ``setup``: an allocation
     beyond that is a MemoryError in the child, whatever the machine's memory and
     overcommit policy.
 
     Returns the CompletedProcess (text output captured).
     """
-    import subprocess
-    import tempfile
     import textwrap
     limit = ("import os, resource\n"
              "_pages = int(open('/proc/self/statm').read().split()[0])\n"
              f"_size = _pages * os.sysconf('SC_PAGE_SIZE') + {headroom}\n"
              "resource.setrlimit(resource.RLIMIT_AS, (_size, _size))\n")
     program = textwrap.dedent(setup) + "\n" + limit + textwrap.dedent(code)
-    return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                          cwd=cwd or tempfile.gettempdir(), timeout=300)
+    return run_python(program, cwd)

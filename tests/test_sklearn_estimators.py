@@ -6,8 +6,6 @@ the same trajectories as ``sklearn.neural_network``'s MLPs: from the same
 ``loss_curve_`` and ``n_iter_`` agree to 1e-10 relative in float64.
 """
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -24,6 +22,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import fastmlp  # noqa: E402
 from fastmlp.estimators import MLPClassifier, MLPRegressor, \
     _expected_failed_checks  # noqa: E402
+from helpers import run_python  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 RTOL = 1e-10
@@ -350,16 +349,17 @@ def test_without_sklearn_the_error_says_how_to_install():
             "import fastmlp\n"
             "try:\n    fastmlp.MLPClassifier\n"
             "except ImportError as e:\n    print(e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
     assert 'pip install "fastmlp[sklearn]"' in out
 
 
 def test_import_fastmlp_does_not_import_sklearn():
     code = "import sys, fastmlp; print('sklearn' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "False"
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
     assert fastmlp.MLPClassifier is MLPClassifier and fastmlp.MLPRegressor is MLPRegressor
 
 

@@ -1,14 +1,12 @@
 """MLP.to_torch / MLP.from_torch: exact round trips, outputs and gradients that agree with
 torch's, the layers fastmlp refuses, and the error without torch."""
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 from fastmlp import MLP
-from helpers import DTYPE_IDS, DTYPES, assert_close, torch_or_skip
+from helpers import DTYPE_IDS, DTYPES, assert_close, run_python, torch_or_skip
 
 ACTIVATIONS = ["tanh", "sigmoid", "relu", "identity"]
 
@@ -167,6 +165,6 @@ def test_without_torch_both_say_how_to_install_it():
                 raise AssertionError("no ImportError")
         print("ok")
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
