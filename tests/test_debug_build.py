@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not _activations.BOUNDS_CHECKED,
                                 reason="release build: bounds checks are compiled out")
 
 SGD = dict(lr=0.1, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
-           first_step=False)
+           first_step=False, lr_in_velocity=False)
 ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled_decay=0.0,
             amsgrad=False, eps_before_correction=False, step=1)
 
