@@ -44,7 +44,8 @@ from ._validation import (
 )
 
 __all__ = [
-    "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse",
+    "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
+    "multiclass_hinge", "mse",
     "tanh", "sigmoid", "log_sigmoid", "relu",
     "tanh_derivative", "sigmoid_derivative", "relu_derivative",
     "tanh_backward", "sigmoid_backward", "relu_backward",
@@ -195,6 +196,58 @@ def sigmoid_binary_cross_entropy(z, y, sample_weight=None):
     rows = (z.shape[0], -1)
     loss = _loss.sigmoid_binary_cross_entropy(z.reshape(rows), targets.reshape(rows), w,
                                               w_total, grad.reshape(rows))
+    return float(loss), grad
+
+
+def multiclass_hinge(z, y, p=1, sample_weight=None):
+    """Mean multi-class hinge loss (margin 1) and its gradient, in one fused pass.
+
+    The loss of ``torch.nn.MultiMarginLoss(p=p)`` (Crammer-Singer's margin, summed
+    over the wrong classes and divided by the number of classes k)::
+
+        d[i, j] = 1 + z[i, j] - z[i, y_i]
+        loss = sum_i c_i * (1/k) * sum_{j != y_i} max(0, d[i, j])**p
+        grad[i, j] = c_i * (1/k) * p * max(0, d[i, j])**(p - 1)   (j != y_i, d[i, j] > 0)
+        grad[i, y_i] = -sum_{j != y_i} grad[i, j]
+
+    with ``c_i = 1/n`` (or ``w_i / sum(w)`` with ``sample_weight``) and every other
+    entry of grad 0. p = 1 is the hinge, p = 2 the squared hinge. At a kink (d = 0
+    exactly) the slope taken is 0, torch's choice of subgradient. d is formed in
+    float64 as ``1 + (z[i, j] - z[i, y_i])``, so that large tied scores keep their
+    margin (torch forms ``(1 - z[i, y_i]) + z[i, j]`` in z's dtype, which loses it
+    once the scores dwarf 1: two tied float32 scores of 1e8 cost 0 there, 1/k
+    here); otherwise the two agree to rounding. A NaN score makes the loss NaN.
+
+    With two classes, ``f = z[:, 1] - z[:, 0]`` is a binary SVM's decision
+    function: the row costs ``max(0, 1 - s f)**p / 2`` for s = +-1.
+
+    Without weights the loss and gradient are torch's. torch's ``weight=`` is per
+    class and scales each row by ``w[y_i]`` while still dividing by n; the row
+    weights here give a weighted mean (divided by ``sum(w)``).
+
+    Parameters
+    ----------
+    z : array_like, shape (n_samples, n_classes)
+        Scores, float32 or float64.
+    y : array_like, shape (n_samples,)
+        Integer labels in [0, n_classes) (whole-number floats and booleans accepted).
+    p : {1, 2}, default 1
+        The power of each margin violation.
+    sample_weight : array_like, shape (n_samples,), optional
+        As in :func:`softmax_cross_entropy`.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (n_samples, n_classes), z's dtype (newly allocated)
+    """
+    z = as_float_array(z, "z", ndim=2, shape_hint="(n_samples, n_classes)")
+    n, k = z.shape
+    p = check_int(p, "p", 1, 2)
+    w, w_total = _weights(sample_weight, n, z.dtype)
+    labels = check_labels(y, "y", n, k, rows_of="the scores")
+    grad = np.empty_like(z)
+    loss = _loss.multiclass_hinge(z, labels, w, w_total, p, grad)
     return float(loss), grad
 
 

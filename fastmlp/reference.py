@@ -105,6 +105,31 @@ def sigmoid_binary_cross_entropy(z, y, sample_weight=None):
     return float(loss), grad
 
 
+def multiclass_hinge(z, y, p=1, sample_weight=None):
+    """L = sum_i c_i (1/k) sum_{j != y_i} max(0, d_ij)^p,   d_ij = 1 + z_ij - z_iy_i
+    dL/dz_ij = c_i (1/k) p d_ij^(p-1) where j != y_i and d_ij > 0 (else 0),
+    dL/dz_iy_i = -sum_{j != y_i} dL/dz_ij
+
+    torch.nn.MultiMarginLoss(p=p) (margin 1), with c_i as in ``_row_weights``. A
+    margin of exactly 0 (the kink) counts as inactive, slope 0, as in torch. d is
+    computed in float64, as the kernel does.
+    """
+    z = _real(z)
+    n, k = z.shape
+    rows, labels = np.arange(n), np.asarray(y).astype(np.intp)
+    c = _row_weights(sample_weight, n)
+    z64 = z.astype(np.float64)
+    d = 1 + (z64 - z64[rows, labels][:, None])
+    active = ~(d <= 0)  # NaN counts as active, so that it reaches the loss
+    active[rows, labels] = False
+    h = np.where(active, d, 0)
+    per_row = (h ** p).sum(axis=1) / k
+    loss = np.sum(c * per_row, where=c != 0)
+    grad = np.where(active, p * h ** (p - 1), 0) * (c / k)[:, None]
+    grad[rows, labels] = -grad.sum(axis=1)
+    return float(loss), grad.astype(z.dtype)
+
+
 def mse(yhat, y):
     """L = (1/n) sum_ij (yhat_ij - y_ij)^2,  dL/dyhat = 2 (yhat - y) / n"""
     yhat = _real(yhat)

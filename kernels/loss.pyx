@@ -2,8 +2,9 @@
 """GIL-releasing entry points for the fused loss-and-gradient kernels (see loss_ops.pxd).
 
 Callers (fastmlp.kernels) have already checked dtypes, shapes, label ranges,
-targets, the label smoothing (in [0, 1]), weights and writability; ``w`` is empty when there are no weights, and scaled
-so that its largest entry is 1 otherwise. Each returns the loss (a double) and
+targets, the label smoothing (in [0, 1]), the hinge's p (1 or 2), weights and
+writability; ``w`` is empty when there are no weights, and scaled so that its
+largest entry is 1 otherwise. Each returns the loss (a double) and
 writes the gradient to ``grad``.
 """
 from cython cimport floating
@@ -52,6 +53,19 @@ def sigmoid_binary_cross_entropy(const floating[:, ::1] z, const floating[:, ::1
     with nogil:
         total = loss.sigmoid_bce(&z[0, 0], &y[0, 0], w_ptr, w_total, z.shape[0], z.shape[1],
                                  &grad[0, 0], True)
+    return total
+
+
+def multiclass_hinge(const floating[:, ::1] z, const Py_ssize_t[::1] labels,
+                     const floating[::1] w, floating w_total, int p, floating[:, ::1] grad):
+    cdef double total
+    cdef const floating* w_ptr = &w[0] if w.shape[0] > 0 else NULL
+    covers_labels(labels, z.shape[0])
+    covers(w, z.shape[0] if w_ptr != NULL else 0)
+    covers_2d(grad, z.shape[0], z.shape[1])
+    with nogil:
+        total = loss.multiclass_hinge(&z[0, 0], &labels[0], w_ptr, w_total, z.shape[0],
+                                      z.shape[1], p, &grad[0, 0], True)
     return total
 
 

@@ -1,6 +1,6 @@
 # cython: language_level=3
 """Losses fused with their gradients: softmax cross-entropy, sigmoid binary
-cross-entropy and mean squared error.
+cross-entropy, the multi-class hinge and mean squared error.
 
 Cross-entropy of logits z against target rows Y (one-hot or distributions),
 with label smoothing eps in [0, 1] (torch's ``CrossEntropyLoss(label_smoothing=)``):
@@ -22,6 +22,17 @@ the k labels of a row (scikit-learn's ``binary_log_loss``):
 The second form is the stable log-sigmoid: exp only ever sees -|z|, nothing
 overflows for logits of +-1e4, and a confident right answer keeps its tiny loss
 (log1p(exp(-50)) = 2e-22) instead of losing it to z - z.
+
+Multi-class hinge of scores z (n, k) against integer labels y, with margin 1 and
+p = 1 or 2 (torch's ``MultiMarginLoss(p=p)``; p = 2 is the squared hinge):
+    loss_i = (1/k) sum_{j != y_i} max(0, d_ij)^p,   d_ij = 1 + (z_ij - z_iy_i)
+    dloss_i/dz_ij = (1/k) p max(0, d_ij)^(p-1)          (j != y_i, d_ij > 0; else 0)
+    dloss_i/dz_iy_i = -sum_{j != y_i} dloss_i/dz_ij
+At the kink d_ij = 0 the term counts as inactive (slope 0), torch's subgradient.
+d is formed in double as 1 + (z_j - z_y), the difference first: torch's order,
+(1 - z_y) + z_j in the input's dtype, drops the margin once |z| >> 1/eps (two tied
+scores of 1e8 in float32 cost 0 there, 1/k here). A NaN score makes the row's
+loss NaN (torch's comparison would drop the term in silence).
 
 Every batch loss is the weighted mean
     L = sum_i c_i loss_i,   c_i = w_i / sum(w)   (c_i = 1/n without weights),
@@ -140,6 +151,37 @@ cdef inline double bce_row(const floating* z, const floating* y, Py_ssize_t k, f
     return c * loss
 
 
+cdef inline double hinge_row(const floating* z, Py_ssize_t k, Py_ssize_t label, int p,
+                             floating c, floating* grad) noexcept nogil:
+    """grad := c * dloss/dz of the row's multi-class hinge (p = 1 or 2); returns
+    c * (1/k) sum_{j != label} max(0, 1 + z_j - z_label)^p."""
+    cdef Py_ssize_t j
+    cdef double d, g
+    cdef double zy = z[label], scale = (<double> c) / k
+    cdef double loss = 0, g_label = 0
+    if c == 0:
+        for j in range(k):
+            grad[j] = 0
+        return 0
+    for j in range(k):
+        d = 1 + (z[j] - zy)
+        # The label's own term (d = 1) and inactive ones, the kink d = 0 included;
+        # a NaN d fails the test and is counted, so that it reaches the loss.
+        if j == label or d <= 0:
+            grad[j] = 0
+            continue
+        if p == 1:
+            loss = loss + d
+            g = scale
+        else:
+            loss = loss + d * d
+            g = 2 * d * scale
+        grad[j] = <floating> g
+        g_label = g_label - g
+    grad[label] = <floating> g_label
+    return scale * loss
+
+
 cdef inline floating row_weight(const floating* w, floating total, Py_ssize_t i,
                                 Py_ssize_t n) noexcept nogil:
     """c_i = w_i / total, or 1 / n when there are no weights (w is NULL)."""
@@ -206,6 +248,25 @@ cdef inline double sigmoid_bce(const floating* z, const floating* y, const float
         for i in prange(n, schedule="static"):
             total += bce_row(z + i * k, y + i * k, k, row_weight(w, w_total, i, n),
                              grad + i * k)
+    return total
+
+
+cdef inline double multiclass_hinge(const floating* z, const Py_ssize_t* labels,
+                                    const floating* w, floating w_total, Py_ssize_t n,
+                                    Py_ssize_t k, int p, floating* grad,
+                                    bint threads) noexcept nogil:
+    """Mean multi-class hinge (p = 1 or 2) of scores z (n, k) against integer labels
+    (n,); grad := dL/dz. Weights and threads as in softmax_xent_labels."""
+    cdef Py_ssize_t i
+    cdef double total = 0
+    if not (threads and use_threads(n * k)):
+        for i in range(n):
+            total = total + hinge_row(z + i * k, k, labels[i], p, row_weight(w, w_total, i, n),
+                                      grad + i * k)
+    else:
+        for i in prange(n, schedule="static"):
+            total += hinge_row(z + i * k, k, labels[i], p, row_weight(w, w_total, i, n),
+                               grad + i * k)
     return total
 
 
