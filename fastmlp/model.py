@@ -46,8 +46,13 @@ _isfinite = math.isfinite
 ACTIVATIONS = {code.name.lower(): code for code in _network.Activation}
 LOSSES = {code.name.lower(): code for code in _network.Loss}
 INITS = ("normal", "xavier", "he")
-# The losses whose outputs are probabilities (predict_proba), and what each predicts.
-CLASSIFIERS = ("cross_entropy", "binary_cross_entropy")
+# The losses of classifiers (predict gives labels, score an accuracy); those trained
+# on integer class labels; those whose outputs read as probabilities (predict_proba).
+CLASSIFIERS = ("cross_entropy", "binary_cross_entropy", "hinge", "squared_hinge")
+LABEL_LOSSES = ("cross_entropy", "hinge", "squared_hinge")
+PROBABILISTIC = ("cross_entropy", "binary_cross_entropy")
+# The hinge losses' p (kernels.multiclass_hinge).
+HINGE_P = {"hinge": 1, "squared_hinge": 2}
 # Values of the layers' outputs a forward pass keeps at once (64 MB in float64):
 # larger inputs go through in blocks of rows.
 _FORWARD_BLOCK = 1 << 23
@@ -233,7 +238,7 @@ class MLP:
         list, tuple or 1-D array (not a set: the order matters).
     activation : {"tanh", "sigmoid", "relu", "identity"}
         The activation after every hidden layer (``identity``: none, f(x) = x).
-    loss : {"cross_entropy", "mse", "binary_cross_entropy"}
+    loss : {"cross_entropy", "mse", "binary_cross_entropy", "hinge", "squared_hinge"}
         ``cross_entropy``: softmax outputs and integer class labels (or one-hot rows).
         ``mse``: linear outputs and real targets, loss ``sum((yhat - y)**2) / n``.
         ``binary_cross_entropy``: a sigmoid on each output (a logistic output),
@@ -241,6 +246,11 @@ class MLP:
         multilabel ones (k outputs, y an (n, k) matrix of 0 and 1); the loss is
         summed over the labels and averaged over rows, as scikit-learn's
         ``MLPClassifier`` does (see ``fastmlp.kernels.sigmoid_binary_cross_entropy``).
+        ``hinge``, ``squared_hinge``: raw scores and integer class labels, the
+        multi-class hinge loss of ``torch.nn.MultiMarginLoss`` (margin 1) with p = 1
+        and p = 2 (see ``fastmlp.kernels.multiclass_hinge``). ``[2, 2]`` with it is
+        a linear SVM; predictions are the argmax of the scores, which
+        :meth:`decision_function` returns (there is no ``predict_proba``).
     dtype : float32 or float64
         The dtype of the parameters and of every computation. Inputs of other
         numeric dtypes (integers, float64 for a float32 model) are converted.
@@ -436,7 +446,8 @@ class MLP:
         return self._unaliased(as_finite_array(arr, name, self._dtype))
 
     def _check_y(self, y, n, name="y"):
-        """Labels (n,) as intp for cross-entropy; targets (n, n_outputs) for MSE."""
+        """Labels (n,) as intp for cross-entropy and the hinge losses; targets
+        (n, n_outputs) for MSE and binary cross-entropy."""
         k = self._layer_sizes[-1]
         arr = as_array(y, name)
         if arr.ndim == 0 or arr.shape[0] != n:
@@ -515,9 +526,12 @@ class MLP:
     def _loss_of(self, X, y):
         """Mean loss on the checked (X, y)."""
         from . import kernels
+        out = self._outputs(X, False)
+        if self._loss_name in HINGE_P:
+            return kernels.multiclass_hinge(out, y, p=HINGE_P[self._loss_name])[0]
         loss = {"cross_entropy": kernels.softmax_cross_entropy, "mse": kernels.mse,
                 "binary_cross_entropy": kernels.sigmoid_binary_cross_entropy}
-        return loss[self._loss_name](self._outputs(X, False), y)[0]
+        return loss[self._loss_name](out, y)[0]
 
     def _finite_on(self, X, y):
         """Do the parameters give finite outputs and a finite loss on the checked (X, y)?"""
@@ -535,13 +549,30 @@ class MLP:
     def forward(self, X):
         """The network's output for X (n, n_inputs): class probabilities (softmax) for
         cross-entropy, per-label probabilities (sigmoid) for binary cross-entropy, the
-        raw outputs for MSE. Shape (n, n_outputs), the model's dtype."""
-        return self._outputs(self._check_X(X), self._loss_name in CLASSIFIERS)
+        raw outputs for MSE and the class scores for the hinge losses. Shape
+        (n, n_outputs), the model's dtype."""
+        return self._outputs(self._check_X(X), self._loss_name in PROBABILISTIC)
 
     def _classifier(self, method):
-        if self._loss_name not in CLASSIFIERS:
+        if self._loss_name in HINGE_P:
+            raise ValueError(f"{method} is not defined for a {self._loss_name} model: its "
+                             f"outputs are class scores, not probabilities (an SVM's). Use "
+                             f"decision_function for the scores, predict for the labels")
+        if self._loss_name not in PROBABILISTIC:
             raise ValueError(f"{method} needs a cross_entropy or binary_cross_entropy model; "
                              f"this one uses {self._loss_name} (use forward)")
+
+    def decision_function(self, X):
+        """The raw scores (n, n_outputs) of a classifier, in the model's dtype: the last
+        layer's output before any softmax or sigmoid (the logits of the
+        cross-entropies, the class scores of the hinge losses). :meth:`predict` is
+        their argmax (their sign for binary cross-entropy). For a two-class hinge
+        model, ``f = scores[:, 1] - scores[:, 0]`` is the binary SVM's decision
+        function: the boundary is f = 0, the margins f = -1 and f = +1."""
+        if self._loss_name not in CLASSIFIERS:
+            raise ValueError(f"decision_function needs a classifier; this model uses "
+                             f"{self._loss_name} (use forward)")
+        return self._outputs(self._check_X(X), False)
 
     def predict_proba(self, X):
         """Probabilities (n, n_outputs): of each class (softmax) for cross-entropy, of each
@@ -568,22 +599,24 @@ class MLP:
         return (self._outputs(X, True) > _network.PROBABILITY_THRESHOLD).astype(np.intp)
 
     def predict(self, X):
-        """Predicted class labels (n,) for cross-entropy; for binary cross-entropy 0/1
-        labels, 1 where the probability is above 0.5: shape (n,) for one output,
-        (n, n_outputs) otherwise; the outputs (n, k) for MSE."""
+        """Predicted class labels (n,) for cross-entropy and the hinge losses (the
+        largest output's index); for binary cross-entropy 0/1 labels, 1 where the
+        probability is above 0.5: shape (n,) for one output, (n, n_outputs)
+        otherwise; the outputs (n, k) for MSE."""
         if self._loss_name == "binary_cross_entropy":
             labels = self._labels_of(self._check_X(X))
             return labels[:, 0] if labels.shape[1] == 1 else labels
         out = self.forward(X)
-        return out.argmax(axis=1) if self._loss_name == "cross_entropy" else out
+        return out.argmax(axis=1) if self._loss_name in LABEL_LOSSES else out
 
     def loss(self, X, y):
         """Mean loss on (X, y): cross-entropy of the labels, binary cross-entropy summed
-        over the labels, or sum-over-outputs MSE (never label-smoothed)."""
+        over the labels, sum-over-outputs MSE (never label-smoothed), or the
+        multi-class hinge of the labels."""
         return self._loss_of(*self._xy(X, y))
 
     def score(self, X, y):
-        """Accuracy on (X, y) for cross-entropy; subset accuracy (the fraction of rows
+        """Accuracy on (X, y) for cross-entropy and the hinge losses; subset accuracy (the fraction of rows
         with every label right, scikit-learn's ``accuracy_score``) for binary
         cross-entropy; the mean squared error (lower is better) for MSE."""
         X, y = self._xy(X, y)
@@ -916,9 +949,10 @@ class MLP:
     def _label_set(self, classes, y):
         """The label set partial_fit keeps after a call with ``classes`` and the checked
         labels ``y`` (None for mse): ValueError if either breaks the set already fixed."""
-        if self._loss_name != "cross_entropy":
+        if self._loss_name not in LABEL_LOSSES:
             if classes is not None:
-                raise ValueError(f"classes is for cross_entropy models (class labels); this "
+                raise ValueError(f"classes is for models trained on class labels "
+                                 f"(cross_entropy, hinge, squared_hinge); this "
                                  f"model uses {self._loss_name}: pass classes=None")
             return None
         k = self._layer_sizes[-1]
@@ -966,14 +1000,14 @@ class MLP:
 
     def _hold_out(self, X, y, fraction, rng):
         """(X, y, (X_val, y_val)): the checked rows split at random (by ``rng``) into
-        training and validation parts, stratified by class for cross-entropy."""
+        training and validation parts, stratified by class for the label losses."""
         n = X.shape[0]
         if n < 2:
             raise ValueError(f"early_stopping holds out validation_fraction={fraction!r} of "
                              f"the rows, but X has only {n} row; pass validation_data")
         n_val = holdout_size(fraction, n, "validation_fraction")
         train, held = split_indices(n, n_val, rng,
-                                    y if self._loss_name == "cross_entropy" else None)
+                                    y if self._loss_name in LABEL_LOSSES else None)
         return X[train], y[train], (X[held], y[held])
 
     def _schedule_run(self, schedule, lr, epochs, n, val):
@@ -1023,10 +1057,10 @@ class MLP:
     def _fit(self, X, y, epochs, batch_size, shuffle, val, callbacks, rng, optimizer, settings,
              run):
         n = X.shape[0]
-        ce = self._loss_name == "cross_entropy"
+        by_label = self._loss_name in LABEL_LOSSES
         classifier = self._loss_name in CLASSIFIERS
-        labels = y if ce else self._no_labels
-        targets = self._none2 if ce else y
+        labels = y if by_label else self._no_labels
+        targets = self._none2 if by_label else y
         measured = ("loss", "accuracy") if classifier else ("loss",)
         if val is not None:
             measured += tuple("val_" + name for name in measured)

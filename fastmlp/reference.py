@@ -15,6 +15,7 @@ Like the kernels, integer (and boolean) input computes in float64.
 Notation: z are logits (n, k), Y one-hot or probability rows (n, k), x inputs
 (n, n_in), W weights (n_out, n_in), b biases (n_out,).
 """
+import functools
 import math
 
 import numpy as np
@@ -338,7 +339,7 @@ def sgd(params, grads, eta):
 #     z_l = a_{l-1} W_l^T + b_l,   a_l = f(z_l) for l < L,   output z_L (no activation)
 #   f is tanh, sigmoid, relu or the identity. The output z_L is the logits
 #   (cross-entropy, whose softmax is part of the loss; binary cross-entropy, whose
-#   sigmoid is) or the predictions (MSE). In the code the layers are
+#   sigmoid is), the class scores (hinge) or the predictions (MSE). In the code the layers are
 #   numbered from 0: weights[l] is W_{l+1}, of shape (n_out, n_in), as in fastmlp.MLP.
 
 def _identity(x):
@@ -354,7 +355,9 @@ def _identity_backward(a, grad):
 _ACTIVATIONS = {"tanh": (tanh, tanh_backward), "sigmoid": (sigmoid, sigmoid_backward),
                 "relu": (relu, relu_backward), "identity": (_identity, _identity_backward)}
 _LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": mse,
-           "binary_cross_entropy": sigmoid_binary_cross_entropy}
+           "binary_cross_entropy": sigmoid_binary_cross_entropy,
+           "hinge": functools.partial(multiclass_hinge, p=1),
+           "squared_hinge": functools.partial(multiclass_hinge, p=2)}
 
 
 def mlp_forward(weights, biases, X, activation="tanh", loss="cross_entropy"):
@@ -391,9 +394,11 @@ def mlp_backward(weights, biases, X, y, activation="tanh", loss="cross_entropy",
         binary:         L = -(1/n) sum_i sum_j (Y_ij log s_ij + (1 - Y_ij) log(1 - s_ij)),
                         s = sigmoid(z_L)
         MSE:            L = (1/n) sum_i sum_j (z_L,ij - Y_ij)^2
+        hinge:          L = (1/n) sum_i (1/k) sum_{j != y_i} max(0, 1 + z_L,ij - z_L,iy_i)^p,
+                        p = 1 ("hinge") or 2 ("squared_hinge")
 
-    Going back from delta_L = dL/dz_L = (softmax(z_L) - T) / n, (s - Y) / n or
-    2 (z_L - Y) / n:
+    Going back from delta_L = dL/dz_L = (softmax(z_L) - T) / n, (s - Y) / n,
+    2 (z_L - Y) / n or the hinge's (``multiclass_hinge``):
 
         dL/dW_l = delta_l^T a_{l-1},    dL/db_l = sum_i delta_l,i
         delta_{l-1} = (delta_l W_l) * f'(z_{l-1})

@@ -57,7 +57,7 @@ from activation_ops cimport (relu_backward, relu_forward, sigmoid_backward, sigm
                              tanh_backward, tanh_forward)
 from linear_ops cimport (linear_backward_input, linear_backward_params, linear_forward,
                          linear_sgd_step)
-from loss_ops cimport mse, sigmoid_bce, softmax_xent_labels
+from loss_ops cimport mse, multiclass_hinge, sigmoid_bce, softmax_xent_labels
 from optim_ops cimport AdamStep, adam_step, adam_update, sgd_update
 from softmax_ops cimport softmax_rows
 from vecmath cimport all_finite, sigmoid_scalar
@@ -73,10 +73,14 @@ cpdef enum Activation:
 
 cpdef enum Loss:
     # CROSS_ENTROPY: softmax outputs and integer labels; MSE: linear outputs and targets;
-    # BINARY_CROSS_ENTROPY: a sigmoid on each output and 0/1 targets (n, k).
+    # BINARY_CROSS_ENTROPY: a sigmoid on each output and 0/1 targets (n, k);
+    # HINGE, SQUARED_HINGE: raw scores and integer labels, the multi-class hinge with
+    # p = 1 or 2 (torch's MultiMarginLoss).
     CROSS_ENTROPY = 0
     MSE = 1
     BINARY_CROSS_ENTROPY = 2
+    HINGE = 3
+    SQUARED_HINGE = 4
 
 
 cpdef enum Rule:
@@ -139,7 +143,7 @@ cdef struct Work:
 
 
 cdef struct Data:
-    # The rows a call trains on (X (n, n_inputs); labels (cross-entropy) or targets
+    # The rows a call trains on (X (n, n_inputs); labels (cross-entropy, hinge) or targets
     # (n, n_outputs) (MSE, binary cross-entropy), the other NULL).
     const void* X
     const Py_ssize_t* labels
@@ -169,6 +173,11 @@ PROBABILITY_THRESHOLD = POSITIVE_ABOVE
 
 
 # --- the loops ----------------------------------------------------------------------
+
+cdef inline bint uses_labels(Loss kind) noexcept nogil:
+    """Does the loss train on integer labels (n,), not on targets (n, k)?"""
+    return kind == CROSS_ENTROPY or kind == HINGE or kind == SQUARED_HINGE
+
 
 cdef inline void activate(Activation act, floating* a, Py_ssize_t n) noexcept nogil:
     """a := f(a) in place (single-threaded: BLAS owns the cores in a training loop);
@@ -335,6 +344,10 @@ cdef inline double train_step(const Layout* L, Activation act, Loss kind,
     elif kind == BINARY_CROSS_ENTROPY:
         n_correct[0] = count_all_correct(out, targets, n, k)
         loss = sigmoid_bce(out, targets, NULL, 0, n, k, <floating*> w.delta, False)
+    elif kind == HINGE or kind == SQUARED_HINGE:
+        n_correct[0] = count_correct(out, labels, n, k)
+        loss = multiclass_hinge(out, labels, NULL, 0, n, k, 1 if kind == HINGE else 2,
+                                <floating*> w.delta, False)
     else:
         loss = mse(out, targets, n, k, <floating*> w.delta)
     # The loss in the model's dtype: a float32 model whose loss overflows float32
@@ -426,7 +439,8 @@ cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
 
 cdef inline void probabilities_of(Loss kind, floating* z, Py_ssize_t n,
                                   Py_ssize_t k) noexcept nogil:
-    """z (n, k) := the probabilities the loss reads its logits as, in place"""
+    """z (n, k) := the probabilities the loss reads its logits as, in place (MSE and
+    the hinge losses: none, z stays as it is)"""
     if kind == CROSS_ENTROPY:
         softmax_rows(z, z, n, k, False)
     elif kind == BINARY_CROSS_ENTROPY:
@@ -566,7 +580,8 @@ cdef class Network:
             out += sizes[l + 1]
         self.offsets.setflags(write=False)
         if (activation not in (TANH, SIGMOID, RELU, IDENTITY)
-                or loss not in (CROSS_ENTROPY, MSE, BINARY_CROSS_ENTROPY)):
+                or loss not in (CROSS_ENTROPY, MSE, BINARY_CROSS_ENTROPY, HINGE,
+                                SQUARED_HINGE)):
             raise ValueError(f"unknown activation or loss code: {activation!r}, {loss!r}")
         self.act = <Activation> <int> activation
         self.kind = <Loss> <int> loss
@@ -801,7 +816,7 @@ cdef class Network:
         if (x_arr.shape[1] != self.n_inputs or not 0 < x_arr.shape[0] <= INT_MAX
                 or self.overlaps_params(x_arr)):
             return False
-        if self.kind != CROSS_ENTROPY:
+        if not uses_labels(self.kind):
             if not is_buffer(y, self.typenum, 2):
                 return False
             y_arr = y
@@ -831,8 +846,8 @@ cdef class Network:
     cdef Data batch(self, cnp.ndarray X, cnp.ndarray y):
         cdef Data d
         d.X, d.n, d.order, d.grad_x = cnp.PyArray_DATA(X), X.shape[0], NULL, NULL
-        d.labels = <const Py_ssize_t*> cnp.PyArray_DATA(y) if self.kind == CROSS_ENTROPY else NULL
-        d.targets = cnp.PyArray_DATA(y) if self.kind != CROSS_ENTROPY else NULL
+        d.labels = <const Py_ssize_t*> cnp.PyArray_DATA(y) if uses_labels(self.kind) else NULL
+        d.targets = cnp.PyArray_DATA(y) if not uses_labels(self.kind) else NULL
         return d
 
     # --- passes ------------------------------------------------------------------------
@@ -938,7 +953,8 @@ cdef class Network:
                     cnp.ndarray order, Py_ssize_t batch_size):
         """One epoch of minibatch training with the configured optimizer and the
         training settings over X (the model's dtype, C-contiguous; labels intp in
-        range for cross-entropy or targets for the other losses, the other empty). ``order`` is a permutation of the rows
+        range for cross-entropy and the hinge losses or targets for the other losses,
+        the other empty). ``order`` is a permutation of the rows
         (intp) or empty for the rows in sequence. Needs claim().
 
         Returns (sum over batches of mean loss * rows, correct predictions, batches
@@ -955,7 +971,7 @@ cdef class Network:
         if not (is_buffer(X, self.typenum, 2) and n > 0 and X.shape[1] == self.n_inputs):
             raise ValueError("train_epoch: X must be a C-contiguous array of the model's "
                              f"dtype with {self.n_inputs} columns")
-        if self.kind == CROSS_ENTROPY:
+        if uses_labels(self.kind):
             if not (is_buffer(labels, cnp.NPY_INTP, 1) and labels.shape[0] == n
                     and labels_in_range(labels, self.n_outputs)):
                 raise ValueError(f"train_epoch: labels must be {n} intp labels in "
@@ -974,7 +990,7 @@ cdef class Network:
         cdef double loss_sum = 0, penalty_sum = 0
         cdef Py_ssize_t correct = 0, batches = 0
         cdef Status status
-        cdef Data d = self.batch(X, labels if self.kind == CROSS_ENTROPY else targets)
+        cdef Data d = self.batch(X, labels if uses_labels(self.kind) else targets)
         d.order = <const Py_ssize_t*> data(order)
         cdef Work w = self.work(batch_size, True)
         with nogil:
@@ -996,7 +1012,7 @@ cdef class Network:
     def forward(self, cnp.ndarray X, cnp.ndarray acts, bint probabilities):
         """acts (X.shape[0] * sum(sizes[1:]),) := every layer's output for the checked X;
         the last is the probabilities when ``probabilities``: softmax(z) for
-        cross-entropy, sigmoid(z) for binary cross-entropy (MSE: z). Reads the
+        cross-entropy, sigmoid(z) for binary cross-entropy (MSE, hinge: z). Reads the
         parameters only, so several threads may call it at once with their own
         ``acts``."""
         cdef const Layout* L = &self.layout

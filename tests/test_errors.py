@@ -174,8 +174,9 @@ MLP_CASES = [
      "got str '784'"),
     ("unknown activation", lambda: MLP([3, 2], activation="swish"), ValueError,
      "activation must be one of 'tanh', 'sigmoid', 'relu', 'identity'; got 'swish'"),
-    ("unknown loss", lambda: MLP([3, 2], loss="hinge"), ValueError,
-     "loss must be one of 'cross_entropy', 'mse', 'binary_cross_entropy'; got 'hinge'"),
+    ("unknown loss", lambda: MLP([3, 2], loss="huber"), ValueError,
+     "loss must be one of 'cross_entropy', 'mse', 'binary_cross_entropy', 'hinge', "
+     "'squared_hinge'; got 'huber'"),
     ("unknown init", lambda: MLP([3, 2], init="zeros"), ValueError,
      "init must be one of 'normal', 'xavier', 'he'; got 'zeros'"),
     ("bad dtype", lambda: MLP([3, 2], dtype=np.int32), TypeError,
