@@ -7,13 +7,13 @@ from fastmlp import MLP, History, TrainingDivergedError, datasets, gradcheck, re
 from helpers import GRAD_RTOL, assert_close, mnist_dir_or_skip, resave
 
 ACTIVATIONS = ["tanh", "sigmoid", "relu", "identity"]
-LOSSES = ["cross_entropy", "mse", "binary_cross_entropy"]
+LOSSES = ["cross_entropy", "mse", "binary_cross_entropy", "hinge", "squared_hinge"]
 DEPTHS = {1: [4, 3], 2: [4, 6, 3], 3: [4, 6, 5, 3]}
 
 
 def problem(rng, sizes, loss, n=7):
     X = rng.standard_normal((n, sizes[0]))
-    if loss == "cross_entropy":
+    if loss in ("cross_entropy", "hinge", "squared_hinge"):
         return X, rng.integers(0, sizes[-1], n)
     if loss == "binary_cross_entropy":
         return X, (rng.random((n, sizes[-1])) < 0.5).astype(float)
@@ -52,10 +52,14 @@ def test_gradients_match_reference_and_finite_differences(rng, depth, activation
 
     # A whole network's loss carries more rounding noise than one kernel's, so use
     # the step that balances it against truncation (eps ~ cbrt(machine eps)), and
-    # compare entries far below the gradient's scale against a floor.
+    # compare entries far below the gradient's scale, or below what the differences
+    # resolve (the loss's rounding, |L| machine eps, over eps), against a floor.
+    eps = 1e-5
+    resolved = abs(ref_loss) * np.finfo(np.float64).eps / eps / GRAD_RTOL
+
     def check(f, point, analytic):
-        _, err = gradcheck.gradcheck(f, point, analytic, eps=1e-5,
-                                     floor=1e-3 * np.abs(analytic).max())
+        _, err = gradcheck.gradcheck(f, point, analytic, eps=eps,
+                                     floor=max(1e-3 * np.abs(analytic).max(), resolved))
         assert err < GRAD_RTOL
 
     for l, (gW, gb) in enumerate(grads):

@@ -18,7 +18,9 @@ from helpers import DTYPE_IDS, DTYPES, assert_close_at_scale, torch_or_skip
 SIZES = [4, 7, 5, 3]
 N, BATCH, EPOCHS, SEED = 50, 16, 3, 11
 ACTIVATIONS = ["tanh", "sigmoid", "relu", "identity"]
-LOSSES = ["cross_entropy", "mse", "binary_cross_entropy"]
+LOSSES = ["cross_entropy", "mse", "binary_cross_entropy", "hinge", "squared_hinge"]
+# torch.nn.MultiMarginLoss's p for fastmlp's hinge losses.
+HINGE_P = {"hinge": 1, "squared_hinge": 2}
 # Final weights agree relative to their scale: the gradients' rounding (BLAS blocking,
 # order of sums) differs from torch's and carries through the steps.
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -53,7 +55,7 @@ dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def problem(loss, dtype):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((N, SIZES[0])).astype(dtype)
-    if loss == "cross_entropy":
+    if loss == "cross_entropy" or loss in HINGE_P:
         return X, rng.integers(0, SIZES[-1], N)
     if loss == "binary_cross_entropy":
         return X, (rng.random((N, SIZES[-1])) < 0.5).astype(dtype)
@@ -102,6 +104,8 @@ def torch_trajectory(torch, case, activation, loss, dtype, label_smoothing=0.0):
         out = net(X[rows])
         if loss == "cross_entropy":
             value = F.cross_entropy(out, y[rows], label_smoothing=label_smoothing)
+        elif loss in HINGE_P:
+            value = F.multi_margin_loss(out, y[rows], p=HINGE_P[loss])
         elif loss == "binary_cross_entropy":  # summed over the labels, mean over rows
             value = F.binary_cross_entropy_with_logits(out, y[rows], reduction="sum") / len(rows)
         else:
