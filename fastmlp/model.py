@@ -1259,7 +1259,8 @@ class MLP:
         returns the last layer's raw output, the logits that
         ``nn.CrossEntropyLoss`` (cross-entropy models; ``softmax`` of them is
         :meth:`forward`) and ``nn.BCEWithLogitsLoss`` (binary cross-entropy;
-        ``sigmoid`` of them) expect, or the predictions of ``nn.MSELoss``.
+        ``sigmoid`` of them) expect, the class scores of ``nn.MultiMarginLoss``
+        (the hinge losses), or the predictions of ``nn.MSELoss``.
         ``MLP.from_torch(model.to_torch())`` gives back the same parameters, bit
         for bit. Needs PyTorch (ImportError saying how to install it otherwise).
         """
@@ -1287,7 +1288,9 @@ class MLP:
             By default the output module's loss, and with no output module (raw
             logits, as ``to_torch`` writes them) ``"cross_entropy"``, or
             ``"binary_cross_entropy"`` for a single output. Pass ``loss="mse"``
-            for a regression network. Given, it must agree with an output module.
+            for a regression network, ``"hinge"`` or ``"squared_hinge"`` for
+            one trained with ``nn.MultiMarginLoss``. Given, it must agree with an
+            output module.
         dtype : float32 or float64, optional
             By default the parameters' dtype (which must be one of these);
             given, the parameters are converted to it.
