@@ -271,7 +271,8 @@ def test_bad_partial_fit_arguments(kwargs, exc, fragment):
 def test_partial_fit_classes_are_for_classifiers():
     X, _ = circles()
     model = fresh(loss="mse")
-    with pytest.raises(ValueError, match="classes is for cross_entropy models"):
+    with pytest.raises(ValueError, match=r"classes is for models trained on class labels "
+                                         r"\(cross_entropy, hinge, squared_hinge\)"):
         model.partial_fit(X, np.zeros((len(X), 2)), classes=[0, 1])
     assert model.partial_fit(X, np.zeros((len(X), 2))) is model
 

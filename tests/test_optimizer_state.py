@@ -226,7 +226,9 @@ def test_codes_are_the_compiled_cores():
                            "relu": network.Activation.RELU,
                            "identity": network.Activation.IDENTITY}
     assert LOSSES == {"cross_entropy": network.Loss.CROSS_ENTROPY, "mse": network.Loss.MSE,
-                      "binary_cross_entropy": network.Loss.BINARY_CROSS_ENTROPY}
+                      "binary_cross_entropy": network.Loss.BINARY_CROSS_ENTROPY,
+                      "hinge": network.Loss.HINGE,
+                      "squared_hinge": network.Loss.SQUARED_HINGE}
     assert {optim.SGD(0.1).settings(np.float64)["rule"],
             optim.Adam().settings(np.float64)["rule"]} == {network.Rule.SGD, network.Rule.ADAM}
 
