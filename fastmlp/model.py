@@ -616,9 +616,10 @@ class MLP:
         return self._loss_of(*self._xy(X, y))
 
     def score(self, X, y):
-        """Accuracy on (X, y) for cross-entropy and the hinge losses; subset accuracy (the fraction of rows
-        with every label right, scikit-learn's ``accuracy_score``) for binary
-        cross-entropy; the mean squared error (lower is better) for MSE."""
+        """Accuracy on (X, y) for cross-entropy and the hinge losses; subset accuracy
+        (the fraction of rows with every label right, scikit-learn's
+        ``accuracy_score``) for binary cross-entropy; the mean squared error (lower
+        is better) for MSE."""
         X, y = self._xy(X, y)
         return self._score_of(X, y) if self._loss_name in CLASSIFIERS else self._loss_of(X, y)
 

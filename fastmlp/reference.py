@@ -339,8 +339,9 @@ def sgd(params, grads, eta):
 #     z_l = a_{l-1} W_l^T + b_l,   a_l = f(z_l) for l < L,   output z_L (no activation)
 #   f is tanh, sigmoid, relu or the identity. The output z_L is the logits
 #   (cross-entropy, whose softmax is part of the loss; binary cross-entropy, whose
-#   sigmoid is), the class scores (hinge) or the predictions (MSE). In the code the layers are
-#   numbered from 0: weights[l] is W_{l+1}, of shape (n_out, n_in), as in fastmlp.MLP.
+#   sigmoid is), the class scores (hinge) or the predictions (MSE). In the code the
+#   layers are numbered from 0: weights[l] is W_{l+1}, of shape (n_out, n_in), as in
+#   fastmlp.MLP.
 
 def _identity(x):
     """f(x) = x"""

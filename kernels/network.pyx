@@ -143,8 +143,8 @@ cdef struct Work:
 
 
 cdef struct Data:
-    # The rows a call trains on (X (n, n_inputs); labels (cross-entropy, hinge) or targets
-    # (n, n_outputs) (MSE, binary cross-entropy), the other NULL).
+    # The rows a call trains on (X (n, n_inputs); labels (cross-entropy, hinge) or
+    # targets (n, n_outputs) (MSE, binary cross-entropy), the other NULL).
     const void* X
     const Py_ssize_t* labels
     const void* targets
@@ -954,8 +954,8 @@ cdef class Network:
         """One epoch of minibatch training with the configured optimizer and the
         training settings over X (the model's dtype, C-contiguous; labels intp in
         range for cross-entropy and the hinge losses or targets for the other losses,
-        the other empty). ``order`` is a permutation of the rows
-        (intp) or empty for the rows in sequence. Needs claim().
+        the other empty). ``order`` is a permutation of the rows (intp) or empty for
+        the rows in sequence. Needs claim().
 
         Returns (sum over batches of mean loss * rows, correct predictions, batches
         completed, status, sum over batches of the L2 penalty * rows) with status
