@@ -251,14 +251,15 @@ def multiclass_hinge(z, y, p=1, sample_weight=None):
     return float(loss), grad
 
 
-def mse(yhat, y):
+def mse(yhat, y, sample_weight=None):
     """Mean squared error over rows and its gradient.
 
     Convention: the squared error is summed over the outputs of a row and
-    averaged over rows, ``loss = (1/n) * sum_ij (yhat[i, j] - y[i, j])**2``, so
-    ``grad = 2 * (yhat - y) / n``. (PyTorch's ``MSELoss`` averages over all
-    entries instead: it equals ``loss / n_outputs``.) A 1-D ``yhat`` is n rows of
-    one output.
+    averaged over rows, ``loss = sum_i c_i * sum_j (yhat[i, j] - y[i, j])**2`` with
+    ``c_i = 1/n`` (or ``w_i / sum(w)`` with ``sample_weight``: the weighted mean),
+    so ``grad_i = 2 * c_i * (yhat_i - y_i)``. (PyTorch's ``MSELoss`` averages over
+    all entries instead: it equals ``loss / n_outputs``.) A 1-D ``yhat`` is n rows
+    of one output.
 
     Parameters
     ----------
@@ -267,6 +268,8 @@ def mse(yhat, y):
     y : array_like, same shape as yhat
         Targets, in yhat's dtype (integers converted); finite (NaN or +-inf is a
         ValueError; yhat may hold anything, which follows IEEE arithmetic).
+    sample_weight : array_like, shape (n_samples,), optional
+        Non-negative, finite weights with a positive sum.
 
     Returns
     -------
@@ -278,8 +281,10 @@ def mse(yhat, y):
     check_shape(targets, "y", yhat.shape, "targets must match the predictions")
     check_finite(targets, "y", given=y)
     y = targets
+    w, w_total = _weights(sample_weight, yhat.shape[0], yhat.dtype)
     grad = np.empty_like(yhat)
-    loss = _loss.mse(yhat.reshape(-1), y.reshape(-1), yhat.shape[0], grad.reshape(-1))
+    loss = _loss.mse(yhat.reshape(-1), y.reshape(-1), w, w_total, yhat.shape[0],
+                     grad.reshape(-1))
     return float(loss), grad
 
 

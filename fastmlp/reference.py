@@ -131,12 +131,14 @@ def multiclass_hinge(z, y, p=1, sample_weight=None):
     return float(loss), grad.astype(z.dtype)
 
 
-def mse(yhat, y):
-    """L = (1/n) sum_ij (yhat_ij - y_ij)^2,  dL/dyhat = 2 (yhat - y) / n"""
+def mse(yhat, y, sample_weight=None):
+    """L = sum_i c_i sum_j (yhat_ij - y_ij)^2,  dL/dyhat_i = 2 c_i (yhat_i - y_i)
+
+    with c_i as in ``_row_weights`` (1/n without weights)."""
     yhat = _real(yhat)
     diff = yhat - np.asarray(y, dtype=yhat.dtype)
-    n = yhat.shape[0]
-    return float(np.sum(diff ** 2) / n), 2 * diff / n
+    c = _row_weights(sample_weight, yhat.shape[0]).reshape((-1,) + (1,) * (yhat.ndim - 1))
+    return float(np.sum(c * diff ** 2)), (2 * c * diff).astype(yhat.dtype)
 
 
 # --- activations -----------------------------------------------------------

@@ -69,11 +69,14 @@ def multiclass_hinge(const floating[:, ::1] z, const Py_ssize_t[::1] labels,
     return total
 
 
-def mse(const floating[::1] yhat, const floating[::1] y, Py_ssize_t n_rows,
-        floating[::1] grad):
+def mse(const floating[::1] yhat, const floating[::1] y, const floating[::1] w,
+        floating w_total, Py_ssize_t n_rows, floating[::1] grad):
     cdef double total
+    cdef const floating* w_ptr = &w[0] if w.shape[0] > 0 else NULL
     covers(y, yhat.shape[0])
+    covers(w, n_rows if w_ptr != NULL else 0)
     covers(grad, yhat.shape[0])
     with nogil:
-        total = loss.mse(&yhat[0], &y[0], n_rows, yhat.shape[0] // n_rows, &grad[0])
+        total = loss.mse(&yhat[0], &y[0], w_ptr, w_total, n_rows, yhat.shape[0] // n_rows,
+                         &grad[0])
     return total

@@ -270,15 +270,21 @@ cdef inline double multiclass_hinge(const floating* z, const Py_ssize_t* labels,
     return total
 
 
-cdef inline double mse(const floating* yhat, const floating* y, Py_ssize_t n,
-                       Py_ssize_t k, floating* grad) noexcept nogil:
-    """L = (1/n) sum (yhat - y)**2 over the n rows of k outputs; grad := 2 (yhat - y) / n."""
-    cdef Py_ssize_t i
+cdef inline double mse(const floating* yhat, const floating* y, const floating* w,
+                       floating w_total, Py_ssize_t n, Py_ssize_t k,
+                       floating* grad) noexcept nogil:
+    """L = sum_i c_i sum_j (yhat_ij - y_ij)**2 over the n rows of k outputs;
+    grad_i := 2 c_i (yhat_i - y_i), with c_i = row_weight(w, w_total, i, n): 1/n
+    (the plain mean) or w_i / w_total."""
+    cdef Py_ssize_t i, j
     cdef double d
     cdef double total = 0
-    cdef floating two_over_n = (<floating> 2) / n
-    for i in range(n * k):
-        d = <double> yhat[i] - y[i]
-        grad[i] = two_over_n * (yhat[i] - y[i])
-        total = total + d * d
-    return total / n
+    cdef floating c
+    for i in range(n):
+        c = row_weight(w, w_total, i, n)
+        for j in range(i * k, (i + 1) * k):
+            d = <double> yhat[j] - y[j]
+            grad[j] = 2 * c * (yhat[j] - y[j])
+            # Unweighted, the plain sum divided once by n at the end.
+            total = total + (d * d if w == NULL else c * d * d)
+    return total / n if w == NULL else total

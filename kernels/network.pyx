@@ -16,7 +16,28 @@ Codes: ``Activation``, ``Loss`` and ``Rule`` (the optimizer's update rule) are
 defined here, once, and exported to Python as enums (``Network``'s callers
 name them, never their numbers). The optimizer's settings travel as one
 ``Optimizer`` struct, set by ``configure``; the settings of one training run
-(label smoothing) as one ``Training`` struct, set by ``set_training``.
+(label smoothing, dropout, gradient clipping) as one ``Training`` struct, set by
+``set_training``.
+
+Row weights: a batch's loss is its weighted mean, sum_i w_i L_i / sum_i w_i (the
+batch's own summed weights, as torch's CrossEntropyLoss(weight=...) and
+scikit-learn's MLP with sample_weight divide), and scikit-learn's L2 term (alpha,
+``l2``) is divided by that same sum, as scikit-learn does (by the batch's rows
+without weights).
+
+Dropout (training passes only): each hidden layer l with keep probability
+keep[l] < 1 multiplies its activated output by a mask of independent draws, 1/keep
+with probability keep and 0 otherwise (inverted dropout), drawn by a SplitMix64
+stream (splitmix.h) that the network keeps and the caller seeds. ``acts`` keeps the
+undropped outputs a_l, which the activation's derivative reads; ``dropped`` holds
+a_l * mask_l, which the next layer reads (forward, and its weight gradient), and
+``mask`` the masks, both laid out like ``acts``.
+
+Clipping: with clip_norm or clip_value set, the step first computes every layer's
+gradient (scikit-learn's L2 term included), clamps each entry to
+[-clip_value, clip_value] (torch.nn.utils.clip_grad_value_), then scales the whole
+gradient by min(1, clip_norm / (||g||_2 + 1e-6)) (torch.nn.utils.clip_grad_norm_),
+and only then updates the layers.
 
 Design: one call into C per step, and one per epoch (gathering the shuffled
 batches, stepping, adding up the loss, and detecting divergence happen without
@@ -49,8 +70,9 @@ cimport numpy as cnp
 from cpython.bool cimport PyBool_Check
 from cpython.float cimport PyFloat_CheckExact
 from cython cimport floating
-from libc.math cimport isfinite
+from libc.math cimport isfinite, sqrt
 from libc.limits cimport INT_MAX
+from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 from activation_ops cimport (relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
@@ -61,6 +83,10 @@ from loss_ops cimport mse, multiclass_hinge, sigmoid_bce, softmax_xent_labels
 from optim_ops cimport AdamStep, adam_step, adam_update, sgd_update
 from softmax_ops cimport softmax_rows
 from vecmath cimport all_finite, sigmoid_scalar
+
+
+cdef extern from "splitmix.h" nogil:
+    uint64_t splitmix64 "fastmlp_splitmix64"(uint64_t* state)
 
 
 cpdef enum Activation:
@@ -127,6 +153,9 @@ cdef struct Optimizer:
 cdef struct Training:
     # The settings of a training run that change what a step computes (set_training).
     double label_smoothing      # cross-entropy's eps in [0, 1] (loss_ops.pxd); 0: plain
+    double clip_norm            # > 0: the gradient's largest L2 norm; 0: no clipping
+    double clip_value           # > 0: each gradient entry's largest magnitude; 0: none
+    bint dropout                # does some hidden layer drop (Work.keep)?
 
 
 cdef struct Work:
@@ -140,6 +169,12 @@ cdef struct Work:
     Py_ssize_t* label_batch
     void* target_batch
     Py_ssize_t updates          # updates made with the current state (Adam's t)
+    void* weight_batch          # a gathered batch's row weights
+    # Dropout (training passes with Training.dropout; keep is NULL otherwise):
+    const double* keep          # per hidden layer, the probability of keeping a unit
+    uint64_t* rng     # the mask stream's state (splitmix.h)
+    void* mask                  # like acts: each hidden output's mask, 0 or 1/keep
+    void* dropped               # like acts: a_l * mask_l, what layer l + 1 reads
 
 
 cdef struct Data:
@@ -148,6 +183,7 @@ cdef struct Data:
     const void* X
     const Py_ssize_t* labels
     const void* targets
+    const void* weights         # (n,) positive row weights, or NULL: every row counts once
     Py_ssize_t n
     const Py_ssize_t* order     # a permutation of the rows, or NULL: in sequence
     void* grad_x                # dL/dX (n, n_inputs) when not NULL (backprop only)
@@ -201,19 +237,53 @@ cdef inline void activate_backward(Activation act, const floating* a, floating* 
         relu_backward(a, grad, n)
 
 
+cdef inline bint drops(const Work* w, Py_ssize_t l) noexcept nogil:
+    """Does hidden layer l drop units in this pass?"""
+    return w != NULL and w.keep != NULL and w.keep[l] < 1
+
+
+cdef inline void drop_units(const floating* a, floating* mask, floating* out, Py_ssize_t n,
+                            double keep, uint64_t* rng) noexcept nogil:
+    """mask := n draws of 1/keep (probability keep) or 0; out := a * mask.
+
+    A draw keeps the unit when its top 53 bits, read as an integer, fall below
+    keep * 2**53: the comparison a double uniform in [0, 1) < keep makes, exactly."""
+    cdef Py_ssize_t i
+    cdef uint64_t below = <uint64_t> (keep * 9007199254740992.0)
+    cdef floating scale = <floating> (1 / keep)
+    for i in range(n):
+        mask[i] = scale if (splitmix64(rng) >> 11) < below else 0
+        out[i] = a[i] * mask[i]
+
+
+cdef inline const floating* layer_input(const Layout* L, const Work* w, const floating* x,
+                                        const floating* acts, Py_ssize_t n,
+                                        Py_ssize_t l) noexcept nogil:
+    """What layer l reads: x for the first, else the previous layer's output (after
+    its dropout, when it drops)."""
+    if l == 0:
+        return x
+    if drops(w, l - 1):
+        return <const floating*> w.dropped + n * L.out_off[l - 1]
+    return acts + n * L.out_off[l - 1]
+
+
 cdef inline void forward_layers(const Layout* L, Activation act, const floating* params,
-                                const floating* x, Py_ssize_t n, floating* acts) noexcept nogil:
-    """acts := the outputs of every layer for the n rows of x (n, sizes[0])"""
-    cdef Py_ssize_t l
-    cdef const floating* a_in = x
-    cdef floating* out
+                                const floating* x, Py_ssize_t n, floating* acts,
+                                const Work* w) noexcept nogil:
+    """acts := the outputs of every layer for the n rows of x (n, sizes[0]); with a
+    training pass's work ``w`` (else NULL), the hidden layers that drop draw their
+    masks and dropped outputs into it."""
+    cdef Py_ssize_t l, off
     for l in range(L.n_layers):
-        out = acts + n * L.out_off[l]
-        linear_forward(a_in, params + L.w_off[l], params + L.b_off[l], out, n, L.sizes[l],
-                       L.sizes[l + 1])
+        off = n * L.out_off[l]
+        linear_forward(layer_input(L, w, x, acts, n, l), params + L.w_off[l],
+                       params + L.b_off[l], acts + off, n, L.sizes[l], L.sizes[l + 1])
         if l < L.n_layers - 1:
-            activate(act, out, n * L.sizes[l + 1])
-        a_in = out
+            activate(act, acts + off, n * L.sizes[l + 1])
+            if drops(w, l):
+                drop_units(acts + off, <floating*> w.mask + off, <floating*> w.dropped + off,
+                           n * L.sizes[l + 1], w.keep[l], w.rng)
 
 
 cdef inline Py_ssize_t count_correct(const floating* z, const Py_ssize_t* labels,
@@ -247,26 +317,23 @@ cdef inline Py_ssize_t count_all_correct(const floating* z, const floating* targ
     return correct
 
 
-cdef inline void update_layer(const Layout* L, const Optimizer* o, const AdamStep* adam,
-                              bint first, Py_ssize_t l, floating* params, floating* grads,
-                              floating* state, const floating* a_in, const floating* delta,
-                              Py_ssize_t n) noexcept nogil:
-    """Layer l's update, from its input a_in (n, n_in) and output gradient delta (n, n_out).
+cdef inline void apply_layer(const Layout* L, const Optimizer* o, const AdamStep* adam,
+                             bint first, Py_ssize_t l, floating* params,
+                             const floating* grads, floating* state,
+                             double l2_scale) noexcept nogil:
+    """Layer l's update from its gradient in ``grads``.
 
     The weight decay coupled to the gradient is torch's ``weight_decay`` (unless it
-    is AdamW's decoupled one) plus, for the weights only, ``l2 / n``: scikit-learn's
-    alpha. ``first`` is the first update with this state (SGD's buffer starts at g).
+    is AdamW's decoupled one) plus, for the weights only, ``l2_scale``: scikit-learn's
+    alpha divided by the batch's rows or summed weights (0 when ``grads`` already
+    holds that term). ``first`` is the first update with this state (SGD's buffer
+    starts at g).
     """
     cdef Py_ssize_t n_in = L.sizes[l], n_out = L.sizes[l + 1], P = L.n_params
     cdef Py_ssize_t w = L.w_off[l], b = L.b_off[l]
     cdef double coupled = 0 if o.decoupled else o.weight_decay
     cdef floating decay_b = <floating> coupled
-    cdef floating decay_w = <floating> (coupled + o.l2 / n)
-    if o.rule == SGD and o.momentum == 0 and o.l2 == 0:
-        linear_sgd_step(a_in, delta, params + w, params + b, n, n_in, n_out, <floating> o.lr,
-                        decay_b)
-        return
-    linear_backward_params(a_in, delta, grads + w, grads + b, n, n_in, n_out)
+    cdef floating decay_w = <floating> (coupled + l2_scale)
     if o.rule == SGD:
         # Without momentum there is no velocity (state may be NULL): never offset it.
         sgd_update(params + w, grads + w, n_out * n_in, <floating> o.lr, <floating> o.momentum,
@@ -282,34 +349,63 @@ cdef inline void update_layer(const Layout* L, const Optimizer* o, const AdamSte
                     state + 2 * P + b if o.amsgrad else NULL, decay_b, adam)
 
 
+cdef inline AdamStep adam_scalars(const Optimizer* o, Py_ssize_t updates) noexcept nogil:
+    """The scalars of Adam's update number ``updates`` (unused by SGD)."""
+    return adam_step(o.lr, o.beta1, o.beta2, o.eps, o.weight_decay if o.decoupled else 0,
+                     o.amsgrad, o.eps_before_correction, updates)
+
+
+cdef inline void update_layer(const Layout* L, const Optimizer* o, const AdamStep* adam,
+                              bint first, Py_ssize_t l, floating* params, floating* grads,
+                              floating* state, const floating* a_in, const floating* delta,
+                              Py_ssize_t n, double denom) noexcept nogil:
+    """Layer l's gradient, from its input a_in (n, n_in) and output gradient delta
+    (n, n_out), and its update (apply_layer, with l2 / denom); plain SGD adds the
+    gradient product straight into W."""
+    cdef Py_ssize_t n_in = L.sizes[l], n_out = L.sizes[l + 1]
+    cdef Py_ssize_t w = L.w_off[l], b = L.b_off[l]
+    if o.rule == SGD and o.momentum == 0 and o.l2 == 0:
+        linear_sgd_step(a_in, delta, params + w, params + b, n, n_in, n_out, <floating> o.lr,
+                        <floating> (0 if o.decoupled else o.weight_decay))
+        return
+    linear_backward_params(a_in, delta, grads + w, grads + b, n, n_in, n_out)
+    apply_layer(L, o, adam, first, l, params, grads, state, o.l2 / denom)
+
+
 cdef inline void backward_layers(const Layout* L, Activation act, const Optimizer* o,
                                  Work* w, floating* params, const floating* x,
-                                 Py_ssize_t n, floating* grad_x) noexcept nogil:
-    """Back from delta = dL/d(last output) (n, sizes[-1]) through every layer.
+                                 Py_ssize_t n, floating* grad_x, double denom) noexcept nogil:
+    """Back from delta = dL/d(last output) (n, sizes[-1]) through every layer (and
+    the dropout masks of the forward pass).
 
     Without an optimizer (``o`` NULL), writes every layer's gradient into grads.
     With one, applies its update to each layer as soon as the layer's gradient
-    exists. ``grad_x`` (n, sizes[0]) receives dL/dx unless it is NULL.
+    exists (scikit-learn's L2 term divided by ``denom``). ``grad_x`` (n, sizes[0])
+    receives dL/dx unless it is NULL.
     """
-    cdef Py_ssize_t l, n_in, n_out
+    cdef Py_ssize_t l, i, n_in, n_out
     cdef floating* delta = <floating*> w.delta
     cdef floating* delta_next = delta + w.delta_stride
     cdef floating* grads = <floating*> w.grads
     cdef const floating* acts = <const floating*> w.acts
+    cdef const floating* mask
     cdef floating* swap
     cdef floating* W
     cdef const floating* a_in
     cdef AdamStep adam
-    if o != NULL and o.rule == ADAM:
-        adam = adam_step(o.lr, o.beta1, o.beta2, o.eps, o.weight_decay if o.decoupled else 0,
-                         o.amsgrad, o.eps_before_correction, w.updates)
+    if o != NULL:
+        adam = adam_scalars(o, w.updates)
     for l in range(L.n_layers - 1, -1, -1):
         n_in, n_out = L.sizes[l], L.sizes[l + 1]
         W = params + L.w_off[l]
-        a_in = x if l == 0 else acts + n * L.out_off[l - 1]
+        a_in = layer_input(L, w, x, acts, n, l)
         if l > 0:
             linear_backward_input(W, delta, delta_next, n, n_in, n_out)
-            activate_backward(act, a_in, delta_next, n * n_in)
+            if drops(w, l - 1):
+                mask = <const floating*> w.mask + n * L.out_off[l - 1]
+                for i in range(n * n_in):
+                    delta_next[i] = delta_next[i] * mask[i]
+            activate_backward(act, acts + n * L.out_off[l - 1], delta_next, n * n_in)
         elif grad_x != NULL:
             linear_backward_input(W, delta, grad_x, n, n_in, n_out)
         if o == NULL:
@@ -317,39 +413,79 @@ cdef inline void backward_layers(const Layout* L, Activation act, const Optimize
                                    n, n_in, n_out)
         else:
             update_layer(L, o, &adam, w.updates == 1, l, params, grads,
-                         <floating*> w.state, a_in, delta, n)
+                         <floating*> w.state, a_in, delta, n, denom)
         swap = delta
         delta = delta_next
         delta_next = swap
 
 
+cdef inline void clip_and_update(const Layout* L, const Optimizer* o, const Training* t,
+                                 Work* w, floating* params, double denom) noexcept nogil:
+    """The update from the whole gradient in w.grads: add scikit-learn's L2 term,
+    clip by value, then by norm (the module docstring), then update every layer."""
+    cdef Py_ssize_t l, i
+    cdef floating* grads = <floating*> w.grads
+    cdef floating* g
+    cdef const floating* W
+    cdef floating scale, limit
+    cdef double norm = 0, coef
+    cdef AdamStep adam = adam_scalars(o, w.updates)
+    if o.l2 > 0:
+        scale = <floating> (o.l2 / denom)
+        for l in range(L.n_layers):
+            g, W = grads + L.w_off[l], params + L.w_off[l]
+            for i in range(L.sizes[l + 1] * L.sizes[l]):
+                g[i] = g[i] + scale * W[i]
+    if t.clip_value > 0:
+        limit = <floating> t.clip_value
+        for i in range(L.n_params):
+            # Written so that NaN passes through, as torch's clamp lets it.
+            if grads[i] > limit:
+                grads[i] = limit
+            elif grads[i] < -limit:
+                grads[i] = -limit
+    if t.clip_norm > 0:
+        for i in range(L.n_params):
+            norm = norm + <double> grads[i] * grads[i]
+        coef = t.clip_norm / (sqrt(norm) + 1e-6)
+        if coef < 1:
+            scale = <floating> coef
+            for i in range(L.n_params):
+                grads[i] = grads[i] * scale
+    for l in range(L.n_layers):
+        apply_layer(L, o, &adam, w.updates == 1, l, params, grads, <floating*> w.state, 0)
+
+
 cdef inline double train_step(const Layout* L, Activation act, Loss kind,
                               const Optimizer* o, const Training* t, Work* w, floating* params,
                               const floating* x, const Py_ssize_t* labels,
-                              const floating* targets, Py_ssize_t n, floating* grad_x,
+                              const floating* targets, const floating* sw, double sw_sum,
+                              Py_ssize_t n, floating* grad_x,
                               Py_ssize_t* n_correct) noexcept nogil:
     """One forward, loss and backward pass over a batch, with the update when ``o`` is
-    given. Returns the batch's mean loss. When it is not finite nothing is updated
-    (the state and its step count included), so the parameters stay those of the
-    last finite step."""
+    given. ``sw`` is the batch's (n,) row weights with sum ``sw_sum``, or NULL.
+    Returns the batch's (weighted) mean loss. When it is not finite nothing is
+    updated (the state and its step count included), so the parameters stay those
+    of the last finite step."""
     cdef Py_ssize_t k = L.sizes[L.n_layers]
     cdef floating* acts = <floating*> w.acts
     cdef const floating* out = acts + n * L.out_off[L.n_layers - 1]
+    cdef floating w_total = <floating> sw_sum
     cdef double loss
-    forward_layers(L, act, params, x, n, acts)
+    forward_layers(L, act, params, x, n, acts, w)
     if kind == CROSS_ENTROPY:
         n_correct[0] = count_correct(out, labels, n, k)
-        loss = softmax_xent_labels(out, labels, NULL, 0, n, k, t.label_smoothing,
+        loss = softmax_xent_labels(out, labels, sw, w_total, n, k, t.label_smoothing,
                                    <floating*> w.delta, False)
     elif kind == BINARY_CROSS_ENTROPY:
         n_correct[0] = count_all_correct(out, targets, n, k)
-        loss = sigmoid_bce(out, targets, NULL, 0, n, k, <floating*> w.delta, False)
+        loss = sigmoid_bce(out, targets, sw, w_total, n, k, <floating*> w.delta, False)
     elif kind == HINGE or kind == SQUARED_HINGE:
         n_correct[0] = count_correct(out, labels, n, k)
-        loss = multiclass_hinge(out, labels, NULL, 0, n, k, 1 if kind == HINGE else 2,
+        loss = multiclass_hinge(out, labels, sw, w_total, n, k, 1 if kind == HINGE else 2,
                                 <floating*> w.delta, False)
     else:
-        loss = mse(out, targets, n, k, <floating*> w.delta)
+        loss = mse(out, targets, sw, w_total, n, k, <floating*> w.delta)
     # The loss in the model's dtype: a float32 model whose loss overflows float32
     # has diverged, even though the sum in double is still finite.
     loss = <floating> loss
@@ -357,7 +493,11 @@ cdef inline double train_step(const Layout* L, Activation act, Loss kind,
         return loss
     if o != NULL:
         w.updates += 1
-    backward_layers(L, act, o, w, params, x, n, grad_x)
+    if o != NULL and (t.clip_norm > 0 or t.clip_value > 0):
+        backward_layers(L, act, NULL, w, params, x, n, grad_x, 0)
+        clip_and_update(L, o, t, w, params, sw_sum if sw != NULL else n)
+    else:
+        backward_layers(L, act, o, w, params, x, n, grad_x, sw_sum if sw != NULL else n)
     return loss
 
 
@@ -384,9 +524,10 @@ cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
     Rows order[b * batch_size: (b + 1) * batch_size] form batch b (the last may
     be smaller) and are gathered into the work's batch buffers; a NULL ``order``
     means the rows in sequence, used in place. Adds up the loss times the batch's
-    rows, the L2 penalty times the batch's rows (with l2 > 0: scikit-learn's
-    0.5 * l2 * sum ||W_l||^2 / rows, of the weights before the batch's update;
-    update_layer's l2 / n is its gradient) and the correct predictions, counts
+    rows (the loss being the batch's weighted mean with row weights), the L2 penalty
+    times the batch's rows (with l2 > 0: scikit-learn's 0.5 * l2 * sum ||W_l||^2 / s,
+    s the batch's rows or summed weights, of the weights before the batch's update;
+    update_layer's l2 / s is its gradient) and the correct predictions, counts
     the completed batches, and stops early on a non-finite loss (that batch makes
     no update) or Ctrl-C. After the last batch the parameters are checked to be
     finite (an update can overflow).
@@ -395,12 +536,15 @@ cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
     cdef Py_ssize_t b, start, rows, i, correct
     cdef const floating* X = <const floating*> d.X
     cdef const floating* targets = <const floating*> d.targets
+    cdef const floating* weights = <const floating*> d.weights
     cdef floating* x_batch = <floating*> w.x_batch
     cdef floating* target_batch = <floating*> w.target_batch
+    cdef floating* weight_batch = <floating*> w.weight_batch
     cdef const floating* x
     cdef const Py_ssize_t* lab
     cdef const floating* tgt
-    cdef double loss, penalty = 0
+    cdef const floating* sw
+    cdef double loss, sw_sum, penalty = 0
     cdef bint interrupted = False
     for b in range((n + batch_size - 1) // batch_size):
         start = b * batch_size
@@ -409,6 +553,7 @@ cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
             x = X + start * n_in
             lab = d.labels + start if d.labels != NULL else NULL
             tgt = targets + start * k if targets != NULL else NULL
+            sw = weights + start if weights != NULL else NULL
         else:
             for i in range(rows):
                 memcpy(x_batch + i * n_in, X + d.order[start + i] * n_in,
@@ -418,11 +563,20 @@ cdef inline Status train_epoch(const Layout* L, Activation act, Loss kind,
                 else:
                     memcpy(target_batch + i * k, targets + d.order[start + i] * k,
                            k * sizeof(floating))
+                if weights != NULL:
+                    weight_batch[i] = weights[d.order[start + i]]
             x, lab, tgt = x_batch, w.label_batch, target_batch
+            sw = weight_batch if weights != NULL else NULL
+        sw_sum = rows
+        if sw != NULL:
+            sw_sum = 0
+            for i in range(rows):
+                sw_sum = sw_sum + sw[i]
         correct = 0
         if o.l2 > 0:
-            penalty = 0.5 * o.l2 * weights_squared(L, params) / rows
-        loss = train_step(L, act, kind, o, t, w, params, x, lab, tgt, rows, NULL, &correct)
+            penalty = 0.5 * o.l2 * weights_squared(L, params) / sw_sum
+        loss = train_step(L, act, kind, o, t, w, params, x, lab, tgt, sw, sw_sum, rows, NULL,
+                          &correct)
         if not isfinite(loss):
             return DIVERGED
         loss_sum[0] += loss * rows
@@ -485,6 +639,17 @@ cdef inline bint all_binary_array(cnp.ndarray a) noexcept:
     return all_binary(<const float*> cnp.PyArray_DATA(a), cnp.PyArray_SIZE(a))
 
 
+cdef inline bint all_positive(const floating* x, Py_ssize_t n, double* total) noexcept nogil:
+    """Is every one of the n entries of x positive and finite? (Their sum into total.)"""
+    cdef Py_ssize_t i
+    total[0] = 0
+    for i in range(n):
+        if not (x[i] > 0 and isfinite(x[i])):
+            return False
+        total[0] += x[i]
+    return True
+
+
 cdef inline bint labels_in_range(cnp.ndarray labels, Py_ssize_t k) noexcept:
     cdef const Py_ssize_t* lab = <const Py_ssize_t*> cnp.PyArray_DATA(labels)
     cdef Py_ssize_t i
@@ -530,7 +695,10 @@ cdef class Network:
     loss : Loss
     """
     cdef readonly cnp.ndarray sizes, params, grads, state, offsets
-    cdef cnp.ndarray acts, delta, x_batch, label_batch, target_batch
+    cdef cnp.ndarray acts, delta, x_batch, label_batch, target_batch, weight_batch
+    cdef cnp.ndarray keep, mask, dropped  # dropout: keep probabilities, masks, outputs
+    cdef uint64_t rng           # the dropout masks' stream (splitmix.h)
+    cdef Py_ssize_t last_rows             # rows of the last training pass's batch
     cdef Layout layout
     cdef Optimizer opt
     cdef readonly Training training  # every pass's settings (set_training)
@@ -606,7 +774,13 @@ cdef class Network:
         self.state_lr_in_velocity = False
         self.configured_for = None
         self.updates = 0
-        self.training.label_smoothing = 0
+        self.training.label_smoothing = self.training.clip_norm = 0
+        self.training.clip_value = 0
+        self.training.dropout = False
+        self.keep = np.ones(n_layers - 1)
+        self.mask = self.dropped = np.empty(0, dtype=dtype)
+        self.rng = 0
+        self.last_rows = 0
 
     @property
     def width(self):
@@ -652,11 +826,15 @@ cdef class Network:
 
     # --- the training settings ---------------------------------------------------
 
-    def set_training(self, *, label_smoothing=0.0):
-        """Set the settings every later pass (step, backprop, train_epoch) trains with,
+    def set_training(self, *, label_smoothing=0.0, dropout=None, seed=0, clip_norm=0.0,
+                     clip_value=0.0):
+        """Set the settings every later training pass (step, backprop, train_epoch) uses,
         until the next call; a call without arguments restores the plain defaults.
 
         ``label_smoothing``: cross-entropy's eps in [0, 1] (0 for other losses).
+        ``dropout``: None, or each hidden layer's rate in [0, 1) (n_layers - 1 of
+        them), with ``seed`` (an integer in [0, 2**64)) starting the masks' stream.
+        ``clip_norm``, ``clip_value``: >= 0, finite; 0 leaves the gradient unclipped.
         Needs claim().
         """
         self.held()
@@ -666,7 +844,34 @@ cdef class Network:
                 and (t.label_smoothing == 0 or self.kind == CROSS_ENTROPY)):
             raise ValueError(f"set_training: label_smoothing must be in [0, 1], and 0 unless "
                              f"the loss is cross-entropy; got {label_smoothing!r}")
-        self.training = t
+        t.clip_norm, t.clip_value = clip_norm, clip_value
+        if not (isfinite(t.clip_norm) and t.clip_norm >= 0 and isfinite(t.clip_value)
+                and t.clip_value >= 0):
+            raise ValueError(f"set_training: clip_norm and clip_value must be finite and >= 0; "
+                             f"got {clip_norm!r}, {clip_value!r}")
+        keep = np.ones(self.layout.n_layers - 1)
+        if dropout is not None:
+            rates = np.asarray(dropout, dtype=np.float64)
+            if not (rates.shape == keep.shape and np.all((rates >= 0) & (rates < 1))):
+                raise ValueError(f"set_training: dropout must hold {keep.shape[0]} rates in "
+                                 f"[0, 1), one per hidden layer; got {dropout!r}")
+            keep = 1 - rates
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"set_training: seed must be in [0, 2**64); got {seed!r}")
+        t.dropout = bool(np.any(keep < 1))
+        self.training, self.keep, self.rng = t, keep, seed
+
+    def masks(self):
+        """The dropout masks of the last training pass's batch: per hidden layer, a copy
+        (rows, size) of its draws (0 or 1/keep), or None where it does not drop; None
+        before any pass with dropout."""
+        cdef const Layout* L = &self.layout
+        cdef Py_ssize_t n = self.last_rows
+        if not (self.training.dropout and n > 0 and self.mask.shape[0] >= n * L.width):
+            return None
+        return [self.mask[n * L.out_off[l]:n * (L.out_off[l] + L.sizes[l + 1])]
+                .reshape(n, L.sizes[l + 1]).copy() if self.keep[l] < 1 else None
+                for l in range(L.n_layers - 1)]
 
     # --- the optimizer -------------------------------------------------------------
 
@@ -761,8 +966,10 @@ cdef class Network:
     cdef int reserve(self, Py_ssize_t rows) except -1:
         """Make the workspace hold batches of up to ``rows`` rows (allocating only to grow)."""
         cdef const Layout* L = &self.layout
-        if rows <= self.rows:
+        if rows <= self.rows and (not self.training.dropout
+                                  or self.mask.shape[0] >= rows * L.width):
             return 0
+        rows = max(rows, self.rows)
         dtype = self.params.dtype
         try:
             self.acts = np.empty(rows * L.width, dtype=dtype)
@@ -770,10 +977,14 @@ cdef class Network:
             self.x_batch = np.empty((rows, self.n_inputs), dtype=dtype)
             self.label_batch = np.empty(rows, dtype=np.intp)
             self.target_batch = np.empty((rows, self.n_outputs), dtype=dtype)
+            self.weight_batch = np.empty(rows, dtype=dtype)
+            if self.training.dropout:
+                self.mask = np.empty(rows * L.width, dtype=dtype)
+                self.dropped = np.empty(rows * L.width, dtype=dtype)
         except MemoryError:
             self.rows = 0  # whatever was allocated is dropped with the next reserve
-            need = rows * (L.width + 2 * L.max_size + self.n_inputs
-                           + self.n_outputs) * dtype.itemsize
+            need = rows * (L.width * (3 if self.training.dropout else 1) + 2 * L.max_size
+                           + self.n_inputs + self.n_outputs + 1) * dtype.itemsize
             raise MemoryError(
                 f"a batch of {rows} rows through layers {self.sizes.tolist()} needs "
                 f"{need / 2**30:.1f} GiB of workspace, more than can be allocated: "
@@ -792,6 +1003,11 @@ cdef class Network:
                 and cnp.PyArray_SIZE(self.x_batch) >= rows * self.n_inputs
                 and cnp.PyArray_SIZE(self.label_batch) >= rows
                 and cnp.PyArray_SIZE(self.target_batch) >= rows * self.n_outputs
+                and cnp.PyArray_SIZE(self.weight_batch) >= rows
+                and (not self.training.dropout
+                     or (self.mask.shape[0] >= rows * L.width
+                         and self.dropped.shape[0] >= rows * L.width
+                         and self.keep.shape[0] == L.n_layers - 1))
                 and cnp.PyArray_SIZE(self.grads) == L.n_params
                 and (not update or (self.configured
                                     and self.state.shape[0] == state_slots(&self.opt)))):
@@ -801,7 +1017,12 @@ cdef class Network:
         w.delta_stride = self.delta.shape[1]
         w.x_batch, w.target_batch = data(self.x_batch), data(self.target_batch)
         w.label_batch = <Py_ssize_t*> data(self.label_batch)
+        w.weight_batch = data(self.weight_batch)
         w.updates = self.updates
+        w.keep, w.rng, w.mask, w.dropped = NULL, &self.rng, NULL, NULL
+        if self.training.dropout:
+            w.keep = <const double*> data(self.keep)
+            w.mask, w.dropped = data(self.mask), data(self.dropped)
         return w
 
     cdef bint fits(self, object X, object y):
@@ -843,9 +1064,29 @@ cdef class Network:
         cdef char* p_end = p_start + cnp.PyArray_NBYTES(self.params)
         return start < p_end and p_start < end
 
-    cdef Data batch(self, cnp.ndarray X, cnp.ndarray y):
+    cdef int check_weights(self, object weights, Py_ssize_t n, str caller) except -1:
+        """ValueError unless ``weights`` is None or n positive, finite row weights of the
+        model's dtype (C-contiguous) whose sum is finite in that dtype."""
+        cdef cnp.ndarray arr
+        cdef double total = 0
+        cdef bint positive
+        if weights is None:
+            return 0
+        if is_buffer(weights, self.typenum, 1) and (<cnp.ndarray> weights).shape[0] == n:
+            arr = weights
+            if self.typenum == cnp.NPY_DOUBLE:
+                positive = all_positive(<const double*> cnp.PyArray_DATA(arr), n, &total)
+            else:
+                positive = all_positive(<const float*> cnp.PyArray_DATA(arr), n, &total)
+            if positive and finite_in(total, self.typenum):
+                return 0
+        raise ValueError(f"{caller}: weights must be a C-contiguous vector of {n} positive, "
+                         f"finite {self.params.dtype} row weights with a finite sum")
+
+    cdef Data batch(self, cnp.ndarray X, cnp.ndarray y, object weights=None):
         cdef Data d
         d.X, d.n, d.order, d.grad_x = cnp.PyArray_DATA(X), X.shape[0], NULL, NULL
+        d.weights = cnp.PyArray_DATA(<cnp.ndarray> weights) if weights is not None else NULL
         d.labels = <const Py_ssize_t*> cnp.PyArray_DATA(y) if uses_labels(self.kind) else NULL
         d.targets = cnp.PyArray_DATA(y) if not uses_labels(self.kind) else NULL
         return d
@@ -904,26 +1145,27 @@ cdef class Network:
                 f"and use a lower learning rate")
         return loss
 
-    def backprop(self, X, y, cnp.ndarray grad_x=None):
-        """Gradients of the mean loss on (X, y) into ``grads`` (and dL/dX into
-        ``grad_x`` (n, sizes[0]) when given), without an update; returns the loss.
-        X and y must pass ``fits``. Needs claim()."""
+    def backprop(self, X, y, cnp.ndarray grad_x=None, weights=None):
+        """Gradients of the mean loss on (X, y) (weighted by ``weights`` (n,) when given)
+        into ``grads`` (and dL/dX into ``grad_x`` (n, sizes[0]) when given), without an
+        update; returns the loss. X and y must pass ``fits``. Needs claim()."""
         self.held()
         if not self.fits(X, y):
             raise ValueError("backprop needs X and y in the model's exact form (see fits)")
+        self.check_weights(weights, X.shape[0], "backprop")
         if grad_x is not None and not (is_buffer(grad_x, self.typenum, 2)
                                        and grad_x.shape[0] == X.shape[0]
                                        and grad_x.shape[1] == self.n_inputs):
             raise ValueError(f"grad_x must be a C-contiguous {self.params.dtype} array of "
                              f"shape ({X.shape[0]}, {self.n_inputs})")
-        return self.run(X, y, False, grad_x)
+        return self.run(X, y, False, grad_x, weights)
 
     cdef double run(self, cnp.ndarray X, cnp.ndarray y, bint update,
-                    cnp.ndarray grad_x) except? -1:
+                    cnp.ndarray grad_x, object weights=None) except? -1:
         """train_step on checked arrays, with the GIL released when it pays."""
         cdef Py_ssize_t correct = 0, n = X.shape[0]
         cdef double loss
-        cdef Data d = self.batch(X, y)
+        cdef Data d = self.batch(X, y, weights)
         cdef Work w = self.work(n, update)
         cdef const Optimizer* o = &self.opt if update else NULL
         if grad_x is not None:
@@ -936,26 +1178,40 @@ cdef class Network:
         else:
             loss = self.run_step(o, &w, &d, &correct)
         self.updates = w.updates
+        self.last_rows = n
         return loss
 
     cdef double run_step(self, const Optimizer* o, Work* w, const Data* d,
                          Py_ssize_t* correct) noexcept nogil:
-        """train_step in the model's dtype"""
+        """train_step in the model's dtype, the weights' sum taken in double"""
+        cdef double sw_sum = d.n
+        cdef Py_ssize_t i
         if self.typenum == cnp.NPY_DOUBLE:
+            if d.weights != NULL:
+                sw_sum = 0
+                for i in range(d.n):
+                    sw_sum = sw_sum + (<const double*> d.weights)[i]
             return train_step(&self.layout, self.act, self.kind, o, &self.training, w,
                               <double*> self.p, <const double*> d.X, d.labels,
-                              <const double*> d.targets, d.n, <double*> d.grad_x, correct)
+                              <const double*> d.targets, <const double*> d.weights, sw_sum,
+                              d.n, <double*> d.grad_x, correct)
+        if d.weights != NULL:
+            sw_sum = 0
+            for i in range(d.n):
+                sw_sum = sw_sum + (<const float*> d.weights)[i]
         return train_step(&self.layout, self.act, self.kind, o, &self.training, w,
                           <float*> self.p, <const float*> d.X, d.labels,
-                          <const float*> d.targets, d.n, <float*> d.grad_x, correct)
+                          <const float*> d.targets, <const float*> d.weights, sw_sum, d.n,
+                          <float*> d.grad_x, correct)
 
     def train_epoch(self, cnp.ndarray X, cnp.ndarray labels, cnp.ndarray targets,
-                    cnp.ndarray order, Py_ssize_t batch_size):
+                    cnp.ndarray order, Py_ssize_t batch_size, weights=None):
         """One epoch of minibatch training with the configured optimizer and the
         training settings over X (the model's dtype, C-contiguous; labels intp in
         range for cross-entropy and the hinge losses or targets for the other losses,
         the other empty). ``order`` is a permutation of the rows (intp) or empty for
-        the rows in sequence. Needs claim().
+        the rows in sequence; ``weights`` None or the rows' (n,) positive weights.
+        Needs claim().
 
         Returns (sum over batches of mean loss * rows, correct predictions, batches
         completed, status, sum over batches of the L2 penalty * rows) with status
@@ -985,12 +1241,13 @@ cdef class Network:
             raise ValueError(f"train_epoch: order must be {n} row indices in [0, {n})")
         if not 1 <= batch_size <= min(n, INT_MAX):
             raise ValueError(f"train_epoch: batch_size must be in [1, {n}]; got {batch_size}")
+        self.check_weights(weights, n, "train_epoch")
         if not self.configured:
             raise RuntimeError("train_epoch: configure the optimizer first")
         cdef double loss_sum = 0, penalty_sum = 0
         cdef Py_ssize_t correct = 0, batches = 0
         cdef Status status
-        cdef Data d = self.batch(X, labels if uses_labels(self.kind) else targets)
+        cdef Data d = self.batch(X, labels if uses_labels(self.kind) else targets, weights)
         d.order = <const Py_ssize_t*> data(order)
         cdef Work w = self.work(batch_size, True)
         with nogil:
@@ -1003,6 +1260,7 @@ cdef class Network:
                                      &self.training, &w, <float*> self.p, &d, batch_size,
                                      &loss_sum, &correct, &batches, &penalty_sum)
         self.updates = w.updates
+        self.last_rows = n - (batches - 1) * batch_size if status != DIVERGED and batches else 0
         if status == INTERRUPTED:
             raise_pending()
         return (loss_sum, correct, batches,
@@ -1032,11 +1290,11 @@ cdef class Network:
         with nogil:
             if self.typenum == cnp.NPY_DOUBLE:
                 forward_layers(L, self.act, <double*> self.p, <double*> x, n,
-                               <double*> out)
+                               <double*> out, NULL)
                 if probabilities:
                     probabilities_of(self.kind, <double*> out + last, n, k)
             else:
                 forward_layers(L, self.act, <float*> self.p, <float*> x, n,
-                               <float*> out)
+                               <float*> out, NULL)
                 if probabilities:
                     probabilities_of(self.kind, <float*> out + last, n, k)
