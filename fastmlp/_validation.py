@@ -370,6 +370,74 @@ def check_sample_weight(w, name, n_samples, dtype):
     return scaled, scaled.sum(dtype=np.float64).item()
 
 
+def check_row_weights(w, name, n_samples, dtype):
+    """Training weights: (n_samples,) positive, finite values whose sum is finite in
+    ``dtype``, returned as a C-contiguous array of ``dtype``, not rescaled (the L2
+    term is divided by the summed weights, so their scale matters).
+
+    Zero weights are refused: a row that should not count is left out of the data.
+    """
+    arr = as_array(w, name)
+    check_real_dtype(arr, name, dtype)
+    check_ndim(arr, name, 1, "(n_samples,)")
+    check_shape(arr, name, (n_samples,), "one weight per row")
+    arr = as_finite_array(arr, name, dtype)
+    if not np.all(arr > 0):
+        i = int(np.argmin(arr > 0))
+        raise ValueError(f"{name} must be positive (leave out the rows that should not "
+                         f"count); got {arr[i].item()!r} at index {i}")
+    total = arr.sum(dtype=np.float64)
+    with np.errstate(over="ignore"):  # the overflow is the error below
+        fits = np.isfinite(arr.dtype.type(total))
+    if not fits:
+        raise ValueError(f"{name} must have a sum finite in {arr.dtype.name}; got a sum of "
+                         f"{total:.4g}")
+    return arr.copy() if np.shares_memory(arr, w) else arr
+
+
+def class_weight_of(class_weight, labels, n_classes):
+    """Each class's weight, (n_classes,) float64, from ``class_weight``: "balanced"
+    (scikit-learn's n_samples / (n_classes_present * count), over the classes ``labels``
+    holds) or a dict {class: positive weight} (classes it leaves out weigh 1)."""
+    weights = np.ones(n_classes)
+    if isinstance(class_weight, str):
+        check_choice(class_weight, "class_weight", ("balanced",))
+        counts = np.bincount(labels, minlength=n_classes)
+        present = counts > 0
+        weights[present] = labels.shape[0] / (np.count_nonzero(present) * counts[present])
+        return weights
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be 'balanced', a dict {{class: weight}} or None; "
+                        f"got {type(class_weight).__name__}")
+    for key, value in class_weight.items():
+        if isinstance(key, (bool, np.bool_)) or not _is_integer(key) \
+                or not 0 <= key < n_classes:
+            raise ValueError(f"class_weight's keys must be the model's classes, integers in "
+                             f"[0, {n_classes}); got the key {key!r}")
+        weights[int(key)] = check_real(value, f"class_weight[{key!r}]", minimum=0.0,
+                                       exclusive=True)
+    return weights
+
+
+def check_dropout(dropout, n_hidden):
+    """Each hidden layer's dropout rate, (n_hidden,) float64 in [0, 1): one rate for
+    every hidden layer, or a sequence of one per hidden layer."""
+    if isinstance(dropout, (numbers.Real, np.floating)) and not isinstance(dropout, bool):
+        rates = [check_real(dropout, "dropout", minimum=0.0, below=1.0)] * n_hidden
+        if dropout != 0 and n_hidden == 0:
+            raise ValueError(f"dropout applies to hidden layers and this model has none; "
+                             f"pass dropout=0; got {dropout!r}")
+        return np.array(rates, dtype=np.float64)
+    if isinstance(dropout, (str, bytes)) or not isinstance(dropout, (Sequence, np.ndarray)):
+        raise TypeError(f"dropout must be a rate in [0, 1) or a sequence of one rate per "
+                        f"hidden layer; got {type(dropout).__name__} {dropout!r}")
+    if len(dropout) != n_hidden:
+        raise ValueError(f"dropout must give one rate per hidden layer ({n_hidden}); got "
+                         f"{len(dropout)} rates: {list(dropout)!r}")
+    return np.array([check_real(rate, f"dropout[{l}]", minimum=0.0, below=1.0)
+                     for l, rate in enumerate(dropout)], dtype=np.float64)
+
+
 def check_bool(value, name):
     """True or False (numpy's bool too); anything else is a TypeError."""
     if not isinstance(value, (bool, np.bool_)):

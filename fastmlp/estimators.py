@@ -76,27 +76,6 @@ _EXTENSIONS = {"dtype": "no_validation", "class_weight": "no_validation",
                "label_smoothing": "no_validation", "callbacks": "no_validation"}
 
 
-# Row weights reach the estimators through MLP.fit(sample_weight=...), which is not
-# built yet: until then fit refuses sample_weight and class_weight.
-_WAITING = "sample_weight and class_weight wait for MLP.fit's row weights (not built yet)"
-
-
-def _expected_failed_checks(estimator):
-    """The scikit-learn estimator checks the estimators fail on purpose, with the reason
-    (``parametrize_with_checks(..., expected_failed_checks=_expected_failed_checks)``)."""
-    return {
-        "check_sample_weight_equivalence_on_dense_data":
-            "stochastic training: weighting a row by 2 is not repeating it (the batches "
-            "differ), as for scikit-learn's own MLPs",
-        **{check: _WAITING for check in (
-            "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
-            "check_sample_weights_list", "check_sample_weights_shape",
-            "check_sample_weights_not_overwritten", "check_sample_weights_invariance",
-            "check_class_weight_classifiers", "check_all_zero_sample_weights_error",
-            "check_classifiers_one_label_sample_weights")},
-    }
-
-
 class _Mapping:
     """scikit-learn's loss scale against fastmlp's, for one output layer."""
 
@@ -270,23 +249,12 @@ class _BaseMLP(BaseEstimator):
 
         ``sample_weight`` (n_samples,) weights each row's loss (the batch's loss is
         divided by its summed weights, as scikit-learn 1.9 does); rows of weight 0
-        are dropped before training (``MLP.fit`` refuses zero weights). Not yet
-        available: until ``MLP.fit`` takes row weights, a ``sample_weight`` (or
-        ``class_weight``, ``dropout``, ``clip_grad_norm``) raises NotImplementedError.
+        are dropped before training (``MLP.fit`` refuses zero weights).
         """
         self._validate_params()
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
-        waiting = [name for name, given in (
-            ("sample_weight", sample_weight is not None),
-            ("class_weight", getattr(self, "class_weight", None) is not None),
-            ("dropout", bool(self.dropout)), ("clip_grad_norm", self.clip_grad_norm is not None))
-            if given]
-        if waiting:
-            raise NotImplementedError(
-                f"{', '.join(waiting)}: MLP.fit does not take row weights, dropout or "
-                f"clipping yet (they come with issue 12's remaining part); leave them None")
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if any(h <= 0 for h in hidden):
@@ -448,21 +416,20 @@ class _BaseMLP(BaseEstimator):
             model._params[...] = callback.best_params
 
     def _fit_lbfgs(self, X, Y, sample_weight):
-        if sample_weight is not None:
-            raise NotImplementedError("solver='lbfgs' does not take sample_weight yet: use "
-                                      "'adam' or 'sgd'")
         model = self._model
         mapping = _Mapping(self._loss_name, Y.shape[1])
         y_fit = Y.argmax(axis=1) if self._loss_name == "cross_entropy" else Y
         X, y_fit = model._xy(X, y_fit)
-        n = X.shape[0]
+        row_weights = model._row_weights(sample_weight, None, y_fit)
+        # scikit-learn divides the L2 term by the summed weights (the rows without).
+        n = X.shape[0] if row_weights is None else float(np.sum(row_weights, dtype=np.float64))
         params = model._params
         weights = model._split(params)[0]
 
         def loss_and_grad(x):
             params[...] = x
             with model._training():
-                loss = model._net.backprop(X, y_fit, None)
+                loss = model._net.backprop(X, y_fit, None, row_weights)
                 grad = np.array(model._net.grads, dtype=np.float64)
             penalty = sum(float(np.dot(W.ravel(), W.ravel())) for W in weights)
             loss = loss / mapping.loss_divisor + 0.5 * self.alpha * penalty / n
@@ -532,7 +499,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     fastmlp's compiled permutation, seeded from the estimator's RandomState (the
     same distribution, not the same orders), so results match scikit-learn's
     exactly only with ``shuffle=False``; rows of weight 0 are dropped; sparse input
-    is refused; ``solver="lbfgs"`` takes no ``sample_weight``.
+    is refused.
     """
 
     _loss_kind = "classifier"

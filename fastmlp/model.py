@@ -33,10 +33,11 @@ from . import optim as _optim
 from ._kernels import network as _network
 from ._serialization import FORMAT_VERSION, OPTIMIZER_FORMAT_VERSION, checksum, read_model
 from ._validation import (BLAS_INT_MAX, as_array, as_finite_array, check_blas_dims,
-                          check_bool, check_choice, check_finite, check_int, check_label_ndim, check_labels,
-                          check_label_smoothing, check_ndim, check_not_empty, check_output_path,
-                          check_real_dtype, check_real, check_seed, check_setting,
-                          check_sgd_settings, check_shape, check_zero_one)
+                          check_bool, check_choice, check_dropout, check_finite, check_int,
+                          check_label_ndim, check_labels, check_label_smoothing, check_ndim,
+                          check_not_empty, check_output_path, check_real_dtype, check_real,
+                          check_row_weights, check_seed, check_setting, check_sgd_settings,
+                          check_shape, check_zero_one, class_weight_of)
 from .datasets import holdout_size, split_indices
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
@@ -523,25 +524,26 @@ class MLP:
             out[start:start + block.shape[0]] = used[used.size - block.shape[0] * k:].reshape(-1, k)
         return out
 
-    def _loss_of(self, X, y):
-        """Mean loss on the checked (X, y)."""
+    def _loss_of(self, X, y, weights=None):
+        """Mean loss on the checked (X, y), weighted by the checked ``weights``."""
         from . import kernels
         out = self._outputs(X, False)
         if self._loss_name in HINGE_P:
-            return kernels.multiclass_hinge(out, y, p=HINGE_P[self._loss_name])[0]
+            return kernels.multiclass_hinge(out, y, p=HINGE_P[self._loss_name],
+                                            sample_weight=weights)[0]
         loss = {"cross_entropy": kernels.softmax_cross_entropy, "mse": kernels.mse,
                 "binary_cross_entropy": kernels.sigmoid_binary_cross_entropy}
-        return loss[self._loss_name](out, y)[0]
+        return loss[self._loss_name](out, y, sample_weight=weights)[0]
 
     def _finite_on(self, X, y):
         """Do the parameters give finite outputs and a finite loss on the checked (X, y)?"""
         return (np.isfinite(self._params).all() and np.isfinite(self._outputs(X, False)).all()
                 and math.isfinite(self._loss_of(X, y)))
 
-    def _backprop(self, X, y, grad_x=None):
-        """Gradients of the mean loss on the checked (X, y) into the network's buffers
-        (the caller holds the workspace: see _training)."""
-        loss = self._net.backprop(X, y, grad_x)
+    def _backprop(self, X, y, grad_x=None, weights=None):
+        """Gradients of the mean loss on the checked (X, y) (and weights) into the
+        network's buffers (the caller holds the workspace: see _training)."""
+        loss = self._net.backprop(X, y, grad_x, weights)
         self._check_finite_loss(loss, X, y)
 
     # --- inference ----------------------------------------------------------------
@@ -609,34 +611,42 @@ class MLP:
         out = self.forward(X)
         return out.argmax(axis=1) if self._loss_name in LABEL_LOSSES else out
 
-    def loss(self, X, y):
+    def loss(self, X, y, sample_weight=None):
         """Mean loss on (X, y): cross-entropy of the labels, binary cross-entropy summed
         over the labels, sum-over-outputs MSE (never label-smoothed), or the
-        multi-class hinge of the labels."""
-        return self._loss_of(*self._xy(X, y))
+        multi-class hinge of the labels; the weighted mean with ``sample_weight``."""
+        X, y = self._xy(X, y)
+        return self._loss_of(X, y, self._row_weights(sample_weight, None, y))
 
-    def score(self, X, y):
+    def score(self, X, y, sample_weight=None):
         """Accuracy on (X, y) for cross-entropy and the hinge losses; subset accuracy
         (the fraction of rows with every label right, scikit-learn's
         ``accuracy_score``) for binary cross-entropy; the mean squared error (lower
-        is better) for MSE."""
+        is better) for MSE. Weighted means with ``sample_weight``."""
         X, y = self._xy(X, y)
-        return self._score_of(X, y) if self._loss_name in CLASSIFIERS else self._loss_of(X, y)
+        weights = self._row_weights(sample_weight, None, y)
+        if self._loss_name in CLASSIFIERS:
+            return self._score_of(X, y, weights)
+        return self._loss_of(X, y, weights)
 
     # --- gradients and training ---------------------------------------------------
 
-    def gradients(self, X, y, label_smoothing=0.0):
+    def gradients(self, X, y, label_smoothing=0.0, sample_weight=None):
         """dL/dW and dL/db of the mean loss on (X, y), without changing the model.
 
         ``label_smoothing`` (cross-entropy only) smooths the targets as :meth:`fit`
         does; ``step``, ``input_gradient`` and ``loss`` always use the plain loss.
+        ``sample_weight`` (n,) makes the loss the weighted mean, as in :meth:`fit`.
+        The gradient is the loss's alone: no dropout, no L2 term, no clipping.
 
         Returns a list of ``(grad_W, grad_b)`` per layer, shaped like the parameters.
         """
         X, y = self._batch(X, y)
         label_smoothing = self._check_label_smoothing(label_smoothing)
+        weights = None if sample_weight is None else check_row_weights(
+            sample_weight, "sample_weight", X.shape[0], self._dtype)
         with self._training(), self._settings(label_smoothing=label_smoothing):
-            self._backprop(X, y)
+            self._backprop(X, y, weights=weights)
             grads = self._net.grads.copy()
         return list(zip(*self._split(grads)))
 
@@ -647,6 +657,49 @@ class MLP:
         with self._training():
             self._backprop(X, y, grad_x)
         return grad_x
+
+    def _row_weights(self, sample_weight, class_weight, y, name="sample_weight"):
+        """The rows' training weights (checked ``sample_weight`` times each row's class
+        weight), or None when neither is given; see fit."""
+        if sample_weight is None and class_weight is None:
+            return None
+        n = y.shape[0]
+        weights = (np.ones(n, dtype=self._dtype) if sample_weight is None
+                   else check_row_weights(sample_weight, name, n, self._dtype))
+        if class_weight is not None:
+            labels, k = self._class_labels(y)
+            per_class = class_weight_of(class_weight, labels, k)
+            weights = check_row_weights(weights * per_class[labels].astype(self._dtype),
+                                        f"{name} times class_weight", n, self._dtype)
+        return weights
+
+    def _class_labels(self, y):
+        """(labels (n,), number of classes) of the checked y, for class_weight."""
+        if self._loss_name in LABEL_LOSSES:
+            return y, self._layer_sizes[-1]
+        if self._loss_name == "binary_cross_entropy" and y.shape[1] == 1:
+            return y[:, 0].astype(np.intp), 2
+        raise ValueError(f"class_weight needs one class label per row: a cross_entropy, "
+                         f"hinge or single-output binary_cross_entropy model; this one uses "
+                         f"{self._loss_name} with {self._layer_sizes[-1]} outputs (weight the "
+                         f"rows with sample_weight instead)")
+
+    def _training_settings(self, label_smoothing, dropout, clip_grad_norm, clip_grad_value,
+                           rng):
+        """fit's ``Network.set_training`` settings, checked; the dropout stream is seeded
+        from ``rng`` (drawn only when some layer drops, so that fits without dropout
+        shuffle as they always did)."""
+        settings = {"label_smoothing": self._check_label_smoothing(label_smoothing)}
+        rates = check_dropout(dropout, self.n_layers - 1)
+        if rates.any():
+            settings["dropout"] = rates
+            settings["seed"] = int(rng.integers(2**64, dtype=np.uint64))
+        for value, name, key in ((clip_grad_norm, "clip_grad_norm", "clip_norm"),
+                                 (clip_grad_value, "clip_grad_value", "clip_value")):
+            if value is not None:
+                settings[key] = check_setting(value, name, self._dtype, minimum=0.0,
+                                              exclusive=True)
+        return settings
 
     def _check_label_smoothing(self, value):
         value = check_label_smoothing(value, self._dtype)
@@ -755,7 +808,8 @@ class MLP:
             weight_decay=0.0, shuffle=True, validation_data=None, progress=True, seed=None,
             optimizer=None, schedule=None, callbacks=None, early_stopping=False,
             validation_fraction=0.1, patience=10, tol=1e-4, monitor="val_loss",
-            label_smoothing=0.0):
+            label_smoothing=0.0, sample_weight=None, class_weight=None, dropout=0.0,
+            clip_grad_norm=None, clip_grad_value=None):
         """Train by minibatch gradient descent; returns a :class:`History`.
 
         Parameters
@@ -781,8 +835,9 @@ class MLP:
         shuffle : bool
             Visit the rows in a new random order each epoch
             (``rng.permutation(n)``, rng = ``np.random.default_rng(seed)``).
-        validation_data : (X_val, y_val), optional
-            Measured after every epoch into ``val_loss`` and ``val_accuracy``.
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Measured after every epoch into ``val_loss`` and ``val_accuracy``
+            (weighted means with the third item).
         progress : bool
             Show a tqdm progress bar with the epoch's loss and accuracy: adds a
             ``fastmlp.callbacks.ProgressBar`` after ``callbacks`` (unless they hold
@@ -838,6 +893,44 @@ class MLP:
             ``torch.nn.CrossEntropyLoss(label_smoothing=eps)``, eps in [0, 1],
             inside the compiled epoch. ``History.loss`` is then the smoothed loss;
             ``val_loss``, :meth:`loss`, ``step`` and ``input_gradient`` stay plain.
+        sample_weight : array_like, shape (n_samples,), optional
+            Positive, finite row weights (a zero, negative or non-finite weight is
+            a ValueError: leave out the rows that should not count). Each batch's
+            loss becomes its weighted mean, sum_i w_i L_i / sum_i w_i over the
+            batch's rows: the convention of ``torch.nn.CrossEntropyLoss(weight=...)``
+            (its class weights) and of scikit-learn's MLPs with ``sample_weight``
+            (whose L2 term, ``alpha``, is divided by the batch's summed weights too,
+            as it is here). ``History.loss`` stays the mean over rows of the
+            batches' losses (scikit-learn's ``loss_curve_``). Rows held out for
+            early stopping keep their weights: ``val_loss`` and ``val_accuracy``
+            are then weighted means.
+        class_weight : "balanced" or dict, optional
+            Models trained on class labels (cross-entropy, the hinge losses, and
+            binary cross-entropy with one output): each row's weight is multiplied
+            by its class's. ``"balanced"`` is scikit-learn's
+            ``n_samples / (n_classes * np.bincount(y))`` over the classes present;
+            a dict ``{class: weight > 0}`` gives the weights (1 for classes it
+            leaves out). With ``sample_weight``, the product weighs each row.
+        dropout : float or sequence of floats, default 0
+            Inverted dropout on the hidden layers while training: each hidden
+            unit's output is kept with probability 1 - rate and then divided by
+            1 - rate, or set to 0 (``torch.nn.Dropout(rate)`` after each hidden
+            activation). One rate for every hidden layer, or one per hidden layer,
+            each in [0, 1). The masks are drawn inside the compiled epoch by a
+            generator seeded from ``seed``: two fits with the same seed give the
+            same weights. ``forward``, ``predict``, ``val_loss`` and the other
+            evaluations never drop.
+        clip_grad_norm : float > 0, optional
+            Before each update, scale the whole gradient (every layer's weights
+            and biases; scikit-learn's L2 term included, torch's ``weight_decay``
+            not, as in torch where the optimizer adds it) by
+            ``min(1, clip_grad_norm / (||g||_2 + 1e-6))``:
+            ``torch.nn.utils.clip_grad_norm_``'s semantics.
+        clip_grad_value : float > 0, optional
+            Before each update, clamp every gradient entry to
+            ``[-clip_grad_value, clip_grad_value]``
+            (``torch.nn.utils.clip_grad_value_``); with ``clip_grad_norm`` too, the
+            clamp comes first.
 
         The history's ``stop_reason`` says why training ended ("max_epochs",
         "early_stopping", "callback", "interrupted", ...).
@@ -869,6 +962,7 @@ class MLP:
         completed epochs with ``interrupted=True`` (and a warning).
         """
         X, y = self._xy(X, y)
+        weights = self._row_weights(sample_weight, class_weight, y)
         epochs = check_int(epochs, "epochs", 1)
         if batch_size is not None:
             batch_size = check_int(batch_size, "batch_size", 1)
@@ -877,29 +971,36 @@ class MLP:
         settings = optimizer.settings(self._dtype)
         val = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError(f"validation_data must be a pair (X_val, y_val); got "
+            if (not isinstance(validation_data, (tuple, list))
+                    or len(validation_data) not in (2, 3)):
+                raise TypeError(f"validation_data must be a pair (X_val, y_val) or a triple "
+                                f"(X_val, y_val, sample_weight_val); got "
                                 f"{type(validation_data).__name__}")
-            val = self._xy(*validation_data, names=("validation_data[0] (X_val)",
-                                                    "validation_data[1] (y_val)"))
+            val = self._xy(*validation_data[:2], names=("validation_data[0] (X_val)",
+                                                        "validation_data[1] (y_val)"))
+            if len(validation_data) == 3:
+                val += (check_row_weights(validation_data[2],
+                                          "validation_data[2] (sample_weight_val)",
+                                          val[0].shape[0], self._dtype),)
         shuffle, progress = check_bool(shuffle, "shuffle"), check_bool(progress, "progress")
         rng = np.random.default_rng(check_seed(seed))
         callbacks = _callbacks.check_callbacks(callbacks)
         stopper, held_out = self._early_stopping(early_stopping, validation_fraction, patience,
                                                  tol, monitor, val is not None)
         if held_out:
-            X, y, val = self._hold_out(X, y, held_out, rng)
+            X, y, weights, val = self._hold_out(X, y, weights, held_out, rng)
         callbacks = _fit_callbacks(stopper, callbacks, progress)
         n = X.shape[0]
         batch_size = n if batch_size is None else min(batch_size, n)
         if batch_size > BLAS_INT_MAX:
             raise ValueError(f"batch_size must be <= {BLAS_INT_MAX} rows (BLAS's int); got "
                              f"{batch_size} (pass a smaller batch_size)")
-        label_smoothing = self._check_label_smoothing(label_smoothing)
+        training = self._training_settings(label_smoothing, dropout, clip_grad_norm,
+                                           clip_grad_value, rng)
         run = self._schedule_run(schedule, optimizer.lr, epochs, n, val)
-        with self._training(), self._settings(label_smoothing=label_smoothing):
-            return self._fit(X, y, epochs, batch_size, shuffle, val, callbacks, rng, optimizer,
-                             settings, run)
+        with self._training(), self._settings(**training):
+            return self._fit(X, y, weights, epochs, batch_size, shuffle, val, callbacks, rng,
+                             optimizer, settings, run)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, batch_size=32,
                     optimizer=None):
@@ -927,9 +1028,9 @@ class MLP:
             dask-ml repeats it on every call), and a label of ``y`` outside the set
             is a ValueError. ``fit`` neither reads nor changes the set; copies and
             pickles keep it, ``save`` does not.
-        sample_weight : None
-            Per-row weights arrive with ``fit``'s ``sample_weight``; until then
-            anything but None is a NotImplementedError.
+        sample_weight : array_like, shape (n_samples,), optional
+            Positive row weights, as for fit (each batch's loss is its weighted
+            mean).
         batch_size : int or None
             Rows per step, as for fit.
         optimizer : fastmlp.optim.SGD, Adam or AdamW, optional
@@ -937,13 +1038,11 @@ class MLP:
             the last fit, step or partial_fit), or ``SGD(lr=0.1)``, fit's default,
             when it has none. The state continues as described in :meth:`fit`.
         """
-        if sample_weight is not None:
-            raise NotImplementedError("partial_fit does not take sample_weight yet (it comes "
-                                      "with fit's sample_weight); pass sample_weight=None")
         X, y = self._xy(X, y)
         label_set = self._label_set(classes, y)
         self.fit(X, y, epochs=1, batch_size=batch_size, shuffle=False, progress=False,
-                 optimizer=self._optimizer if optimizer is None else optimizer)
+                 optimizer=self._optimizer if optimizer is None else optimizer,
+                 sample_weight=sample_weight)
         self._classes = label_set
         return self
 
@@ -999,9 +1098,10 @@ class MLP:
             return stopper, 0.0
         return stopper, fraction
 
-    def _hold_out(self, X, y, fraction, rng):
-        """(X, y, (X_val, y_val)): the checked rows split at random (by ``rng``) into
-        training and validation parts, stratified by class for the label losses."""
+    def _hold_out(self, X, y, weights, fraction, rng):
+        """(X, y, weights, (X_val, y_val[, weights_val])): the checked rows (and their
+        weights, None or not) split at random (by ``rng``) into training and
+        validation parts, stratified by class for the label losses."""
         n = X.shape[0]
         if n < 2:
             raise ValueError(f"early_stopping holds out validation_fraction={fraction!r} of "
@@ -1009,7 +1109,9 @@ class MLP:
         n_val = holdout_size(fraction, n, "validation_fraction")
         train, held = split_indices(n, n_val, rng,
                                     y if self._loss_name in LABEL_LOSSES else None)
-        return X[train], y[train], (X[held], y[held])
+        if weights is None:
+            return X[train], y[train], None, (X[held], y[held])
+        return X[train], y[train], weights[train], (X[held], y[held], weights[held])
 
     def _schedule_run(self, schedule, lr, epochs, n, val):
         """A new run of ``schedule`` (None: the constant ``lr``) for a fit of ``epochs``
@@ -1055,8 +1157,8 @@ class MLP:
             history.stop_reason = reason
         return reason is not None
 
-    def _fit(self, X, y, epochs, batch_size, shuffle, val, callbacks, rng, optimizer, settings,
-             run):
+    def _fit(self, X, y, weights, epochs, batch_size, shuffle, val, callbacks, rng, optimizer,
+             settings, run):
         n = X.shape[0]
         by_label = self._loss_name in LABEL_LOSSES
         classifier = self._loss_name in CLASSIFIERS
@@ -1083,7 +1185,7 @@ class MLP:
                 lr = self._use_epoch_lr(run, settings, epoch)
                 order = rng.permutation(n) if shuffle and batch_size < n else self._no_labels
                 loss_sum, correct, batches, status, penalty_sum = self._net.train_epoch(
-                    X, labels, targets, order, batch_size)
+                    X, labels, targets, order, batch_size, weights)
                 if status != "done":
                     self._diverged(epoch, batches + 1, status, X, y, start, history)
                 history._record((loss_sum + penalty_sum) / n, correct / n if classifier else None,
@@ -1133,11 +1235,14 @@ class MLP:
         else:
             self._net.set_state(*state)
 
-    def _score_of(self, X, y):
-        """Accuracy on the checked (X, y) (subset accuracy for binary cross-entropy)."""
+    def _score_of(self, X, y, weights=None):
+        """Accuracy on the checked (X, y) (subset accuracy for binary cross-entropy),
+        weighted by the checked ``weights``."""
         if self._loss_name == "binary_cross_entropy":
-            return float(np.mean(np.all(self._labels_of(X) == y, axis=1)))
-        return float(np.mean(self._outputs(X, False).argmax(axis=1) == y))
+            right = np.all(self._labels_of(X) == y, axis=1)
+        else:
+            right = self._outputs(X, False).argmax(axis=1) == y
+        return float(np.average(right, weights=weights))
 
     def _diverged(self, epoch, step, status, X, y, start, history):
         """Leave the model on parameters that are finite on the training data; raise."""

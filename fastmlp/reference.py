@@ -363,16 +363,19 @@ _LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": mse,
            "squared_hinge": functools.partial(multiclass_hinge, p=2)}
 
 
-def mlp_forward(weights, biases, X, activation="tanh", loss="cross_entropy"):
+def mlp_forward(weights, biases, X, activation="tanh", loss="cross_entropy", masks=None):
     """Every layer's output, from the first hidden layer to the network's output:
 
-        a_l = f(a_{l-1} W_l^T + b_l)  for the hidden layers (a_0 = X),
-        z_L = a_{L-1} W_L^T + b_L     for the last one, returned raw.
+        a_l = f(a_{l-1} W_l^T + b_l) * m_l  for the hidden layers (a_0 = X),
+        z_L = a_{L-1} W_L^T + b_L           for the last one, returned raw.
+
+    m_l is hidden layer l's dropout mask, ``masks[l]`` (entries 0 or 1 / (1 - rate):
+    inverted dropout), or 1 when ``masks`` or ``masks[l]`` is None.
 
     ``loss`` does not change the result (every loss reads the raw last layer); it is
     accepted so that the three ``mlp_*`` functions take the same arguments.
 
-    Returns a list [a_1, ..., a_{L-1}, z_L], one array per layer.
+    Returns a list [a_1, ..., a_{L-1}, z_L], one array per layer (after dropout).
     """
     f, _ = _ACTIVATIONS[activation]
     outputs = []
@@ -381,15 +384,18 @@ def mlp_forward(weights, biases, X, activation="tanh", loss="cross_entropy"):
         a = linear_forward(a, W, b)
         if l < len(weights) - 1:
             a = f(a)
+            if masks is not None and masks[l] is not None:
+                a = a * masks[l]
         outputs.append(a)
     return outputs
 
 
 def mlp_backward(weights, biases, X, y, activation="tanh", loss="cross_entropy",
-                 label_smoothing=0.0):
+                 label_smoothing=0.0, sample_weight=None, masks=None):
     """The mean loss on (X, y) and its gradients, by backpropagation.
 
-    The loss of n rows is their mean:
+    The loss of n rows is their mean (with ``sample_weight``, the weighted mean: 1/n
+    below becomes w_i / sum(w)):
 
         cross-entropy:  L = -(1/n) sum_i sum_j T_ij log softmax(z_L,i)_j
                         (T = (1 - eps) Y + eps / k, Y one-hot from labels (n,), eps =
@@ -404,41 +410,70 @@ def mlp_backward(weights, biases, X, y, activation="tanh", loss="cross_entropy",
     2 (z_L - Y) / n or the hinge's (``multiclass_hinge``):
 
         dL/dW_l = delta_l^T a_{l-1},    dL/db_l = sum_i delta_l,i
-        delta_{l-1} = (delta_l W_l) * f'(z_{l-1})
+        delta_{l-1} = (delta_l W_l) * m_{l-1} * f'(z_{l-1})
 
     where f'(z) is read from a = f(z): 1 - a^2 (tanh), a (1 - a) (sigmoid), [a > 0] (relu),
-    1 (identity).
+    1 (identity), and m_{l-1} is the dropout mask of ``mlp_forward`` (1 without one).
 
     Returns
     -------
     (loss, grads_W, grads_b): the loss (a float) and lists of dL/dW_l and dL/db_l,
     shaped like ``weights`` and ``biases``.
     """
-    _, f_backward = _ACTIVATIONS[activation]
-    outputs = mlp_forward(weights, biases, X, activation, loss)
-    inputs = [X] + outputs[:-1]  # a_{l-1}: what layer l reads
+    f, f_backward = _ACTIVATIONS[activation]
+    outputs = mlp_forward(weights, biases, X, activation, loss, masks)
+    inputs = [X] + outputs[:-1]  # a_{l-1} * m_{l-1}: what layer l reads
     smoothing = {"label_smoothing": label_smoothing} if loss == "cross_entropy" else {}
-    value, delta = _LOSSES[loss](outputs[-1], y, **smoothing)
+    value, delta = _LOSSES[loss](outputs[-1], y, sample_weight=sample_weight, **smoothing)
     grads_W, grads_b = [None] * len(weights), [None] * len(weights)
     for l in reversed(range(len(weights))):
         d_input, grads_W[l], grads_b[l] = linear_backward(inputs[l], weights[l], delta)
         if l > 0:
-            delta = f_backward(inputs[l], d_input)
+            mask = masks[l - 1] if masks is not None else None
+            if mask is not None:
+                # f' reads the undropped a = f(z), recomputed here from layer l - 1.
+                a = f(linear_forward(inputs[l - 1], weights[l - 1], biases[l - 1]))
+                delta = f_backward(a, d_input * mask)
+            else:
+                delta = f_backward(inputs[l], d_input)
     return value, grads_W, grads_b
 
 
+def clip_grad_value(grads, clip_value):
+    """g := min(max(g, -clip_value), clip_value) for every gradient array, in place
+    (torch.nn.utils.clip_grad_value_)."""
+    for g in grads:
+        np.clip(g, -clip_value, clip_value, out=g)
+
+
+def clip_grad_norm(grads, max_norm):
+    """g := g * min(1, max_norm / (||g||_2 + 1e-6)) for every gradient array, in place,
+    ||g||_2 being the norm of all of them together (torch.nn.utils.clip_grad_norm_);
+    returns that norm."""
+    norm = float(np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads)))
+    coef = max_norm / (norm + 1e-6)
+    if coef < 1:
+        for g in grads:
+            g *= g.dtype.type(coef)
+    return norm
+
+
 def mlp_step(weights, biases, X, y, optimizer, state, activation="tanh",
-             loss="cross_entropy", label_smoothing=0.0):
+             loss="cross_entropy", label_smoothing=0.0, sample_weight=None, masks=None,
+             clip_value=None, max_norm=None):
     """One training step on the batch (X, y): updates ``weights`` and ``biases`` in place
     and returns the loss before the step.
 
-    With the gradients of ``mlp_backward``, and scikit-learn's L2 penalty
-    (l2 / 2n) sum ||W_l||^2 on the weights only:
+    With the gradients of ``mlp_backward`` (``sample_weight`` and dropout ``masks``
+    as there), and scikit-learn's L2 penalty (l2 / 2s) sum ||W_l||^2 on the weights
+    only, s the batch's rows n or, with weights, their sum:
 
-        g(W_l) = dL/dW_l + (l2 / n) W_l,    g(b_l) = dL/db_l
+        g(W_l) = dL/dW_l + (l2 / s) W_l,    g(b_l) = dL/db_l
 
-    each parameter takes one update of ``optimizer.rule``: ``sgd_update`` ("sgd") or
-    ``adam_update`` ("adam"), with the optimizer's settings.
+    clipped, when asked, first by value (``clip_grad_value(g, clip_value)``), then by
+    the norm of all of g together (``clip_grad_norm(g, max_norm)``), each parameter takes one update of
+    ``optimizer.rule``: ``sgd_update`` ("sgd") or ``adam_update`` ("adam"), with the
+    optimizer's settings.
 
     Parameters
     ----------
@@ -452,12 +487,18 @@ def mlp_step(weights, biases, X, y, optimizer, state, activation="tanh",
         "exp_avg", "exp_avg_sq" and, with amsgrad, "max_exp_avg_sq" (Adam).
     """
     value, grads_W, grads_b = mlp_backward(weights, biases, X, y, activation, loss,
-                                           label_smoothing)
+                                           label_smoothing, sample_weight, masks)
     state["step"] = state.get("step", 0) + 1
-    l2 = optimizer.l2 / len(X)
+    s = len(X) if sample_weight is None else np.sum(sample_weight, dtype=np.float64)
+    grads_W = [g + weights[l].dtype.type(optimizer.l2 / s) * weights[l]
+               for l, g in enumerate(grads_W)]
+    grads = grads_W + grads_b
+    if clip_value is not None:
+        clip_grad_value(grads, clip_value)
+    if max_norm is not None:
+        clip_grad_norm(grads, max_norm)
     for l in range(len(weights)):
-        for name, param, grad in (("W", weights[l], grads_W[l] + l2 * weights[l]),
-                                  ("b", biases[l], grads_b[l])):
+        for name, param, grad in (("W", weights[l], grads_W[l]), ("b", biases[l], grads_b[l])):
             buffers = state.setdefault((name, l), {})
             if optimizer.rule == "sgd":
                 _sgd_step(param, grad, optimizer, buffers)

@@ -699,6 +699,7 @@ cdef class Network:
     cdef cnp.ndarray keep, mask, dropped  # dropout: keep probabilities, masks, outputs
     cdef uint64_t rng           # the dropout masks' stream (splitmix.h)
     cdef Py_ssize_t last_rows             # rows of the last training pass's batch
+    cdef object last_keep                 # its keep probabilities, None: it did not drop
     cdef Layout layout
     cdef Optimizer opt
     cdef readonly Training training  # every pass's settings (set_training)
@@ -781,6 +782,7 @@ cdef class Network:
         self.mask = self.dropped = np.empty(0, dtype=dtype)
         self.rng = 0
         self.last_rows = 0
+        self.last_keep = None
 
     @property
     def width(self):
@@ -862,15 +864,15 @@ cdef class Network:
         self.training, self.keep, self.rng = t, keep, seed
 
     def masks(self):
-        """The dropout masks of the last training pass's batch: per hidden layer, a copy
-        (rows, size) of its draws (0 or 1/keep), or None where it does not drop; None
-        before any pass with dropout."""
+        """The dropout masks of the last training pass's batch (the last batch of an
+        epoch): per hidden layer, a copy (rows, size) of its draws (0 or 1/keep), or
+        None where it did not drop; None when that pass had no dropout."""
         cdef const Layout* L = &self.layout
         cdef Py_ssize_t n = self.last_rows
-        if not (self.training.dropout and n > 0 and self.mask.shape[0] >= n * L.width):
+        if not (self.last_keep is not None and n > 0 and self.mask.shape[0] >= n * L.width):
             return None
         return [self.mask[n * L.out_off[l]:n * (L.out_off[l] + L.sizes[l + 1])]
-                .reshape(n, L.sizes[l + 1]).copy() if self.keep[l] < 1 else None
+                .reshape(n, L.sizes[l + 1]).copy() if self.last_keep[l] < 1 else None
                 for l in range(L.n_layers - 1)]
 
     # --- the optimizer -------------------------------------------------------------
@@ -1179,6 +1181,7 @@ cdef class Network:
             loss = self.run_step(o, &w, &d, &correct)
         self.updates = w.updates
         self.last_rows = n
+        self.last_keep = self.keep if self.training.dropout else None
         return loss
 
     cdef double run_step(self, const Optimizer* o, Work* w, const Data* d,
@@ -1261,6 +1264,7 @@ cdef class Network:
                                      &loss_sum, &correct, &batches, &penalty_sum)
         self.updates = w.updates
         self.last_rows = n - (batches - 1) * batch_size if status != DIVERGED and batches else 0
+        self.last_keep = self.keep if self.training.dropout else None
         if status == INTERRUPTED:
             raise_pending()
         return (loss_sum, correct, batches,

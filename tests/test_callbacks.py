@@ -254,8 +254,8 @@ def test_partial_fit_label_set():
     (dict(classes=[[0, 1]]), ValueError, "classes must be a 1-D array (n_classes,); got 2-D"),
     (dict(classes=[]), ValueError, "classes must not be empty; got shape (0,)"),
     (dict(classes=["a"]), TypeError, "classes must hold integer class labels"),
-    (dict(sample_weight=np.ones(120)), NotImplementedError,
-     "partial_fit does not take sample_weight yet"),
+    (dict(sample_weight=np.ones(3)), ValueError,
+     "sample_weight must have shape (120,) (one weight per row); got (3,)"),
     (dict(batch_size=0), ValueError, "batch_size must be >= 1; got 0"),
     (dict(optimizer="adam"), TypeError, "optimizer must be a fastmlp.optim optimizer"),
 ], ids=["out-of-range", "2-d", "empty", "strings", "sample-weight", "batch-size", "optimizer"])

@@ -6,6 +6,7 @@ the same trajectories as ``sklearn.neural_network``'s MLPs: from the same
 ``loss_curve_`` and ``n_iter_`` agree to 1e-10 relative in float64.
 """
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -20,16 +21,15 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import fastmlp  # noqa: E402
-from fastmlp.estimators import MLPClassifier, MLPRegressor, \
-    _expected_failed_checks  # noqa: E402
+from fastmlp.estimators import MLPClassifier, MLPRegressor  # noqa: E402
 from helpers import run_python  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 RTOL = 1e-10
 
 
-@parametrize_with_checks([MLPClassifier(max_iter=20), MLPRegressor(max_iter=20)],
-                         expected_failed_checks=_expected_failed_checks)
+# Every check passes: none is listed as an expected failure.
+@parametrize_with_checks([MLPClassifier(max_iter=20), MLPRegressor(max_iter=20)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -365,8 +365,6 @@ def test_import_fastmlp_does_not_import_sklearn():
 
 # --- extensions -----------------------------------------------------------------
 
-@pytest.mark.xfail(raises=NotImplementedError, strict=True,
-                   reason="MLP.fit's row weights (issue 12) are not built yet")
 def test_sample_weight_zero_rows_are_dropped():
     X, y = _classification(3)
     w = np.ones(len(X))
@@ -378,8 +376,6 @@ def test_sample_weight_zero_rows_are_dropped():
         np.testing.assert_array_equal(u, v)
 
 
-@pytest.mark.xfail(raises=NotImplementedError, strict=True,
-                   reason="MLP.fit's row weights (issue 12) are not built yet")
 def test_sample_weight_matches_sklearn():
     X, y = _classification(3)
     w = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
@@ -390,8 +386,6 @@ def test_sample_weight_matches_sklearn():
     _assert_same(ours, theirs)
 
 
-@pytest.mark.xfail(raises=NotImplementedError, strict=True,
-                   reason="MLP.fit's row weights (issue 12) are not built yet")
 def test_class_weight_balanced_is_sample_weight():
     X, y = _classification(3)
     from sklearn.utils.class_weight import compute_sample_weight
@@ -401,6 +395,61 @@ def test_class_weight_balanced_is_sample_weight():
                                 sample_weight=compute_sample_weight("balanced", y[:100]))
     for u, v in zip(a.coefs_, b.coefs_):
         np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_sample_weight_with_alpha_matches_sklearns_regressor(solver):
+    # Weighted squared loss, and the L2 term divided by the batch's summed weights.
+    X, y = make_regression(n_samples=90, n_features=4, n_targets=2, noise=1.0,
+                           random_state=1)
+    y = y / np.abs(y).max()
+    w = np.random.default_rng(1).uniform(0.2, 3.0, len(X))
+    kw = dict(hidden_layer_sizes=(6,), solver=solver, shuffle=False, alpha=0.05,
+              random_state=0, max_iter=5, batch_size=32, learning_rate_init=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(**kw).fit(X, y, sample_weight=w)
+        theirs = sk_nn.MLPRegressor(**kw).fit(X, y, sample_weight=w)
+    _assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize("Est,sk_cls", [(MLPClassifier, sk_nn.MLPClassifier),
+                                        (MLPRegressor, sk_nn.MLPRegressor)])
+def test_lbfgs_with_sample_weight_reaches_sklearns_loss(Est, sk_cls):
+    if Est is MLPClassifier:
+        X, y = _classification(3)
+    else:
+        X, y = make_regression(n_samples=120, n_features=5, noise=1.0, random_state=0)
+        y = y / np.abs(y).max()
+    w = np.random.default_rng(2).uniform(0.2, 3.0, len(X))
+    kw = dict(hidden_layer_sizes=(6,), solver="lbfgs", random_state=0, max_iter=40,
+              alpha=1e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = Est(**kw).fit(X, y, sample_weight=w)
+        theirs = sk_cls(**kw).fit(X, y, sample_weight=w)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-6)
+    assert ours.n_iter_ == theirs.n_iter_
+
+
+def test_dropout_and_clipping_reach_fit():
+    X, y = _classification(3)
+    kw = dict(hidden_layer_sizes=(20,), solver="sgd", learning_rate_init=0.1, max_iter=3,
+              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = MLPClassifier(**{**kw, "learning_rate_init": 1e-12, "max_iter": 1}).fit(X, y)
+        plain = MLPClassifier(**kw).fit(X, y)
+        dropped = [MLPClassifier(dropout=0.3, **kw).fit(X, y) for _ in range(2)]
+        clipped = MLPClassifier(clip_grad_norm=1e-3, **kw).fit(X, y)
+    np.testing.assert_array_equal(dropped[0].coefs_[0], dropped[1].coefs_[0])
+    assert not np.allclose(dropped[0].coefs_[0], plain.coefs_[0])
+
+    def moved(est):
+        return np.abs(est.coefs_[0] - start.coefs_[0]).max()
+
+    # A tiny norm bounds every step: the weights barely move.
+    assert moved(clipped) < moved(plain) / 10
 
 
 def test_label_smoothing_and_callbacks_reach_fit():
