@@ -82,7 +82,7 @@ from linear_ops cimport (linear_backward_input, linear_backward_params, linear_f
 from loss_ops cimport mse, multiclass_hinge, sigmoid_bce, softmax_xent_labels
 from optim_ops cimport AdamStep, adam_step, adam_update, sgd_update
 from softmax_ops cimport softmax_rows
-from vecmath cimport all_finite, sigmoid_scalar
+from vecmath cimport all_finite, sigmoid_scalar, sum_in_double
 
 
 cdef extern from "splitmix.h" nogil:
@@ -428,7 +428,7 @@ cdef inline void clip_and_update(const Layout* L, const Optimizer* o, const Trai
     cdef floating* g
     cdef const floating* W
     cdef floating scale, limit
-    cdef double norm = 0, coef
+    cdef double coef
     cdef AdamStep adam = adam_scalars(o, w.updates)
     if o.l2 > 0:
         scale = <floating> (o.l2 / denom)
@@ -445,9 +445,7 @@ cdef inline void clip_and_update(const Layout* L, const Optimizer* o, const Trai
             elif grads[i] < -limit:
                 grads[i] = -limit
     if t.clip_norm > 0:
-        for i in range(L.n_params):
-            norm = norm + <double> grads[i] * grads[i]
-        coef = t.clip_norm / (sqrt(norm) + 1e-6)
+        coef = t.clip_norm / (sqrt(sum_in_double(grads, L.n_params, True)) + 1e-6)
         if coef < 1:
             scale = <floating> coef
             for i in range(L.n_params):
@@ -503,13 +501,10 @@ cdef inline double train_step(const Layout* L, Activation act, Loss kind,
 
 cdef inline double weights_squared(const Layout* L, const floating* params) noexcept nogil:
     """sum over layers of ||W_l||^2 (the biases left out), in double"""
-    cdef Py_ssize_t l, i
-    cdef const floating* W
+    cdef Py_ssize_t l
     cdef double total = 0
     for l in range(L.n_layers):
-        W = params + L.w_off[l]
-        for i in range(L.sizes[l + 1] * L.sizes[l]):
-            total = total + <double> W[i] * W[i]
+        total = total + sum_in_double(params + L.w_off[l], L.sizes[l + 1] * L.sizes[l], True)
     return total
 
 

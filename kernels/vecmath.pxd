@@ -63,24 +63,28 @@ cdef enum:
     SUM_LANES = 8
 
 
-cdef inline double sum_in_double(const floating* a, Py_ssize_t n) noexcept nogil:
-    """sum(a), accumulated in double (a float32 sum of 2**25 ones stops at 2**24).
+cdef inline double sum_in_double(const floating* a, Py_ssize_t n,
+                                 bint squares=False) noexcept nogil:
+    """sum(a), or sum(a**2) with ``squares``, accumulated in double (a float32 sum of
+    2**25 ones stops at 2**24).
 
     Over SUM_LANES interleaved partial sums: with a single running sum each
     addition waits for the one before, and the compiler may not vectorise the
     loop (that would reorder the additions); independent lanes vectorise.
     """
     cdef double lane[SUM_LANES]
-    cdef double total = 0
+    cdef double total = 0, v
     cdef Py_ssize_t i, j
     cdef Py_ssize_t body = n - n % SUM_LANES
     for i in range(SUM_LANES):
         lane[i] = 0
     for j in range(n // SUM_LANES):
         for i in range(SUM_LANES):
-            lane[i] = lane[i] + a[j * SUM_LANES + i]
+            v = a[j * SUM_LANES + i]
+            lane[i] = lane[i] + (v * v if squares else v)
     for j in range(body, n):
-        lane[j - body] = lane[j - body] + a[j]
+        v = a[j]
+        lane[j - body] = lane[j - body] + (v * v if squares else v)
     for i in range(SUM_LANES):
         total = total + lane[i]
     return total

@@ -39,6 +39,8 @@ SHORT = [
      lambda: _loss.multiclass_hinge(np.zeros((3, 4)), np.zeros(3, np.intp), np.ones(2), 2.0,
                                     1, np.zeros((3, 4)))),
     ("mse", lambda: _loss.mse(np.zeros(6), np.zeros(5), np.zeros(0), 0.0, 3, np.zeros(6))),
+    ("mse weights", lambda: _loss.mse(np.zeros(6), np.zeros(6), np.ones(2), 2.0, 3,
+                                      np.zeros(6))),
     ("linear_forward", lambda: _linear.linear_forward(np.zeros((3, 4)), np.zeros((2, 3)),
                                                       np.zeros(2), np.zeros((3, 2)))),
     ("linear_backward", lambda: _linear.linear_backward(
