@@ -16,6 +16,7 @@ How a benchmark runs:
   asleep. Times are medians over rounds; ratios are medians of per-round ratios
   (``paired_ratio``).
 """
+import argparse
 import json
 import os
 import platform
@@ -43,6 +44,32 @@ REPORTED_ENV = THREAD_VARS + ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIN
 # still be spinning on the cores the next block needs. Every block starts after this
 # pause, whichever peer it times.
 SETTLE = float(os.environ.get("BENCH_SETTLE", "0.2"))
+
+
+def parse_or_serve(doc, build, rounds, add_options=None):
+    """A benchmark script's start. In a worker process (``--worker PEER CASE``, see
+    ``start_workers``) serve ``build(peer, case)`` and return None; in the parent,
+    parse the command line (the common run options, then ``add_options(parser)``)
+    and return (parser, args)."""
+    if sys.argv[1:2] == ["--worker"]:
+        peer, case = sys.argv[2], json.loads(sys.argv[3])
+        serve(lambda: build(peer, case))
+        return None
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_run_options(parser, rounds)
+    if add_options is not None:
+        add_options(parser)
+    return parser, parser.parse_args()
+
+
+def start_run(args, **machine_options):
+    """The workers' environment and the run's record (the machine, empty peers and
+    skipped lists), printed: (env, info)."""
+    env = worker_env(args.threads)
+    info = machine(env, args.threads, **machine_options)
+    info["peers"], info["skipped"] = {}, []
+    print(describe(info))
+    return env, info
 
 
 def add_run_options(parser, rounds):

@@ -40,16 +40,14 @@ Run:  python benchmarks/bench_fit.py [--threads N] [--quick] [--rounds 3]
           [--data-dir DIR] [--dtype float32] [--digits-epochs 200] [--digits-rounds 11]
           [--extras-rounds 11] [--only mnist|digits|extras]
 """
-import argparse
-import json
 import sys
 import time
 import warnings
 from statistics import median
 
-from _common import (MNIST_DIR, SETTLE, NumpyMLP, Skip, TorchMLP, add_run_options, describe,
-                     fastmlp_adam, interleaved_rounds, machine, optional, paired_ratio,
-                     print_skipped, serve, start_workers, worker_env, write_results)
+from _common import (MNIST_DIR, SETTLE, NumpyMLP, Skip, TorchMLP, fastmlp_adam,
+                     interleaved_rounds, optional, paired_ratio, parse_or_serve,
+                     print_skipped, start_run, start_workers, write_results)
 
 SIZES, BATCH, EPOCHS = [784, 300, 10], 32, 5
 LR = {"sgd": 0.1, "adam": 0.001}
@@ -321,13 +319,7 @@ def extras(args, env, info):
     return rows
 
 
-def main():
-    if sys.argv[1:2] == ["--worker"]:
-        peer, case = sys.argv[2], json.loads(sys.argv[3])
-        serve(lambda: build(peer, case))
-        return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_run_options(parser, rounds=3)
+def options(parser):
     parser.add_argument("--data-dir", default=str(MNIST_DIR),
                         help="folder with the MNIST IDX files")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
@@ -340,11 +332,14 @@ def main():
                         help="timed rounds of the extras (default 11)")
     parser.add_argument("--only", choices=["mnist", "digits", "extras"], default=None,
                         help="run one of the three parts")
-    args = parser.parse_args()
-    env = worker_env(args.threads)
-    info = machine(env, args.threads)
-    info["peers"], info["skipped"] = {}, []
-    print(describe(info))
+
+
+def main():
+    started = parse_or_serve(__doc__, build, rounds=3, add_options=options)
+    if started is None:
+        return
+    _, args = started
+    env, info = start_run(args)
     if args.only in (None, "mnist"):
         out = write_results("bench_fit", info, mnist(args, env, info))
         print(f"wrote {out} and {out.with_suffix('.csv')}")

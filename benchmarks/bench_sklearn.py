@@ -21,23 +21,26 @@ table shows medians over rounds, the paired ratio of the fit times (median over
 rounds of sklearn / fastmlp) and the score's range over rounds (its seed-to-seed
 spread), with the epochs run.
 
+The floor: a third process times, with NumPy's BLAS and the same threads, the
+matrix products one epoch of the case needs and nothing else (per batch, each
+layer's forward product and weight-gradient product, and every layer's but the
+first input-gradient product). No implementation of these steps on this BLAS can
+train an epoch in less time, so ``sklearn epoch / floor`` bounds how many times
+faster any of them can be than scikit-learn.
+
 Writes benchmarks/results/bench_sklearn.{csv,json}.
 
 Run:  python benchmarks/bench_sklearn.py [--threads N] [--rounds 3] [--quick]
           [--only mnist8k|digits|diabetes] [--data-dir DIR]
 """
-import argparse
-import json
-import sys
 import time
 import warnings
 from statistics import median
 
-from _common import (MNIST_DIR, SETTLE, Skip, add_run_options, describe, machine, optional,
-                     paired_ratio, print_skipped, serve, start_workers, worker_env,
-                     write_results)
+from _common import (MNIST_DIR, SETTLE, Skip, optional, paired_ratio, parse_or_serve,
+                     print_skipped, start_run, start_workers, write_results)
 
-PEERS = ["sklearn", "fastmlp"]
+PEERS = ["sklearn", "fastmlp", "floor"]
 SETTINGS = {
     "defaults": {},
     "mnist": dict(hidden_layer_sizes=(300,), activation="tanh", solver="sgd",
@@ -74,6 +77,8 @@ def build(peer, case):
     if optional("sklearn") is None:
         raise Skip("scikit-learn is not installed")
     kind = DATASETS[case["data"]][0]
+    if peer == "floor":
+        return build_floor(case, kind)
     if peer == "sklearn":
         import sklearn
         from sklearn import neural_network as lib
@@ -106,6 +111,43 @@ def build(peer, case):
                  "params": params}
 
 
+def build_floor(case, kind):
+    """The run of the floor peer: one epoch of the case's matrix products (fit_s is
+    that epoch's seconds, n_iter 1)."""
+    import numpy as np
+    params = SETTINGS[case["setting"]]
+    X, y, _, _ = load(case["data"], case["data_dir"], case["dtype"])
+    n_out = 1 if kind == "regressor" else (len(np.unique(y)) if len(np.unique(y)) > 2 else 1)
+    sizes = [X.shape[1], *params.get("hidden_layer_sizes", (100,)), n_out]
+    batch = params.get("batch_size", min(200, len(X)))
+    dtype = np.dtype(case["dtype"])
+    rng = np.random.default_rng(0)
+    W = [rng.standard_normal((o, i)).astype(dtype) for i, o in zip(sizes[:-1], sizes[1:])]
+    gW = [np.empty_like(w) for w in W]
+    rows = [min(batch, len(X) - s) for s in range(0, len(X), batch)]
+
+    def buffers(n):
+        acts = [np.ascontiguousarray(X[:n])] + [np.empty((n, o), dtype) for o in sizes[1:]]
+        return acts, [np.empty((n, k), dtype) for k in sizes]
+
+    shapes = {n: buffers(n) for n in set(rows)}
+
+    def run(seed=0, warm=False):
+        t = time.perf_counter()
+        for n in rows:
+            acts, deltas = shapes[n]
+            for l, w in enumerate(W):
+                np.matmul(acts[l], w.T, out=acts[l + 1])
+            for l in range(len(W) - 1, -1, -1):
+                np.matmul(deltas[l + 1].T, acts[l], out=gW[l])
+                if l > 0:
+                    np.matmul(deltas[l + 1], W[l], out=deltas[l])
+        return {"fit_s": time.perf_counter() - t, "predict_s": float("nan"),
+                "score": float("nan"), "n_iter": 1, "coef_dtype": dtype.name}
+
+    return run, {"sizes": sizes, "batch": batch, "products": "numpy.matmul"}
+
+
 def cases(args):
     for data, (kind, settings) in DATASETS.items():
         if args.only and data != args.only:
@@ -121,7 +163,7 @@ def bench_case(case, rounds, env, info):
     label = f"{case['data']}/{case['setting']}/{case['dtype']}"
     for peer, why in skipped.items():
         info["skipped"].append({"peer": peer, "case": label, "reason": why})
-    if len(workers) < 2:
+    if "sklearn" not in workers or "fastmlp" not in workers:
         for w in workers.values():
             w.close()
         return None
@@ -154,6 +196,11 @@ def bench_case(case, rounds, env, info):
                                         [r["fit_s"] / r["n_iter"] for r in fm])
     row["predict_speedup"] = paired_ratio([r["predict_s"] for r in sk],
                                           [r["predict_s"] for r in fm])
+    if "floor" in runs:
+        floor = [r["fit_s"] for r in runs["floor"]]
+        row["floor_epoch_s"] = median(floor)
+        row["sklearn_over_floor"] = paired_ratio([r["fit_s"] / r["n_iter"] for r in sk], floor)
+        row["fastmlp_over_floor"] = paired_ratio([r["fit_s"] / r["n_iter"] for r in fm], floor)
     return row
 
 
@@ -165,29 +212,29 @@ def print_row(row):
           f"{row['sklearn_predict_ms']:8.2f} {row['fastmlp_predict_ms']:8.2f} "
           f"{row['sklearn_score']:.3f} [{row['sklearn_score_min']:.3f}, "
           f"{row['sklearn_score_max']:.3f}] {row['fastmlp_score']:.3f} "
-          f"[{row['fastmlp_score_min']:.3f}, {row['fastmlp_score_max']:.3f}]", flush=True)
+          f"[{row['fastmlp_score_min']:.3f}, {row['fastmlp_score_max']:.3f}]"
+          + (f" {row['sklearn_over_floor']:6.2f} {row['fastmlp_over_floor']:6.2f}"
+             if "floor_epoch_s" in row else ""), flush=True)
 
 
-def main():
-    if sys.argv[1:2] == ["--worker"]:
-        peer, case = sys.argv[2], json.loads(sys.argv[3])
-        serve(lambda: build(peer, case))
-        return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_run_options(parser, rounds=3)
+def options(parser):
     parser.add_argument("--data-dir", default=str(MNIST_DIR),
                         help="folder with the MNIST IDX files")
     parser.add_argument("--only", choices=list(DATASETS), default=None,
                         help="one data set")
-    args = parser.parse_args()
+
+
+def main():
+    started = parse_or_serve(__doc__, build, rounds=3, add_options=options)
+    if started is None:
+        return
+    _, args = started
     rounds = args.rounds or 3
-    env = worker_env(args.threads)
-    info = machine(env, args.threads)
-    info["peers"], info["skipped"] = {}, []
-    print(describe(info))
+    env, info = start_run(args)
     print(f"{'data':>9} {'setting':>9} {'dtype':>8} {'sk fit s':>9} {'fm fit s':>9} "
           f"{'fit x':>7} {'epoch x':>7} {'sk it':>5} {'fm it':>5} {'sk pr ms':>8} "
-          f"{'fm pr ms':>8} score sklearn [range], fastmlp [range]")
+          f"{'fm pr ms':>8} score sklearn [range], fastmlp [range]; epoch / floor: "
+          f"sklearn, fastmlp")
     rows = []
     for case in cases(args):
         row = bench_case(case, 1 if args.quick and not args.rounds else rounds, env, info)

@@ -25,14 +25,12 @@ fastmlp's SGD step; writes benchmarks/results/bench_step.{csv,json,png}.
 Run:  python benchmarks/bench_step.py [--threads N] [--quick] [--rounds 21]
           [--dtype float32] [--peers fastmlp,torch,floor]
 """
-import argparse
-import json
 import sys
 from statistics import median
 
-from _common import (RESULTS, JaxMLP, NumpyMLP, Skip, TorchMLP, add_run_options, describe,
-                     fastmlp_adam, interleaved_rounds, machine, optional, paired_ratio,
-                     print_skipped, serve, start_workers, worker_env, write_results)
+from _common import (RESULTS, JaxMLP, NumpyMLP, Skip, TorchMLP, fastmlp_adam,
+                     interleaved_rounds, optional, paired_ratio, parse_or_serve, print_skipped,
+                     start_run, start_workers, write_results)
 
 CONFIGS = [([2, 10, 2], 10), ([784, 100, 10], 64), ([784, 300, 10], 128),
            ([784, 1024, 1024, 10], 256)]
@@ -208,27 +206,24 @@ def chart(rows, path):
     fig.savefig(path, dpi=120)
 
 
-def main():
-    if sys.argv[1:2] == ["--worker"]:
-        peer, case = sys.argv[2], json.loads(sys.argv[3])
-        serve(lambda: build(peer, case))
-        return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_run_options(parser, rounds=21)
+def options(parser):
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     parser.add_argument("--peers", default=",".join(PEERS),
                         help=f"comma-separated peers to run (default: all of {','.join(PEERS)})")
-    args = parser.parse_args()
+
+
+def main():
+    started = parse_or_serve(__doc__, build, rounds=21, add_options=options)
+    if started is None:
+        return
+    parser, args = started
     peers = args.peers.split(",")
     unknown = sorted(set(peers) - set(PEERS))
     if unknown or "fastmlp" not in peers:
         parser.error(f"--peers must include fastmlp and name only {PEERS}; got {args.peers!r}")
-    env = worker_env(args.threads)
-    info = machine(env, args.threads, peak_size=1024 if args.quick else 2048)
-    info["peers"], info["skipped"] = {}, []
+    env, info = start_run(args, peak_size=1024 if args.quick else 2048)
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     min_block, rounds = (0.005, args.rounds or 3) if args.quick else (0.1, args.rounds or 21)
-    print(describe(info))
     print(f"{rounds} rounds of blocks of at least {min_block * 1e3:g} ms; each peer in its "
           f"own process")
     print(line())
