@@ -256,17 +256,19 @@ cdef inline void update_layer(const Layout* L, const Optimizer* o, const AdamSte
     The weight decay coupled to the gradient is torch's ``weight_decay`` (unless it
     is AdamW's decoupled one) plus, for the weights only, ``l2 / n``: scikit-learn's
     alpha. ``first`` is the first update with this state (SGD's buffer starts at g).
+    A NULL ``a_in`` means the layer's gradient is already in grads (apply_update).
     """
     cdef Py_ssize_t n_in = L.sizes[l], n_out = L.sizes[l + 1], P = L.n_params
     cdef Py_ssize_t w = L.w_off[l], b = L.b_off[l]
     cdef double coupled = 0 if o.decoupled else o.weight_decay
     cdef floating decay_b = <floating> coupled
     cdef floating decay_w = <floating> (coupled + o.l2 / n)
-    if o.rule == SGD and o.momentum == 0 and o.l2 == 0:
+    if a_in != NULL and o.rule == SGD and o.momentum == 0 and o.l2 == 0:
         linear_sgd_step(a_in, delta, params + w, params + b, n, n_in, n_out, <floating> o.lr,
                         decay_b)
         return
-    linear_backward_params(a_in, delta, grads + w, grads + b, n, n_in, n_out)
+    if a_in != NULL:
+        linear_backward_params(a_in, delta, grads + w, grads + b, n, n_in, n_out)
     if o.rule == SGD:
         # Without momentum there is no velocity (state may be NULL): never offset it.
         sgd_update(params + w, grads + w, n_out * n_in, <floating> o.lr, <floating> o.momentum,
@@ -321,6 +323,20 @@ cdef inline void backward_layers(const Layout* L, Activation act, const Optimize
         swap = delta
         delta = delta_next
         delta_next = swap
+
+
+cdef inline void apply_update(const Layout* L, const Optimizer* o, Py_ssize_t updates,
+                              floating* params, floating* grads, floating* state,
+                              Py_ssize_t n) noexcept nogil:
+    """Update number ``updates`` of every layer from the gradient already in grads, that
+    of a batch of n rows: update_layer's formula, without the backward pass."""
+    cdef Py_ssize_t l
+    cdef AdamStep adam
+    if o.rule == ADAM:
+        adam = adam_step(o.lr, o.beta1, o.beta2, o.eps, o.weight_decay if o.decoupled else 0,
+                         o.amsgrad, o.eps_before_correction, updates)
+    for l in range(L.n_layers):
+        update_layer(L, o, &adam, updates == 1, l, params, grads, state, NULL, NULL, n)
 
 
 cdef inline double train_step(const Layout* L, Activation act, Loss kind,
@@ -917,6 +933,28 @@ cdef class Network:
             raise ValueError(f"grad_x must be a C-contiguous {self.params.dtype} array of "
                              f"shape ({X.shape[0]}, {self.n_inputs})")
         return self.run(X, y, False, grad_x)
+
+    def apply(self, Py_ssize_t rows):
+        """One update of the configured optimizer from the gradient in ``grads``, taken
+        as that of the mean loss over a batch of ``rows`` rows (the batch size of the
+        l2 term): the update a step on that batch makes, from a gradient computed
+        elsewhere (fastmlp.distributed sums the ranks' gradients into ``grads``).
+        ``grads`` is read, not changed. Needs claim()."""
+        self.held()
+        if not self.configured:
+            raise RuntimeError("apply: configure the optimizer first")
+        if rows < 1:
+            raise ValueError(f"apply: rows must be >= 1; got {rows}")
+        cdef Work w = self.work(1, True)
+        w.updates += 1
+        with nogil:
+            if self.typenum == cnp.NPY_DOUBLE:
+                apply_update(&self.layout, &self.opt, w.updates, <double*> self.p,
+                             <double*> w.grads, <double*> w.state, rows)
+            else:
+                apply_update(&self.layout, &self.opt, w.updates, <float*> self.p,
+                             <float*> w.grads, <float*> w.state, rows)
+        self.updates = w.updates
 
     cdef double run(self, cnp.ndarray X, cnp.ndarray y, bint update,
                     cnp.ndarray grad_x) except? -1:
