@@ -240,22 +240,17 @@ def mpirun_command(n):
     return [mpirun, *options, "-n", str(n)]
 
 
-@pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory):
-    """What the script measured on each of two ranks (launched once for the module)."""
+def launch(folder, *args):
+    """``mpirun -n 2 python *args`` in ``folder`` (bounded); returns its output."""
     command = mpirun_command(2)
-    folder = tmp_path_factory.mktemp("mpi")
-    (folder / "run.py").write_text(SCRIPT)
-    shutil.copy(__file__, folder / "test_distributed.py")
-    shutil.copy(os.path.join(os.path.dirname(__file__), "helpers.py"), folder / "helpers.py")
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
     env = dict(os.environ, OMPI_MCA_btl_tcp_if_include="lo", OPENBLAS_NUM_THREADS="1",
                OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([package_root, str(folder),
                                            os.environ.get("PYTHONPATH", "")]))
     # cwd: not the repository root, whose uncompiled fastmlp/ would shadow the build.
-    proc = subprocess.Popen([*command, sys.executable, "run.py", "results.json"], env=env,
-                            cwd=folder, start_new_session=True, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*command, sys.executable, *args], env=env, cwd=folder,
+                            start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         log, _ = proc.communicate(timeout=LAUNCH_TIMEOUT)
@@ -264,6 +259,18 @@ def two_ranks(tmp_path_factory):
         log, _ = proc.communicate()
         pytest.fail(f"mpirun -n 2 did not finish in {LAUNCH_TIMEOUT} s:\n{log[-3000:]}")
     assert proc.returncode == 0, log[-3000:]
+    return log
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """What the script measured on each of two ranks (launched once for the module)."""
+    mpirun_command(2)  # skip before writing anything
+    folder = tmp_path_factory.mktemp("mpi")
+    (folder / "run.py").write_text(SCRIPT)
+    shutil.copy(__file__, folder / "test_distributed.py")
+    shutil.copy(os.path.join(os.path.dirname(__file__), "helpers.py"), folder / "helpers.py")
+    launch(folder, "run.py", "results.json")
     ranks = json.loads((folder / "results.json").read_text())
     assert [r["size"] for r in ranks] == [2, 2]
     return ranks
@@ -295,3 +302,18 @@ def test_one_ranks_divergence_stops_every_rank(two_ranks):
     for result in two_ranks:
         assert "epoch 1, step 1" in result["diverged"]
         assert result["restored"]
+
+
+def test_command_line_trains_over_two_ranks_as_one_process(tmp_path, monkeypatch):
+    from fastmlp.cli import main
+    options = ["train", "--epochs", "3", "--momentum", "0.5", "--dtype", "float64",
+               "--plot", "plot.png", "--save", "model.npz"]
+    log = launch(tmp_path, "-m", "fastmlp", *options, "--distributed")
+    assert log.count("data-parallel over MPI: 2 ranks") == 1  # rank 0 alone reports
+    one = tmp_path / "one"
+    one.mkdir()
+    monkeypatch.chdir(one)  # the same relative output paths, in another folder
+    assert main(options + ["--no-progress"]) == 0
+    assert (tmp_path / "plot.png").exists()
+    dist, ref = fastmlp.MLP.load(tmp_path / "model.npz"), fastmlp.MLP.load(one / "model.npz")
+    assert_close_at_scale(flat(dist), flat(ref), RANK_RTOL["float64"])
