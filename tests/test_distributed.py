@@ -224,20 +224,13 @@ if comm.Get_rank() == 0:
 
 
 def mpirun_command(n):
-    """The mpirun that launches n ranks on this machine, or skip saying what is missing."""
+    """The command that launches n ranks here, or skip saying what is missing."""
     pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install "
                                          "'fastmlp[mpi]')")
-    mpirun = shutil.which("mpirun") or shutil.which("mpiexec")
-    if mpirun is None:
+    command = distributed.launcher(n)
+    if command is None:
         pytest.skip("no mpirun or mpiexec on PATH (an MPI library is not installed)")
-    version = subprocess.run([mpirun, "--version"], capture_output=True, text=True,
-                             timeout=30).stdout
-    options = []
-    if "Open MPI" in version:
-        options = ["--oversubscribe"]  # more ranks than cores is fine for a test
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            options.append("--allow-run-as-root")  # containers and CI runners
-    return [mpirun, *options, "-n", str(n)]
+    return command
 
 
 def launch(folder, *args):
