@@ -22,9 +22,19 @@ Cases (layer sizes, global batch): a small model, [784, 100, 10] batch 64, where
 step is mostly overhead and communication; and large layers, [784, 1024, 1024, 10]
 batch 256, where the matrix products dominate.
 
-Writes benchmarks/results/bench_distributed.{csv,json}.
+Local SGD's accuracy cost (``--only accuracy``; not timed): one ``mpirun -n 2`` job
+trains [784, 100, 10] tanh, float32, SGD lr 0.05 with momentum 0.9, global batch 64,
+for 5 epochs on MNIST-8k (the first 8,000 images of the test split in
+../shared/data/mnist to train, the last 2,000 to test), synchronously and with the
+parameters averaged every 1, 4, 16 and 64 steps, from 3 seeds each; reports the
+median test accuracy and final training loss, and the median over seeds of each
+run's difference from the synchronous run of the same seed.
+
+Writes benchmarks/results/bench_distributed.{csv,json} and
+bench_distributed_local.{csv,json}.
 
 Run:  python benchmarks/bench_distributed.py [--quick] [--rounds 5] [--epochs 2]
+          [--only speed|accuracy] [--data-dir DIR]
 Needs mpi4py and an MPI library (mpirun on PATH), and fastmlp installed.
 """
 import argparse
@@ -35,14 +45,19 @@ import sys
 import time
 from statistics import median
 
-from _common import SETTLE, add_run_options, describe, machine, paired_ratio, worker_env, \
-    write_results
+from _common import (MNIST_DIR, SETTLE, add_run_options, describe, machine, paired_ratio,
+                     worker_env, write_results)
 
 ROWS, N_IN, N_OUT, LR = 8192, 784, 10, 0.01
 CASES = [([784, 100, 10], 64), ([784, 1024, 1024, 10], 256)]
 # peer: (ranks, BLAS threads, average_every); ranks 0 is MLP.fit without MPI.
 PEERS = {"fit": (0, 1, None), "fit-2threads": (0, 2, None), "mpi-1": (1, 1, None),
          "mpi-2": (2, 1, None), "mpi-2-local8": (2, 1, 8)}
+
+
+# Local SGD's accuracy cost: averaging intervals (None: synchronous), seeds, settings.
+EVERY, SEEDS, LOCAL_EPOCHS = (None, 1, 4, 16, 64), (0, 1, 2), 5
+LOCAL_SIZES, LOCAL_BATCH = [784, 100, 10], 64
 
 
 class TimedComm:
@@ -63,6 +78,8 @@ class TimedComm:
 
 def run(case):
     """The worker: train, time each epoch; print one JSON line (rank 0)."""
+    if case.get("data_dir"):
+        return run_accuracy(case["data_dir"])
     import numpy as np
 
     from fastmlp import MLP, distributed, optim
@@ -100,6 +117,93 @@ def run(case):
     print(json.dumps(result))
 
 
+def run_accuracy(data_dir):
+    """Every (average_every, seed) on MNIST-8k: test accuracy and last epoch's loss."""
+    import numpy as np
+    from mpi4py import MPI
+
+    from fastmlp import MLP, datasets, distributed, optim
+
+    X, y = datasets.load_mnist(data_dir, split="test")
+    X = X.astype(np.float32)
+    train, test = (slice(0, 8000), slice(8000, None))
+    results = []
+    for seed in SEEDS:
+        for every in EVERY:
+            model = MLP(LOCAL_SIZES, dtype=np.float32, seed=seed, init="xavier")
+            history = distributed.fit(model, X[train], y[train], epochs=LOCAL_EPOCHS,
+                                      batch_size=LOCAL_BATCH, seed=seed,
+                                      optimizer=optim.SGD(0.05, momentum=0.9),
+                                      average_every=every)
+            results.append({"average_every": every, "seed": seed,
+                            "test_accuracy": model.score(X[test], y[test]),
+                            "train_loss": history.loss[-1]})
+    if MPI.COMM_WORLD.Get_rank() == 0:
+        print(json.dumps(results))
+
+
+def accuracy(args, env, mpirun):
+    case = {"data_dir": args.data_dir}
+    found = launch("mpi-2", case, env, mpirun)
+    rows = []
+    print(f"local SGD on 2 ranks: MNIST-8k, {LOCAL_SIZES} tanh, float32, SGD lr 0.05 "
+          f"momentum 0.9, global batch {LOCAL_BATCH}, {LOCAL_EPOCHS} epochs, seeds {SEEDS}")
+    print(f"{'averaging':>12} {'test accuracy':>14} {'vs sync':>8} {'train loss':>11} "
+          f"{'vs sync':>8}")
+    sync = {r["seed"]: r for r in found if r["average_every"] is None}
+    for every in EVERY:
+        runs = [r for r in found if r["average_every"] == every]
+        row = {"average_every": every or "sync",
+               "test_accuracy": round(median(r["test_accuracy"] for r in runs), 4),
+               "accuracy_vs_sync": round(median(r["test_accuracy"]
+                                                - sync[r["seed"]]["test_accuracy"]
+                                                for r in runs), 4),
+               "train_loss": round(median(r["train_loss"] for r in runs), 4),
+               "loss_vs_sync": round(median(r["train_loss"] - sync[r["seed"]]["train_loss"]
+                                            for r in runs), 4),
+               "seeds": len(runs)}
+        rows.append(row)
+        label = "sync" if every is None else f"every {every}"
+        print(f"{label:>12} {row['test_accuracy']:14.4f} {row['accuracy_vs_sync']:+8.4f} "
+              f"{row['train_loss']:11.4f} {row['loss_vs_sync']:+8.4f}", flush=True)
+    return rows
+
+
+def speed(args, env, mpirun):
+    rounds = args.rounds or (2 if args.quick else 5)
+    epochs = args.epochs or (1 if args.quick else 2)
+    rows = []
+    print(f"{ROWS} rows x {N_IN}, float32, SGD, {epochs} timed epoch(s) a launch, "
+          f"{rounds} rounds; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}")
+    print(f"{'layers, batch':26} {'peer':13} {'s/epoch':>8} {'samples/s':>10} {'x fit':>6} "
+          f"{'Allreduce s/epoch':>18} {'share':>6} {'calls':>6}")
+    for sizes, batch in CASES:
+        case = {"sizes": sizes, "batch": batch, "epochs": epochs}
+        runs = {peer: [] for peer in PEERS}
+        for _ in range(rounds):
+            for peer in PEERS:
+                time.sleep(SETTLE)
+                runs[peer].append(launch(peer, case, env, mpirun))
+        fit = [r["epoch_s"] for r in runs["fit"]]
+        for peer, results in runs.items():
+            epoch_s = [r["epoch_s"] for r in results]
+            allreduce = median(r["allreduce_s"] for r in results)
+            row = {"sizes": str(sizes), "batch": batch, "peer": peer,
+                   "ranks": PEERS[peer][0] or 1, "epoch_s": round(median(epoch_s), 4),
+                   "samples_per_s": round(ROWS / median(epoch_s)),
+                   "x_fit_throughput": round(paired_ratio(fit, epoch_s), 3),
+                   "allreduce_s_per_epoch": round(allreduce, 4),
+                   "allreduce_share": round(allreduce / median(epoch_s), 3),
+                   "allreduce_calls_per_epoch": results[0]["allreduce_calls"],
+                   "rounds": rounds}
+            rows.append(row)
+            print(f"{str(sizes) + f', b{batch}':26} {peer:13} {row['epoch_s']:8.3f} "
+                  f"{row['samples_per_s']:10d} {row['x_fit_throughput']:6.2f} "
+                  f"{row['allreduce_s_per_epoch']:18.4f} {row['allreduce_share']:6.2f} "
+                  f"{row['allreduce_calls_per_epoch']:6d}", flush=True)
+    return rows
+
+
 def launchers(env):
     """{ranks: the mpirun command for them} (``fastmlp.distributed.launcher``, asked in
     a process of its own: the parent imports no numerical library)."""
@@ -133,6 +237,10 @@ def main():
     add_run_options(parser, rounds=5)
     parser.add_argument("--epochs", type=int, default=None,
                         help="timed epochs a launch (default 2; --quick 1)")
+    parser.add_argument("--only", choices=["speed", "accuracy"], default=None,
+                        help="run one of the two parts")
+    parser.add_argument("--data-dir", default=str(MNIST_DIR),
+                        help="folder with the MNIST IDX files (the accuracy part)")
     args = parser.parse_args()
     if args.threads is not None:
         sys.exit("bench_distributed: the thread counts are part of each peer (1 BLAS thread "
@@ -141,39 +249,12 @@ def main():
     mpirun = launchers(env)
     info = machine(env, "1 per process (fit-2threads: 2)")
     print(describe(info))
-    rounds = args.rounds or (2 if args.quick else 5)
-    epochs = args.epochs or (1 if args.quick else 2)
-    rows = []
-    print(f"{ROWS} rows x {N_IN}, float32, SGD, {epochs} timed epoch(s) a launch, "
-          f"{rounds} rounds; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}")
-    print(f"{'layers, batch':26} {'peer':13} {'s/epoch':>8} {'samples/s':>10} {'x fit':>6} "
-          f"{'Allreduce s/epoch':>18} {'share':>6} {'calls':>6}")
-    for sizes, batch in CASES:
-        case = {"sizes": sizes, "batch": batch, "epochs": epochs}
-        runs = {peer: [] for peer in PEERS}
-        for _ in range(rounds):
-            for peer in PEERS:
-                time.sleep(SETTLE)
-                runs[peer].append(launch(peer, case, env, mpirun))
-        fit = [r["epoch_s"] for r in runs["fit"]]
-        for peer, results in runs.items():
-            epoch_s = [r["epoch_s"] for r in results]
-            allreduce = median(r["allreduce_s"] for r in results)
-            row = {"sizes": str(sizes), "batch": batch, "peer": peer,
-                   "ranks": PEERS[peer][0] or 1, "epoch_s": round(median(epoch_s), 4),
-                   "samples_per_s": round(ROWS / median(epoch_s)),
-                   "x_fit_throughput": round(paired_ratio(fit, epoch_s), 3),
-                   "allreduce_s_per_epoch": round(allreduce, 4),
-                   "allreduce_share": round(allreduce / median(epoch_s), 3),
-                   "allreduce_calls_per_epoch": results[0]["allreduce_calls"],
-                   "rounds": rounds}
-            rows.append(row)
-            print(f"{str(sizes) + f', b{batch}':26} {peer:13} {row['epoch_s']:8.3f} "
-                  f"{row['samples_per_s']:10d} {row['x_fit_throughput']:6.2f} "
-                  f"{row['allreduce_s_per_epoch']:18.4f} {row['allreduce_share']:6.2f} "
-                  f"{row['allreduce_calls_per_epoch']:6d}", flush=True)
-    out = write_results("bench_distributed", info, rows)
-    print(f"wrote {out} and {out.with_suffix('.csv')}")
+    if args.only != "accuracy":
+        out = write_results("bench_distributed", info, speed(args, env, mpirun))
+        print(f"wrote {out} and {out.with_suffix('.csv')}")
+    if args.only != "speed":
+        out = write_results("bench_distributed_local", info, accuracy(args, env, mpirun))
+        print(f"wrote {out} and {out.with_suffix('.csv')}")
 
 
 if __name__ == "__main__":
