@@ -14,7 +14,8 @@ one epoch to warm up, then one timed call of ``--epochs`` epochs:
 
 The distributed runs wrap the communicator so that every ``Allreduce`` is timed on
 every rank: the time includes waiting for the slower rank, which on a busy machine
-is most of it. Rounds interleave the peers (each round launches every peer once);
+is most of it; after training, the worker also times the sum of a gradient-sized
+buffer alone ("alone": both ranks enter together, after a barrier). Rounds interleave the peers (each round launches every peer once);
 times are medians over rounds, and "x fit" (how many times the peer's throughput
 is fit's) is the median over rounds of the per-round ratio.
 
@@ -56,6 +57,7 @@ PEERS = {"fit": (0, 1, None), "fit-2threads": (0, 2, None), "mpi-1": (1, 1, None
 
 
 # Local SGD's accuracy cost: averaging intervals (None: synchronous), seeds, settings.
+ALONE_CALLS = 21  # Allreduce calls timed alone, after training (the median is kept)
 EVERY, SEEDS, LOCAL_EPOCHS = (None, 1, 4, 16, 64), (0, 1, 2), 5
 LOCAL_SIZES, LOCAL_BATCH = [784, 100, 10], 64
 
@@ -106,12 +108,23 @@ def run(case):
             model.fit(X, y, epochs=epochs, batch_size=case["batch"], optimizer=opt,
                       seed=epochs, progress=False)
         seconds = time.perf_counter() - t
-    result = {"epoch_s": seconds / epochs, "allreduce_s": 0.0, "allreduce_calls": 0}
+    result = {"epoch_s": seconds / epochs, "allreduce_s": 0.0, "allreduce_calls": 0,
+              "allreduce_alone_s": 0.0}
     if comm:
         # The slowest rank's time; each rank's Allreduce includes its wait for the other.
         result["epoch_s"] = comm.comm.allreduce(seconds, op=MPI.MAX) / epochs
         result["allreduce_s"] = comm.comm.allreduce(comm.seconds, op=MPI.MAX) / epochs
         result["allreduce_calls"] = comm.calls // epochs
+        # The sum alone, with both ranks arriving together: the cost of communication
+        # itself, apart from waiting for a rank that was descheduled.
+        grads = np.zeros(model.n_params, dtype=np.float32)
+        alone = []
+        for _ in range(ALONE_CALLS):
+            comm.Barrier()
+            t = time.perf_counter()
+            comm.comm.Allreduce(MPI.IN_PLACE, grads, op=MPI.SUM)
+            alone.append(time.perf_counter() - t)
+        result["allreduce_alone_s"] = comm.comm.allreduce(median(alone), op=MPI.MAX)
         if comm.Get_rank():
             return
     print(json.dumps(result))
@@ -176,7 +189,7 @@ def speed(args, env, mpirun):
     print(f"{ROWS} rows x {N_IN}, float32, SGD, {epochs} timed epoch(s) a launch, "
           f"{rounds} rounds; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '-')}")
     print(f"{'layers, batch':26} {'peer':13} {'s/epoch':>8} {'samples/s':>10} {'x fit':>6} "
-          f"{'Allreduce s/epoch':>18} {'share':>6} {'calls':>6}")
+          f"{'Allreduce s/epoch':>18} {'share':>6} {'calls':>6} {'alone ms':>9}")
     for sizes, batch in CASES:
         case = {"sizes": sizes, "batch": batch, "epochs": epochs}
         runs = {peer: [] for peer in PEERS}
@@ -195,12 +208,14 @@ def speed(args, env, mpirun):
                    "allreduce_s_per_epoch": round(allreduce, 4),
                    "allreduce_share": round(allreduce / median(epoch_s), 3),
                    "allreduce_calls_per_epoch": results[0]["allreduce_calls"],
+                   "allreduce_alone_ms": round(median(r["allreduce_alone_s"]
+                                                      for r in results) * 1e3, 3),
                    "rounds": rounds}
             rows.append(row)
             print(f"{str(sizes) + f', b{batch}':26} {peer:13} {row['epoch_s']:8.3f} "
                   f"{row['samples_per_s']:10d} {row['x_fit_throughput']:6.2f} "
                   f"{row['allreduce_s_per_epoch']:18.4f} {row['allreduce_share']:6.2f} "
-                  f"{row['allreduce_calls_per_epoch']:6d}", flush=True)
+                  f"{row['allreduce_calls_per_epoch']:6d} {row['allreduce_alone_ms']:9.3f}", flush=True)
     return rows
 
 
