@@ -4,6 +4,7 @@ Usage::
 
     fastmlp train [--data circles|mnist] [--hidden N ...] [--epochs N] [--lr LR]
                   [--batch-size N|full] [--plot FILE.png] [--save FILE.npz] ...
+    mpirun -n 4 fastmlp train --distributed [--average-every K] [train's options]
     fastmlp sweep --lr 0.01 0.1 1 --batch-size 1 32 full [--variants] [--heatmap FILE.png]
                   [train's data and model options]
     fastmlp gradient-cost [--layers 1 2 4 8] [--width N] [--plot FILE.png]
@@ -33,6 +34,8 @@ no traceback; 130 when Ctrl-C arrives outside training (Ctrl-C during training
 stops it early, and the command reports what was trained so far).
 """
 import argparse
+import contextlib
+import io
 import sys
 import time
 from dataclasses import dataclass
@@ -214,8 +217,16 @@ def _build_model(args, data, hidden, init):
 
 
 def _fit(model, data, epochs, batch_size, lr, args, callbacks=None):
-    """``model.fit`` on ``data`` with the options; the History."""
+    """``model.fit`` on ``data`` with the options (``distributed.fit`` with
+    ``--distributed``); the History."""
     try:
+        if getattr(args, "distributed", False):
+            from . import distributed, optim
+            return distributed.fit(model, data.X_train, targets(model, data.y_train),
+                                   epochs=epochs, batch_size=_fit_batch(batch_size),
+                                   optimizer=optim.SGD(lr, momentum=args.momentum),
+                                   validation_data=(data.X_test, targets(model, data.y_test)),
+                                   seed=args.seed, average_every=args.average_every)
         return model.fit(data.X_train, targets(model, data.y_train), epochs=epochs,
                          batch_size=_fit_batch(batch_size), lr=lr, momentum=args.momentum,
                          validation_data=(data.X_test, targets(model, data.y_test)),
@@ -247,6 +258,24 @@ def _table(rows, header):
 def cmd_train(args):
     s = _settings(args, "hidden", "epochs", "batch_size", "lr", "init")
     _check_training(args, s["hidden"], s["epochs"], [s["batch_size"]], [s["lr"]])
+    if args.average_every is not None:
+        if not args.distributed:
+            raise ValueError("--average-every is local SGD over MPI: pass --distributed too")
+        _option("--average-every", check_int, args.average_every, "average_every", 1)
+    ranks, rank = 1, 0
+    if args.distributed:
+        from .distributed import mpi
+        try:
+            comm = mpi().COMM_WORLD
+        except ImportError as exc:
+            raise ValueError(f"--distributed: {exc}") from None
+        ranks, rank = comm.Get_size(), comm.Get_rank()
+    # Every rank trains; rank 0 alone reports, saves and plots.
+    with contextlib.redirect_stdout(io.StringIO()) if rank else contextlib.nullcontext():
+        return _train(args, s, ranks, rank)
+
+
+def _train(args, s, ranks, rank):
     outputs = _check_outputs(args)
     data = load_data(args)
     model = _build_model(args, data, s["hidden"], s["init"])
@@ -254,6 +283,10 @@ def cmd_train(args):
     print(f"model: {model!r}, init={s['init']!r}, seed={args.seed}")
     print(f"training: {_plural(s['epochs'], 'epoch')}, batch size "
           f"{s['batch_size']}, lr {s['lr']:g}, momentum {args.momentum:g}")
+    if args.distributed:
+        local = ("" if args.average_every is None else
+                 f", local SGD averaging every {_plural(args.average_every, 'step')}")
+        print(f"data-parallel over MPI: {_plural(ranks, 'rank')}{local}")
     start = time.perf_counter()
     history = _fit(model, data, s["epochs"], s["batch_size"], s["lr"], args)
     seconds = time.perf_counter() - start
@@ -271,6 +304,8 @@ def cmd_train(args):
             for split, (loss, acc) in (("train", train), ("test", test))]
     print(_table(rows, ["", "loss", "accuracy"]))
 
+    if rank != 0:
+        return 0
     if args.save is not None:
         model.save(outputs["--save"])  # resolved: model.save would replace a link itself
         print(f"saved the model to {args.save}")
@@ -481,6 +516,13 @@ def build_parser():
     train.add_argument("--plot", metavar="FILE.png", default="fastmlp-train.png",
                        help="where to write the figure (default: %(default)s)")
     train.add_argument("--save", metavar="FILE.npz", help="save the trained model here")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel SGD over MPI: launch with 'mpirun -n N fastmlp "
+                            "train --distributed ...'; each rank computes the gradient of "
+                            "its share of every batch (needs mpi4py and an MPI library)")
+    train.add_argument("--average-every", type=int, metavar="K",
+                       help="with --distributed: local SGD, each rank steps on its own "
+                            "share and the parameters are averaged every K steps")
     train.set_defaults(func=cmd_train)
 
     sweep = commands.add_parser(

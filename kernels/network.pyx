@@ -419,6 +419,17 @@ cdef inline void backward_layers(const Layout* L, Activation act, const Optimize
         delta_next = swap
 
 
+cdef inline void apply_update(const Layout* L, const Optimizer* o, const Work* w,
+                              floating* params, double l2_scale) noexcept nogil:
+    """Every layer's update (number w.updates) from the whole gradient already in
+    w.grads: apply_layer's formula, with scikit-learn's L2 term as ``l2_scale``."""
+    cdef Py_ssize_t l
+    cdef AdamStep adam = adam_scalars(o, w.updates)
+    for l in range(L.n_layers):
+        apply_layer(L, o, &adam, w.updates == 1, l, params, <const floating*> w.grads,
+                    <floating*> w.state, l2_scale)
+
+
 cdef inline void clip_and_update(const Layout* L, const Optimizer* o, const Training* t,
                                  Work* w, floating* params, double denom) noexcept nogil:
     """The update from the whole gradient in w.grads: add scikit-learn's L2 term,
@@ -429,7 +440,6 @@ cdef inline void clip_and_update(const Layout* L, const Optimizer* o, const Trai
     cdef const floating* W
     cdef floating scale, limit
     cdef double coef
-    cdef AdamStep adam = adam_scalars(o, w.updates)
     if o.l2 > 0:
         scale = <floating> (o.l2 / denom)
         for l in range(L.n_layers):
@@ -450,8 +460,7 @@ cdef inline void clip_and_update(const Layout* L, const Optimizer* o, const Trai
             scale = <floating> coef
             for i in range(L.n_params):
                 grads[i] = grads[i] * scale
-    for l in range(L.n_layers):
-        apply_layer(L, o, &adam, w.updates == 1, l, params, grads, <floating*> w.state, 0)
+    apply_update(L, o, w, params, 0)
 
 
 cdef inline double train_step(const Layout* L, Activation act, Loss kind,
@@ -1156,6 +1165,26 @@ cdef class Network:
             raise ValueError(f"grad_x must be a C-contiguous {self.params.dtype} array of "
                              f"shape ({X.shape[0]}, {self.n_inputs})")
         return self.run(X, y, False, grad_x, weights)
+
+    def apply(self, Py_ssize_t rows):
+        """One update of the configured optimizer from the gradient in ``grads``, taken
+        as that of the mean loss over a batch of ``rows`` rows (the batch size of the
+        l2 term): the update a step on that batch makes, from a gradient computed
+        elsewhere (fastmlp.distributed sums the ranks' gradients into ``grads``).
+        ``grads`` is read, not changed. Needs claim()."""
+        self.held()
+        if not self.configured:
+            raise RuntimeError("apply: configure the optimizer first")
+        if rows < 1:
+            raise ValueError(f"apply: rows must be >= 1; got {rows}")
+        cdef Work w = self.work(1, True)
+        w.updates += 1
+        with nogil:
+            if self.typenum == cnp.NPY_DOUBLE:
+                apply_update(&self.layout, &self.opt, &w, <double*> self.p, self.opt.l2 / rows)
+            else:
+                apply_update(&self.layout, &self.opt, &w, <float*> self.p, self.opt.l2 / rows)
+        self.updates = w.updates
 
     cdef double run(self, cnp.ndarray X, cnp.ndarray y, bint update,
                     cnp.ndarray grad_x, object weights=None) except? -1:
