@@ -57,6 +57,7 @@ PEERS = {"fit": (0, 1, None), "fit-2threads": (0, 2, None), "mpi-1": (1, 1, None
 
 
 # Local SGD's accuracy cost: averaging intervals (None: synchronous), seeds, settings.
+LAUNCH_TIMEOUT = 1800  # seconds a launch may take
 ALONE_CALLS = 21  # Allreduce calls timed alone, after training (the median is kept)
 EVERY, SEEDS, LOCAL_EPOCHS = (None, 1, 4, 16, 64), (0, 1, 2), 5
 LOCAL_SIZES, LOCAL_BATCH = [784, 100, 10], 64
@@ -239,8 +240,15 @@ def launch(peer, case, env, mpirun):
     command = [sys.executable, __file__, "--run", json.dumps(case)]
     if ranks:
         command = mpirun[ranks] + command
-    out = subprocess.run(command, env=env, check=True, text=True, stdout=subprocess.PIPE,
-                         timeout=1800).stdout
+    proc = subprocess.Popen(command, env=env, text=True, stdout=subprocess.PIPE)
+    try:
+        out, _ = proc.communicate(timeout=LAUNCH_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # mpirun passes SIGTERM on to its ranks (SIGKILL would orphan them)
+        proc.communicate()
+        raise
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, command)
     return json.loads(out.splitlines()[-1])
 
 

@@ -233,6 +233,23 @@ def mpirun_command(n):
     return command
 
 
+def end_session(proc):
+    """Stop mpirun (started in a session of its own) and every process of its session:
+    Open MPI puts each rank in a process group of its own, so killing mpirun's group
+    would leave the ranks running."""
+    proc.terminate()  # mpirun passes it on to the ranks
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.getsid(int(entry)) == proc.pid:
+                os.kill(int(entry), signal.SIGKILL)
+        except OSError:  # gone meanwhile, or not ours
+            pass
+
+
 def launch(folder, *args):
     """``mpirun -n 2 python *args`` in ``folder`` (bounded); returns its output."""
     command = mpirun_command(2)
@@ -248,7 +265,7 @@ def launch(folder, *args):
     try:
         log, _ = proc.communicate(timeout=LAUNCH_TIMEOUT)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        end_session(proc)
         log, _ = proc.communicate()
         pytest.fail(f"mpirun -n 2 did not finish in {LAUNCH_TIMEOUT} s:\n{log[-3000:]}")
     assert proc.returncode == 0, log[-3000:]
