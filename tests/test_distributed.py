@@ -101,6 +101,25 @@ def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
         distributed.fit(fastmlp.MLP([2, 2]), np.zeros((4, 2)), np.zeros(4, int))
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--average-every", "4"], "--average-every is local SGD over MPI: pass --distributed"),
+    (["--distributed", "--average-every", "0"], "--average-every: average_every must be >= 1"),
+])
+def test_command_line_rejects_local_sgd_options(argv, message, capsys, tmp_path, monkeypatch):
+    from fastmlp.cli import main
+    monkeypatch.chdir(tmp_path)  # were it to train, its figure goes there
+    assert main(["train", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_command_line_without_mpi4py_says_what_to_install(monkeypatch, capsys, tmp_path):
+    from fastmlp.cli import main
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    assert main(["train", "--distributed"]) == 2
+    assert "--distributed: fastmlp.distributed needs mpi4py" in capsys.readouterr().err
+
+
 # --- fit on one rank, in this process ----------------------------------------------
 
 @pytest.fixture
