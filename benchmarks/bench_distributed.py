@@ -24,12 +24,13 @@ step is mostly overhead and communication; and large layers, [784, 1024, 1024, 1
 batch 256, where the matrix products dominate.
 
 Local SGD's accuracy cost (``--only accuracy``; not timed): one ``mpirun -n 2`` job
-trains [784, 100, 10] tanh, float32, SGD lr 0.05 with momentum 0.9, global batch 64,
-for 5 epochs on MNIST-8k (the first 8,000 images of the test split in
-../shared/data/mnist to train, the last 2,000 to test), synchronously and with the
-parameters averaged every 1, 4, 16 and 64 steps, from 3 seeds each; reports the
-median test accuracy and final training loss, and the median over seeds of each
-run's difference from the synchronous run of the same seed.
+and one ``mpirun -n 4`` job (4 ranks sharing the 2 cores) each train [784, 100, 10]
+tanh, float32, SGD lr 0.05 with momentum 0.9, global batch 64, for 5 epochs on
+MNIST-8k (the first 8,000 images of the test split in ../shared/data/mnist to
+train, the last 2,000 to test), synchronously and with the parameters averaged
+every 1, 4, 16 and 64 steps, from 3 seeds each; reports the median test accuracy
+and final training loss, and the median over seeds of each run's difference from
+the synchronous run of the same seed.
 
 Writes benchmarks/results/bench_distributed.{csv,json} and
 bench_distributed_local.{csv,json}.
@@ -53,12 +54,15 @@ ROWS, N_IN, N_OUT, LR = 8192, 784, 10, 0.01
 CASES = [([784, 100, 10], 64), ([784, 1024, 1024, 10], 256)]
 # peer: (ranks, BLAS threads, average_every); ranks 0 is MLP.fit without MPI.
 PEERS = {"fit": (0, 1, None), "fit-2threads": (0, 2, None), "mpi-1": (1, 1, None),
-         "mpi-2": (2, 1, None), "mpi-2-local8": (2, 1, 8)}
+         "mpi-2": (2, 1, None), "mpi-2-local8": (2, 1, 8), "mpi-4": (4, 1, None)}
+SPEED_PEERS = ["fit", "fit-2threads", "mpi-1", "mpi-2", "mpi-2-local8"]
 
 
 # Local SGD's accuracy cost: averaging intervals (None: synchronous), seeds, settings.
+LAUNCH_TIMEOUT = 1800  # seconds a launch may take
 ALONE_CALLS = 21  # Allreduce calls timed alone, after training (the median is kept)
 EVERY, SEEDS, LOCAL_EPOCHS = (None, 1, 4, 16, 64), (0, 1, 2), 5
+LOCAL_RANKS = (2, 4)  # 4 ranks share the 2 cores: this part is not timed
 LOCAL_SIZES, LOCAL_BATCH = [784, 100, 10], 64
 
 
@@ -156,29 +160,31 @@ def run_accuracy(data_dir):
 
 
 def accuracy(args, env, mpirun):
-    case = {"data_dir": args.data_dir}
-    found = launch("mpi-2", case, env, mpirun)
     rows = []
-    print(f"local SGD on 2 ranks: MNIST-8k, {LOCAL_SIZES} tanh, float32, SGD lr 0.05 "
-          f"momentum 0.9, global batch {LOCAL_BATCH}, {LOCAL_EPOCHS} epochs, seeds {SEEDS}")
-    print(f"{'averaging':>12} {'test accuracy':>14} {'vs sync':>8} {'train loss':>11} "
-          f"{'vs sync':>8}")
-    sync = {r["seed"]: r for r in found if r["average_every"] is None}
-    for every in EVERY:
-        runs = [r for r in found if r["average_every"] == every]
-        row = {"average_every": every or "sync",
-               "test_accuracy": round(median(r["test_accuracy"] for r in runs), 4),
-               "accuracy_vs_sync": round(median(r["test_accuracy"]
-                                                - sync[r["seed"]]["test_accuracy"]
+    for ranks in LOCAL_RANKS:
+        found = launch(f"mpi-{ranks}", {"data_dir": args.data_dir}, env, mpirun)
+        print(f"local SGD on {ranks} ranks: MNIST-8k, {LOCAL_SIZES} tanh, float32, SGD lr "
+              f"0.05 momentum 0.9, global batch {LOCAL_BATCH}, {LOCAL_EPOCHS} epochs, seeds "
+              f"{SEEDS}")
+        print(f"{'averaging':>12} {'test accuracy':>14} {'vs sync':>8} {'train loss':>11} "
+              f"{'vs sync':>8}")
+        sync = {r["seed"]: r for r in found if r["average_every"] is None}
+        for every in EVERY:
+            runs = [r for r in found if r["average_every"] == every]
+            row = {"ranks": ranks, "average_every": every or "sync",
+                   "test_accuracy": round(median(r["test_accuracy"] for r in runs), 4),
+                   "accuracy_vs_sync": round(median(r["test_accuracy"]
+                                                    - sync[r["seed"]]["test_accuracy"]
+                                                    for r in runs), 4),
+                   "train_loss": round(median(r["train_loss"] for r in runs), 4),
+                   "loss_vs_sync": round(median(r["train_loss"]
+                                                - sync[r["seed"]]["train_loss"]
                                                 for r in runs), 4),
-               "train_loss": round(median(r["train_loss"] for r in runs), 4),
-               "loss_vs_sync": round(median(r["train_loss"] - sync[r["seed"]]["train_loss"]
-                                            for r in runs), 4),
-               "seeds": len(runs)}
-        rows.append(row)
-        label = "sync" if every is None else f"every {every}"
-        print(f"{label:>12} {row['test_accuracy']:14.4f} {row['accuracy_vs_sync']:+8.4f} "
-              f"{row['train_loss']:11.4f} {row['loss_vs_sync']:+8.4f}", flush=True)
+                   "seeds": len(runs)}
+            rows.append(row)
+            label = "sync" if every is None else f"every {every}"
+            print(f"{label:>12} {row['test_accuracy']:14.4f} {row['accuracy_vs_sync']:+8.4f} "
+                  f"{row['train_loss']:11.4f} {row['loss_vs_sync']:+8.4f}", flush=True)
     return rows
 
 
@@ -192,9 +198,9 @@ def speed(args, env, mpirun):
           f"{'Allreduce s/epoch':>18} {'share':>6} {'calls':>6} {'alone ms':>9}")
     for sizes, batch in CASES:
         case = {"sizes": sizes, "batch": batch, "epochs": epochs}
-        runs = {peer: [] for peer in PEERS}
+        runs = {peer: [] for peer in SPEED_PEERS}
         for _ in range(rounds):
-            for peer in PEERS:
+            for peer in SPEED_PEERS:
                 time.sleep(SETTLE)
                 runs[peer].append(launch(peer, case, env, mpirun))
         fit = [r["epoch_s"] for r in runs["fit"]]
@@ -223,7 +229,7 @@ def launchers(env):
     """{ranks: the mpirun command for them} (``fastmlp.distributed.launcher``, asked in
     a process of its own: the parent imports no numerical library)."""
     code = ("import json; from fastmlp.distributed import launcher; "
-            "print(json.dumps({n: launcher(n) for n in (1, 2)}))")
+            "print(json.dumps({n: launcher(n) for n in (1, 2, 4)}))")
     found = json.loads(subprocess.run([sys.executable, "-c", code], env=env, check=True,
                                       text=True, stdout=subprocess.PIPE).stdout)
     if found["1"] is None:
@@ -239,8 +245,15 @@ def launch(peer, case, env, mpirun):
     command = [sys.executable, __file__, "--run", json.dumps(case)]
     if ranks:
         command = mpirun[ranks] + command
-    out = subprocess.run(command, env=env, check=True, text=True, stdout=subprocess.PIPE,
-                         timeout=1800).stdout
+    proc = subprocess.Popen(command, env=env, text=True, stdout=subprocess.PIPE)
+    try:
+        out, _ = proc.communicate(timeout=LAUNCH_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # mpirun passes SIGTERM on to its ranks (SIGKILL would orphan them)
+        proc.communicate()
+        raise
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, command)
     return json.loads(out.splitlines()[-1])
 
 

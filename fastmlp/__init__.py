@@ -15,6 +15,8 @@ fastmlp.plotting   training curves, decision boundaries, first-layer weights
                    (matplotlib; imported on first use)
 fastmlp.estimators MLPClassifier and MLPRegressor, drop-in replacements for
                    scikit-learn's (needs scikit-learn; imported on first use)
+fastmlp.distributed data-parallel SGD over MPI: distributed.fit (needs mpi4py and
+                   an MPI library, imported on first call)
 
 The model is ``fastmlp.MLP``; ``python -m fastmlp`` (or ``fastmlp``) is the
 command line.

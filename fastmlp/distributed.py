@@ -213,18 +213,16 @@ def _train(comm, MPI, model, X, y, val, epochs, batch_size, shuffle, average_eve
                 rows = min(batch_size, n - begin)
                 part = shard(rows, rank, size)
                 mine = part.stop - part.start
-                if order is None:
-                    Xs, ys = X[begin + part.start:begin + part.stop], y[begin + part.start:
-                                                                         begin + part.stop]
-                else:
-                    idx = order[begin + part.start:begin + part.stop]
-                    Xs, ys = X[idx], y[idx]
+                picked = slice(begin + part.start, begin + part.stop)
+                if order is not None:
+                    picked = order[picked]
+                Xs, ys = X[picked], y[picked]
                 if optimizer.l2 > 0:
                     # MLP.fit's penalty of the weights before the update, over the
                     # global batch: the ranks' parts add up to penalty * rows.
                     squares = math.fsum(float(np.vdot(W, W)) for W in weights)
                     sums[1] += 0.5 * optimizer.l2 * squares / rows * mine
-                loss = net.backprop(np.asarray(Xs), np.asarray(ys)) if mine else 0.0
+                loss = net.backprop(Xs, ys) if mine else 0.0
                 sums[0] += loss * mine
                 if average_every is None:
                     if not math.isfinite(loss):

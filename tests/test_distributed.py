@@ -101,6 +101,25 @@ def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
         distributed.fit(fastmlp.MLP([2, 2]), np.zeros((4, 2)), np.zeros(4, int))
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--average-every", "4"], "--average-every is local SGD over MPI: pass --distributed"),
+    (["--distributed", "--average-every", "0"], "--average-every: average_every must be >= 1"),
+])
+def test_command_line_rejects_local_sgd_options(argv, message, capsys, tmp_path, monkeypatch):
+    from fastmlp.cli import main
+    monkeypatch.chdir(tmp_path)  # were it to train, its figure goes there
+    assert main(["train", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_command_line_without_mpi4py_says_what_to_install(monkeypatch, capsys, tmp_path):
+    from fastmlp.cli import main
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    assert main(["train", "--distributed"]) == 2
+    assert "--distributed: fastmlp.distributed needs mpi4py" in capsys.readouterr().err
+
+
 # --- fit on one rank, in this process ----------------------------------------------
 
 @pytest.fixture
@@ -233,6 +252,23 @@ def mpirun_command(n):
     return command
 
 
+def end_session(proc):
+    """Stop mpirun (started in a session of its own) and every process of its session:
+    Open MPI puts each rank in a process group of its own, so killing mpirun's group
+    would leave the ranks running."""
+    proc.terminate()  # mpirun passes it on to the ranks
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.getsid(int(entry)) == proc.pid:
+                os.kill(int(entry), signal.SIGKILL)
+        except OSError:  # gone meanwhile, or not ours
+            pass
+
+
 def launch(folder, *args):
     """``mpirun -n 2 python *args`` in ``folder`` (bounded); returns its output."""
     command = mpirun_command(2)
@@ -248,7 +284,7 @@ def launch(folder, *args):
     try:
         log, _ = proc.communicate(timeout=LAUNCH_TIMEOUT)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        end_session(proc)
         log, _ = proc.communicate()
         pytest.fail(f"mpirun -n 2 did not finish in {LAUNCH_TIMEOUT} s:\n{log[-3000:]}")
     assert proc.returncode == 0, log[-3000:]
