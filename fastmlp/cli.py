@@ -8,6 +8,7 @@ Usage::
     fastmlp sweep --lr 0.01 0.1 1 --batch-size 1 32 full [--variants] [--heatmap FILE.png]
                   [train's data and model options]
     fastmlp gradient-cost [--layers 1 2 4 8] [--width N] [--plot FILE.png]
+    fastmlp svm [--samples N] [--noise S] [--hidden N] [--epochs N] [--plot FILE.png]
     fastmlp evaluate MODEL.npz [--data circles|mnist] [--data-dir DIR] [--seed S]
 
 ``python -m fastmlp`` is the same command.
@@ -422,6 +423,32 @@ def cmd_gradient_cost(args):
     return 0
 
 
+def cmd_svm(args):
+    _option("--samples", check_int, args.samples, "samples", 8)
+    _option("--hidden", check_int, args.hidden, "hidden", 1)
+    _option("--epochs", check_int, args.epochs, "epochs", 1)
+    _option("--seed", check_seed, args.seed)
+    if not args.noise >= 0:
+        raise ValueError(f"--noise must be >= 0; got {args.noise!r}")
+    _check_outputs(args)
+    from .course import svm_bonus
+    models, (X_train, y_train, X_test, y_test), note = svm_bonus(
+        args.samples, noise=args.noise, seed=args.seed, hidden=args.hidden, epochs=args.epochs)
+    print(f"two circles: {len(X_train)} points to train, {len(X_test)} to test")
+    print(_table([[name, f"{score:.3f}"] for name, _, score in models],
+                 ["model", "test accuracy"]))
+    if note is not None:
+        _note(note)
+    if args.plot is not None:
+        from . import plotting
+        fig = plotting.plot_classifiers(models, X_test, y_test,
+                                        title="the two circles: a linear SVM, a kernel SVM "
+                                              "and an MLP (test points)")
+        plotting.save_figure(fig, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def cmd_evaluate(args):
     _option("--seed", check_seed, args.seed)
     model = MLP.load(args.model)
@@ -471,8 +498,9 @@ def _model_options(sweep):
     group.add_argument("--loss", choices=tuple(name for name in LOSSES
                                                if name != "binary_cross_entropy"),
                        default="cross_entropy",
-                       help="cross_entropy on labels, or mse on one-hot targets "
-                            "(default: %(default)s)")
+                       help="cross_entropy on labels, mse on one-hot targets, or the "
+                            "multi-class hinge (hinge, squared_hinge: an SVM's loss) on "
+                            "labels (default: %(default)s)")
     group.add_argument("--init", choices=INITS,
                        help="initial weights (default: normal for circles, xavier for mnist)")
     group.add_argument("--epochs", type=int,
@@ -558,6 +586,25 @@ def build_parser():
     cost.add_argument("--plot", metavar="FILE.png", default="fastmlp-gradient-cost.png",
                       help="where to write the figure (default: %(default)s)")
     cost.set_defaults(func=cmd_gradient_cost)
+
+    svm = commands.add_parser(
+        "svm", help="the SVM bonus: a linear SVM, an RBF SVC and an MLP on the circles",
+        description="Train a linear SVM (a hinge-loss MLP without hidden layer), an RBF "
+                    "SVC (scikit-learn, when installed) and a hinge-loss MLP with one hidden "
+                    "layer on the two circles, print their test accuracies and draw their "
+                    "decision boundaries, with the SVM margins, side by side.")
+    svm.add_argument("--samples", type=int, default=600,
+                     help="points (a quarter for testing) (default: %(default)s)")
+    svm.add_argument("--noise", type=float, default=0.1,
+                     help="the circles' noise (default: %(default)s)")
+    svm.add_argument("--hidden", type=int, default=16,
+                     help="the MLP's hidden units (default: %(default)s)")
+    svm.add_argument("--epochs", type=int, default=200,
+                     help="epochs of SGD for the two fastmlp models (default: %(default)s)")
+    svm.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    svm.add_argument("--plot", metavar="FILE.png", default="fastmlp-svm.png",
+                     help="where to write the figure (default: %(default)s)")
+    svm.set_defaults(func=cmd_svm)
 
     evaluate = commands.add_parser(
         "evaluate", parents=[data], help="test a saved model",

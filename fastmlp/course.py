@@ -35,7 +35,8 @@ from . import reference
 from .callbacks import EpochTimer
 from .model import MLP
 
-__all__ = ["STAGES", "StageResult", "initial_params", "batches", "run_stages", "report"]
+__all__ = ["STAGES", "StageResult", "initial_params", "batches", "run_stages", "report",
+           "svm_bonus"]
 
 # The parameters in the order of MLP's layers: weights[0], biases[0], weights[1], biases[1].
 PARAM_NAMES = ("Wh", "bh", "Wy", "by")
@@ -294,3 +295,49 @@ def compare(X, y, n_hidden, epochs, batch_size, lr, seed=0, dtypes=(np.float64, 
         out[name] = run_stages(X, y, n_hidden, epochs, batch_size, lr, seed, dtype, log=log)
         log(report(out[name]))
     return out
+
+
+def svm_bonus(n_samples=600, noise=0.1, seed=0, hidden=16, epochs=200, lr=0.1):
+    """The practical's bonus: an SVM on the two circles, linear and with a kernel,
+    against an MLP.
+
+    On ``datasets.circles(n_samples, noise, seed=seed)`` (a quarter held out for
+    testing), trains
+
+    * ``"linear SVM"``: ``MLP([2, 2], loss="hinge")``, a linear model trained on
+      the multi-class hinge loss (torch's ``MultiMarginLoss``): a linear SVM, which
+      cannot separate the circles (test accuracy near chance);
+    * ``"RBF SVC"``: scikit-learn's ``SVC(kernel="rbf")``, when scikit-learn is
+      installed (the kernel trick separates them);
+    * ``"MLP"``: ``MLP([2, hidden, 2], loss="hinge")``, the same loss with one tanh
+      hidden layer, which separates them too;
+
+    the fastmlp models with SGD (``lr``, momentum 0.9, batch 32) for ``epochs``.
+
+    Returns
+    -------
+    (models, data, note)
+        ``models``: a list of (name, fitted classifier, test accuracy);
+        ``data``: (X_train, y_train, X_test, y_test); ``note``: None, or why a
+        model was left out (scikit-learn missing).
+    """
+    from . import datasets, optim
+    X, y = datasets.circles(n_samples, noise=noise, seed=seed)
+    n_test = max(1, n_samples // 4)
+    X_train, y_train, X_test, y_test = X[n_test:], y[n_test:], X[:n_test], y[:n_test]
+    models = []
+    for name, sizes in (("linear SVM", [2, 2]), ("MLP", [2, hidden, 2])):
+        model = MLP(sizes, loss="hinge", dtype=np.float64, seed=seed)
+        model.fit(X_train, y_train, epochs=epochs, batch_size=32, seed=seed, progress=False,
+                  optimizer=optim.SGD(lr, momentum=0.9))
+        models.append((name, model, float(model.score(X_test, y_test))))
+    note = None
+    try:
+        from sklearn.svm import SVC
+    except ImportError:
+        note = ('the RBF SVC needs scikit-learn (pip install "fastmlp[sklearn]"): '
+                'left out')
+    else:
+        svc = SVC(kernel="rbf").fit(X_train, y_train)
+        models.insert(1, ("RBF SVC", svc, float(svc.score(X_test, y_test))))
+    return models, (X_train, y_train, X_test, y_test), note

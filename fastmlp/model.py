@@ -52,8 +52,8 @@ INITS = ("normal", "xavier", "he")
 CLASSIFIERS = ("cross_entropy", "binary_cross_entropy", "hinge", "squared_hinge")
 LABEL_LOSSES = ("cross_entropy", "hinge", "squared_hinge")
 PROBABILISTIC = ("cross_entropy", "binary_cross_entropy")
-# The hinge losses' p (kernels.multiclass_hinge).
-HINGE_P = {"hinge": 1, "squared_hinge": 2}
+# The hinge losses' p (kernels.multiclass_hinge), as the compiled core defines it.
+HINGE_P = {code.name.lower(): p for code, p in _network.HINGE_P.items()}
 # Values of the layers' outputs a forward pass keeps at once (64 MB in float64):
 # larger inputs go through in blocks of rows.
 _FORWARD_BLOCK = 1 << 23

@@ -27,9 +27,9 @@ from matplotlib.lines import Line2D
 from ._validation import (as_array, as_finite_array, check_int, check_labels, check_output_path,
                           check_path, check_real, check_real_dtype)
 
-__all__ = ["plot_history", "plot_decision_boundary", "plot_first_layer", "plot_sweep",
-           "plot_variants", "plot_sweep_heatmap", "plot_gradient_cost", "plot_training",
-           "save_figure"]
+__all__ = ["plot_history", "plot_decision_boundary", "plot_classifiers", "plot_first_layer",
+           "plot_sweep", "plot_variants", "plot_sweep_heatmap", "plot_gradient_cost",
+           "plot_training", "save_figure"]
 
 _CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
 #: The finest decision-boundary grid: MAX_RESOLUTION**2 points through the model.
@@ -228,9 +228,10 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         * cross-entropy with two classes, binary cross-entropy with one output,
           or a two-class ``predict_proba``: P(class 1), with a colour bar and the
           0.5 contour drawn as the boundary;
-        * a two-class ``decision_function`` f: f itself, with a colour bar, the
-          boundary f = 0 as a solid line and the margins f = -1 and f = +1
-          (an SVM's) as dashed lines;
+        * a two-class ``decision_function`` f, or a two-output hinge MLP's score
+          difference f = z_1 - z_0: f itself, with a colour bar, the boundary
+          f = 0 as a solid line and the margins f = -1 and f = +1 (an SVM's) as
+          dashed lines;
         * more than one output otherwise (cross-entropy, MSE on one-hot targets,
           a multi-class classifier): the predicted class, ``argmax`` of the
           outputs;
@@ -283,6 +284,10 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
         out = _in_blocks(model.forward, grid, rows)
         if (model.loss_name, k) in (("cross_entropy", 2), ("binary_cross_entropy", 1)):
             kind, zz = "probability", out[:, -1]
+        elif model.loss_name in ("hinge", "squared_hinge") and k == 2:
+            # The score difference is the binary SVM's f: its hinge terms are
+            # max(0, 1 - f) for class 1 and max(0, 1 + f) for class 0.
+            kind, zz = "decision", out[:, 1] - out[:, 0]
         elif k > 1:
             kind, zz = "class", out.argmax(axis=1)
         else:
@@ -347,6 +352,38 @@ def plot_decision_boundary(model, X, y=None, resolution=200, ax=None, title=None
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_title(title if title is not None else f"decision boundary: {what}")
+    return _root(fig)
+
+
+def plot_classifiers(models, X, y, title=None, fig=None):
+    """Several classifiers' decision boundaries side by side, one panel each.
+
+    Parameters
+    ----------
+    models : list of (name, model, score)
+        Fitted two-input classifiers (as ``plot_decision_boundary`` takes) with a
+        name and a score (e.g. the test accuracy, or None) for the panel's title.
+    X, y : array_like
+        The points drawn on every panel, and their labels.
+    title : str, optional
+        The figure's title.
+    fig : matplotlib Figure or SubFigure, optional
+        Draw here instead of in a new Figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not models:
+        raise ValueError("plot_classifiers needs at least one (name, model, score)")
+    if fig is None:
+        fig = _new_figure((4.8 * len(models), 4.2))
+    axes = fig.subplots(1, len(models), squeeze=False)[0]
+    for ax, (name, model, score) in zip(axes, models):
+        label = name if score is None else f"{name}: test accuracy {score:.3f}"
+        plot_decision_boundary(model, X, y, ax=ax, title=label)
+    if title is not None:
+        fig.suptitle(title)
     return _root(fig)
 
 

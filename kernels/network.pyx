@@ -210,6 +210,16 @@ PROBABILITY_THRESHOLD = POSITIVE_ABOVE
 
 # --- the loops ----------------------------------------------------------------------
 
+cdef inline int hinge_power(Loss kind) noexcept nogil:
+    """The p of a hinge loss (loss_ops.pxd's multiclass_hinge): 1 for HINGE, 2 for
+    SQUARED_HINGE."""
+    return 1 if kind == HINGE else 2
+
+
+# The hinge losses' p by code, for Python (fastmlp.model names them).
+HINGE_P = {Loss.HINGE: hinge_power(HINGE), Loss.SQUARED_HINGE: hinge_power(SQUARED_HINGE)}
+
+
 cdef inline bint uses_labels(Loss kind) noexcept nogil:
     """Does the loss train on integer labels (n,), not on targets (n, k)?"""
     return kind == CROSS_ENTROPY or kind == HINGE or kind == SQUARED_HINGE
@@ -489,7 +499,7 @@ cdef inline double train_step(const Layout* L, Activation act, Loss kind,
         loss = sigmoid_bce(out, targets, sw, w_total, n, k, <floating*> w.delta, False)
     elif kind == HINGE or kind == SQUARED_HINGE:
         n_correct[0] = count_correct(out, labels, n, k)
-        loss = multiclass_hinge(out, labels, sw, w_total, n, k, 1 if kind == HINGE else 2,
+        loss = multiclass_hinge(out, labels, sw, w_total, n, k, hinge_power(kind),
                                 <floating*> w.delta, False)
     else:
         loss = mse(out, targets, sw, w_total, n, k, <floating*> w.delta)

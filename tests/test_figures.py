@@ -252,3 +252,84 @@ def test_decision_boundary_of_other_objects_errors(circles):
     # A plain decision function without classes_ works, its boundary at x_1 = 0.
     ax = plotting.plot_decision_boundary(Fitted(), X, y, resolution=20).axes[0]
     assert _lines(ax)[0][0] == [-1.0, 0.0, 1.0]
+
+
+# --- the SVM bonus ----------------------------------------------------------------------------
+
+def test_a_two_output_hinge_mlp_shows_its_decision_function_and_margins(circles):
+    from fastmlp import MLP
+    X, y = circles
+    model = MLP([2, 8, 2], loss="hinge", dtype=np.float64, seed=0)
+    model.fit(X, y, epochs=30, lr=0.1, progress=False, seed=0)
+    ax = plotting.plot_decision_boundary(model, X, y, resolution=30).axes[0]
+    assert ax.get_title() == "decision boundary: decision function"
+    ((levels, styles),) = _lines(ax)
+    assert levels == [-1.0, 0.0, 1.0]
+    assert styles[0] == styles[2] != styles[1]
+    # The function drawn is the score difference z_1 - z_0, whose sign predict reads.
+    filled = [c for c in ax.collections if getattr(c, "filled", False)][0]
+    scores = model.decision_function(X)
+    assert filled.levels.min() <= (scores[:, 1] - scores[:, 0]).min()
+    # A multi-class hinge model shows its predicted class.
+    three = MLP([2, 4, 3], loss="hinge", dtype=np.float64, seed=0)
+    ax = plotting.plot_decision_boundary(three, X, y, resolution=20).axes[0]
+    assert ax.get_title() == "decision boundary: predicted class"
+
+
+def test_svm_bonus_a_linear_svm_fails_on_the_circles_and_the_others_separate_them():
+    from fastmlp.course import svm_bonus
+    models, (X_train, y_train, X_test, y_test), note = svm_bonus(400, noise=0.1, seed=1,
+                                                                  epochs=150)
+    scores = {name: score for name, _, score in models}
+    assert len(X_test) == 100 and len(X_train) == 300
+    assert scores["linear SVM"] < 0.75  # a line cannot separate two circles
+    assert scores["MLP"] > 0.9
+    if note is None:
+        assert scores["RBF SVC"] > 0.9
+        assert [name for name, _, _ in models] == ["linear SVM", "RBF SVC", "MLP"]
+    else:
+        assert "scikit-learn" in note and "RBF SVC" not in scores
+
+
+def test_svm_bonus_without_scikit_learn_leaves_the_svc_out(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_sklearn(name, *args, **kwargs):
+        if name == "sklearn" or name.startswith("sklearn."):
+            raise ImportError("No module named 'sklearn'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    from fastmlp.course import svm_bonus
+    models, _, note = svm_bonus(80, epochs=2)
+    assert [name for name, _, _ in models] == ["linear SVM", "MLP"]
+    assert 'pip install "fastmlp[sklearn]"' in note
+
+
+def test_plot_classifiers_one_panel_each_with_its_score(circles):
+    from fastmlp import MLP
+    X, y = circles
+    a = MLP([2, 2], loss="hinge", dtype=np.float64, seed=0)
+    b = MLP([2, 4, 2], dtype=np.float64, seed=0)
+    fig = plotting.plot_classifiers([("one", a, 0.5), ("two", b, None)], X, y, title="t")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["one: test accuracy 0.500", "two"]
+    assert fig._suptitle.get_text() == "t"
+    with pytest.raises(ValueError, match="at least one"):
+        plotting.plot_classifiers([], X, y)
+
+
+def test_svm_command(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "svm", "--samples", "200", "--epochs", "100", "--plot",
+                         "s.png")
+    assert code == 0, err
+    table = dict(line.rsplit(None, 1) for line in out.splitlines()
+                 if line.startswith(("linear SVM", "RBF SVC", "MLP")))
+    assert float(table["linear SVM"]) < 0.8 and float(table["MLP"]) > 0.85
+    assert (tmp_path / "s.png").read_bytes()[:8] == PNG_SIGNATURE
+    for option, value in (("--samples", "2"), ("--hidden", "0"), ("--epochs", "0"),
+                          ("--noise", "-1")):
+        code, _, err = run(capsys, "svm", option, value)
+        assert code == 2 and f"fastmlp: error: {option}" in err

@@ -18,6 +18,7 @@ SIZES = [4, 7, 5, 3]
 N, BATCH, EPOCHS, SEED = 50, 16, 3, 11
 RTOL = {np.float32: 2e-5, np.float64: 1e-12}
 LOSSES = ["cross_entropy", "mse", "binary_cross_entropy", "hinge", "squared_hinge"]
+# torch.nn.MultiMarginLoss's p for fastmlp's hinge losses.
 HINGE_P = {"hinge": 1, "squared_hinge": 2}
 
 dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
