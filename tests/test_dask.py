@@ -260,3 +260,18 @@ def test_fit_blocks_out_of_core_stays_within_the_workers_memory_limit():
         assert 0 < peak[0] < LIMIT, (peak[0], LIMIT)
         X_test, y_test = dask.compute(X[:10_000], y[:10_000])
         assert est.score(X_test, y_test) > 0.9  # one pass learned the XOR of the signs
+
+
+def test_dask_ml_incremental_trains_as_fit_blocks(client):
+    pytest.importorskip("sklearn")
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    from fastmlp import MLPClassifier
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((400, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100)
+    est = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    inc = wrappers.Incremental(est, shuffle_blocks=False).fit(Xd, yd, classes=[0, 1])
+    ours = fdask.fit_blocks(est, Xd, yd, classes=[0, 1], client=client)
+    for a, b in zip(inc.estimator_.coefs_, ours.coefs_):
+        np.testing.assert_array_equal(a, b)
