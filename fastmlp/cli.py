@@ -346,8 +346,8 @@ def _sweep_on_dask(args, data, s, grid):
         from . import dask as fdask
     except ImportError:
         if args.scheduler is not None or args.workers is not None:
-            raise ValueError(f"--scheduler and --workers need Dask: pip install "
-                             f'"fastmlp[distributed]" (or run without them, serially)')
+            raise ValueError("--scheduler and --workers need Dask: pip install "
+                             '"fastmlp[distributed]" (or run without them, serially)')
         _note('Dask is not installed: the runs are trained one after another here '
               '(pip install "fastmlp[distributed]" runs them in parallel)')
         return _sweep_serial(args, data, s, grid)
@@ -355,9 +355,11 @@ def _sweep_on_dask(args, data, s, grid):
     from tqdm.auto import tqdm
     if args.scheduler is not None:
         cluster, client = None, distributed.Client(args.scheduler, timeout="30s")
+        # Removed when the sweep ends: its teardown gives the workers back their threads.
         client.register_plugin(fdask.PinThreads())
     else:
-        cluster = fdask.local_cluster(args.workers)
+        # No more workers than runs: with fewer, each gets more BLAS threads.
+        cluster = fdask.local_cluster(args.workers or min(fdask.usable_cores(), len(grid)))
         client = distributed.Client(cluster)
     quiet = argparse.Namespace(**{**vars(args), "no_progress": True})
     try:
@@ -377,6 +379,8 @@ def _sweep_on_dask(args, data, s, grid):
                 _note("sweep interrupted; reporting the runs so far")
         return [run for run in runs if run is not None]
     finally:
+        if cluster is None:
+            client.unregister_worker_plugin(fdask.PinThreads.name)
         client.close()
         if cluster is not None:
             cluster.close()
