@@ -168,6 +168,28 @@ def check_shape(arr, name, expected, why=""):
         )
 
 
+# Elements whose finiteness is tested at once: the temporary mask stays about a MB, so
+# that checking a memory-mapped X never allocates a quarter of its size.
+_FINITE_BLOCK = 1 << 20
+
+
+def _first_nonfinite(arr):
+    """The index (a tuple) of the first NaN or +-inf of ``arr`` in C order, or None;
+    tested in blocks of leading-axis rows."""
+    if arr.ndim == 0 or arr.size <= _FINITE_BLOCK:
+        finite = np.isfinite(arr)
+        if finite.all():
+            return None
+        return tuple(int(i) for i in np.unravel_index(np.argmin(finite), arr.shape))
+    rows = max(1, _FINITE_BLOCK // (arr.size // arr.shape[0]))
+    for start in range(0, arr.shape[0], rows):
+        finite = np.isfinite(arr[start:start + rows])
+        if not finite.all():
+            index = np.unravel_index(np.argmin(finite), finite.shape)
+            return (start + int(index[0]), *(int(i) for i in index[1:]))
+    return None
+
+
 def check_finite(arr, name, what="values", given=None):
     """ValueError, naming the first offending index, if ``arr`` holds NaN or +-inf.
 
@@ -175,10 +197,9 @@ def check_finite(arr, name, what="values", given=None):
     is finite and ``arr`` is not, the values overflowed ``arr``'s dtype (1e39 in
     float32), and the message says that instead.
     """
-    finite = np.isfinite(arr)
-    if finite.all():
+    first = _first_nonfinite(arr)
+    if first is None:
         return
-    first = tuple(int(i) for i in np.unravel_index(np.argmin(finite), arr.shape))
     where = first[0] if len(first) == 1 else first
     if given is not None:
         source = np.asarray(given)

@@ -327,6 +327,116 @@ def _train(args, s, ranks, rank):
     return 0
 
 
+def _sweep_one(args, data, s, lr, batch_size):
+    """Train one configuration of a sweep: {"result": what the figures take, "row": the
+    printed table's cells, "record": the table files' fields}. A run that diverges is
+    reported as such (TrainingDivergedError is caught), never raised."""
+    from .model import TrainingDivergedError
+    model = _build_model(args, data, s["hidden"], s["init"])
+    diverged_in, train_loss, test_loss, test_acc = None, None, None, None
+    clock = EpochTimer()
+    try:
+        history = _fit(model, data, s["epochs"], batch_size, lr, args, [clock])
+    except TrainingDivergedError as exc:
+        history, diverged_in = exc.history, exc.history.epochs + 1
+    else:
+        train_loss, _ = evaluate_on(model, data.X_train, data.y_train)
+        if not np.isfinite(train_loss):  # the last step overflowed
+            diverged_in, train_loss = history.epochs, None
+    if diverged_in is None:
+        test_loss, test_acc = evaluate_on(model, data.X_test, data.y_test)
+        row = [f"{lr:g}", batch_size, f"{train_loss:.4f}", f"{test_loss:.4f}",
+               f"{test_acc:.4f}"]
+    else:
+        row = [f"{lr:g}", batch_size, f"diverged in epoch {diverged_in}", "", ""]
+    return {"result": {"lr": lr, "batch_size": batch_size, "history": history,
+                       "diverged": diverged_in is not None, "val_label": "test",
+                       "seconds": clock.seconds[:history.epochs]},
+            "row": row,
+            "record": {"lr": lr, "batch_size": batch_size, "epochs": history.epochs,
+                       "diverged": diverged_in is not None, "diverged_in_epoch": diverged_in,
+                       "train_loss": train_loss, "test_loss": test_loss,
+                       "test_accuracy": test_acc, "seconds": float(sum(clock.seconds))}}
+
+
+def _sweep_serial(args, data, s, grid):
+    """The sweep's runs one after another in this process (Ctrl-C ends it early)."""
+    runs = []
+    for lr, batch_size in grid:
+        if not args.no_progress:
+            print(f"lr {lr:g}, batch size {batch_size}", file=sys.stderr)
+        runs.append(_sweep_one(args, data, s, lr, batch_size))
+        if runs[-1]["result"]["history"].interrupted:
+            _note("sweep interrupted; reporting the runs so far")
+            break
+    return runs
+
+
+def _sweep_on_dask(args, data, s, grid):
+    """The sweep's runs as tasks on a Dask cluster (``--scheduler``, ``--workers``, or
+    a local cluster of one single-threaded process per core); serial, with a note,
+    when Dask is not installed and neither option was given. Runs come back as they
+    finish (a progress bar); a worker lost mid-sweep has its runs rerun by Dask.
+    Ctrl-C cancels the rest and reports the runs finished so far."""
+    try:
+        from . import dask as fdask
+    except ImportError:
+        if args.scheduler is not None or args.workers is not None:
+            raise ValueError("--scheduler and --workers need Dask: pip install "
+                             '"fastmlp[distributed]" (or run without them, serially)')
+        _note('Dask is not installed: the runs are trained one after another here '
+              '(pip install "fastmlp[distributed]" runs them in parallel)')
+        return _sweep_serial(args, data, s, grid)
+    import distributed
+    from tqdm.auto import tqdm
+    if args.scheduler is not None:
+        cluster, client = None, distributed.Client(args.scheduler, timeout="30s")
+        # Removed when the sweep ends: its teardown gives the workers back their threads.
+        client.register_plugin(fdask.PinThreads())
+    else:
+        # No more workers than runs: with fewer, each gets more BLAS threads.
+        cluster = fdask.local_cluster(args.workers or min(fdask.usable_cores(), len(grid)))
+        client = distributed.Client(cluster)
+    quiet = argparse.Namespace(**{**vars(args), "no_progress": True})
+    try:
+        shared = client.scatter(data, broadcast=True)
+        futures = {client.submit(_sweep_one, quiet, shared, s, lr, batch_size, pure=False):
+                   i for i, (lr, batch_size) in enumerate(grid)}
+        runs = [None] * len(grid)
+        with tqdm(total=len(grid), unit="run", disable=args.no_progress,
+                  desc=f"sweep on {len(client.scheduler_info()['workers'])} Dask workers",
+                  file=sys.stderr) as bar:
+            try:
+                for future in distributed.as_completed(futures):
+                    runs[futures[future]] = future.result()
+                    bar.update()
+            except KeyboardInterrupt:
+                client.cancel(list(futures))
+                _note("sweep interrupted; reporting the runs so far")
+        return [run for run in runs if run is not None]
+    finally:
+        if cluster is None:
+            client.unregister_worker_plugin(fdask.PinThreads.name)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _write_table(runs, stem):
+    """The sweep's table as ``stem.csv`` and ``stem.json`` (a list of records)."""
+    import csv
+    import json
+    records = [run["record"] for run in runs]
+    fields = list(records[0]) if records else ["lr", "batch_size"]
+    with open(f"{stem}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in records)
+    with open(f"{stem}.json", "w") as f:
+        json.dump(records, f, indent=1)
+        f.write("\n")
+
+
 def cmd_sweep(args):
     s = _settings(args, "hidden", "epochs", "init")
     # --variants compares the batch sizes at one learning rate unless told otherwise.
@@ -341,46 +451,25 @@ def cmd_sweep(args):
         if check_output_path(args.heatmap, "--heatmap") == outputs.get("--plot"):
             raise ValueError(f"--heatmap {args.heatmap} and --plot {args.plot} are the same "
                              f"file")
+    if args.table is not None:
+        for suffix in (".csv", ".json"):
+            check_output_path(args.table + suffix, "--table")
+    if args.workers is not None:
+        _option("--workers", check_int, args.workers, "workers", 0)
     data = load_data(args)
     print(data.describe())
     print(f"sweep: {_plural(len(lrs) * len(batch_sizes), 'run')} of "
           f"{_plural(s['epochs'], 'epoch')}, layers "
           f"{[data.n_features, *s['hidden'], data.n_classes]}, {args.activation}, "
           f"{args.loss}, init {s['init']!r}, seed {args.seed}")
-    from .model import TrainingDivergedError
-    results, rows, stopped = [], [], False
-    for batch_size in batch_sizes:
-        for lr in lrs:
-            if not args.no_progress:
-                print(f"lr {lr:g}, batch size {batch_size}", file=sys.stderr)
-            model = _build_model(args, data, s["hidden"], s["init"])
-            diverged_in = None
-            clock = EpochTimer()
-            try:
-                history = _fit(model, data, s["epochs"], batch_size, lr, args, [clock])
-            except TrainingDivergedError as exc:
-                history, diverged_in = exc.history, exc.history.epochs + 1
-            else:
-                train_loss, _ = evaluate_on(model, data.X_train, data.y_train)
-                if not np.isfinite(train_loss):  # the last step overflowed
-                    diverged_in = history.epochs
-            results.append({"lr": lr, "batch_size": batch_size, "history": history,
-                            "diverged": diverged_in is not None, "val_label": "test",
-                            "seconds": clock.seconds[:history.epochs]})
-            if diverged_in is not None:
-                rows.append([f"{lr:g}", batch_size,
-                             f"diverged in epoch {diverged_in}", "", ""])
-            else:
-                test_loss, test_acc = evaluate_on(model, data.X_test, data.y_test)
-                rows.append([f"{lr:g}", batch_size, f"{train_loss:.4f}",
-                             f"{test_loss:.4f}", f"{test_acc:.4f}"])
-            if history.interrupted:
-                stopped = True
-                break
-        if stopped:
-            _note("sweep interrupted; reporting the runs so far")
-            break
+    grid = [(lr, batch_size) for batch_size in batch_sizes for lr in lrs]
+    runs = (_sweep_serial if args.workers == 0 else _sweep_on_dask)(args, data, s, grid)
+    results = [run["result"] for run in runs]
+    rows = [run["row"] for run in runs]
     print(_table(rows, ["lr", "batch size", "train loss", "test loss", "test accuracy"]))
+    if args.table is not None:
+        _write_table(runs, args.table)
+        print(f"wrote {args.table}.csv and {args.table}.json")
     if args.plot is not None:
         from . import plotting
         title = (f"{data.name}: layers {[data.n_features, *s['hidden'], data.n_classes]}, "
@@ -569,6 +658,16 @@ def build_parser():
     sweep.add_argument("--heatmap", metavar="FILE.png",
                        help="also write a heat map of the final test accuracy over the "
                             "(lr, batch size) grid here")
+    sweep.add_argument("--table", metavar="STEM",
+                       help="also write the table as STEM.csv and STEM.json")
+    dask = sweep.add_argument_group("Dask (the distributed extra)")
+    where = dask.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="run the runs as tasks on this running Dask scheduler")
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="run them on a local Dask cluster of N single-threaded worker "
+                            "processes; 0 trains them one after another in this process "
+                            "(default: one worker per core when Dask is installed)")
     sweep.set_defaults(func=cmd_sweep)
 
     cost = commands.add_parser(

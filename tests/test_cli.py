@@ -159,8 +159,9 @@ def test_missing_mnist_folder(capsys, in_tmp_path):
 # --- sweep --------------------------------------------------------------------------------
 
 def test_sweep_prints_a_row_per_setting_and_plots(capsys, in_tmp_path):
+    # --workers 0: in this process, one progress bar a run (on Dask: one for the sweep).
     code, out, err = run(capsys, "sweep", "--lr", "0.1", "1", "--batch-size", "32", "full",
-                         "--epochs", "3", "--hidden", "6")
+                         "--epochs", "3", "--hidden", "6", "--workers", "0")
     assert code == 0, err
     rows = re.findall(r"^(\S+)\s+(32|full)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
     assert sorted((lr, bs) for lr, bs, *_ in rows) == sorted(
