@@ -284,3 +284,13 @@ def test_dask_ml_incremental_trains_as_fit_blocks(client):
     ours = fdask.fit_blocks(est, Xd, yd, classes=[0, 1], client=client)
     for a, b in zip(inc.estimator_.coefs_, ours.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_base_package_does_not_import_dask():
+    import subprocess
+    code = ("import sys, fastmlp, fastmlp.cli\n"
+            "fastmlp.cli.build_parser().parse_args(['sweep'])\n"
+            "loaded = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')]\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
