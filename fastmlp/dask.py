@@ -140,8 +140,7 @@ def fit_blocks(estimator, X, y, *, epochs=1, client=None, **partial_fit_params):
     Parameters
     ----------
     estimator : object with ``partial_fit``
-        e.g. ``fastmlp.MLPClassifier`` (pass ``classes=``), ``MLPRegressor`` or
-        ``fastmlp.MLP``.
+        e.g. ``fastmlp.MLPClassifier`` (pass ``classes=``) or ``MLPRegressor``.
     X : dask.array.Array, shape (n_samples, n_features)
     y : dask.array.Array, shape (n_samples,) or (n_samples, n_outputs)
         Row chunks equal to X's.
