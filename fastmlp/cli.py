@@ -6,6 +6,7 @@ Usage::
                   [--batch-size N|full] [--plot FILE.png] [--save FILE.npz] ...
     mpirun -n 4 fastmlp train --distributed [--average-every K] [train's options]
     fastmlp sweep --lr 0.01 0.1 1 --batch-size 1 32 full [--variants] [--heatmap FILE.png]
+                  [--table STEM] [--scheduler tcp://HOST:PORT | --workers N]
                   [train's data and model options]
     fastmlp gradient-cost [--layers 1 2 4 8] [--width N] [--plot FILE.png]
     fastmlp svm [--samples N] [--noise S] [--hidden N] [--epochs N] [--plot FILE.png]
@@ -26,6 +27,11 @@ not only the first), and every output path (``--save``, ``--plot``: the
 folder exists and is writable, the path is not a folder, ``--save`` and
 ``--plot`` are different files). Then the data is loaded and the model built;
 a model too large for memory is an error naming ``--hidden``.
+
+A sweep runs its configurations as tasks on Dask (``fastmlp.dask``) when it is
+installed: on ``--scheduler``, or on a local cluster of ``--workers`` processes (by
+default one single-threaded process per core, no more than there are runs);
+``--workers 0``, or Dask missing, trains them one after another here.
 
 Exit codes: 0 on success; 1 when training diverged; 2 for bad input (argparse
 usage errors, missing or invalid data or model files, option values the

@@ -65,14 +65,15 @@ def local_cluster(n_workers=None, threads_per_worker=1, memory_limit="auto", **k
     memory_limit : str or int
         Each worker's memory limit (Dask's: its nanny restarts a worker above 95%).
     **kwargs
-        Passed to ``LocalCluster`` (e.g. ``dashboard_address=None``).
+        Passed to ``LocalCluster`` (default ``dashboard_address=":0"``, a free port).
     """
     n_workers = usable_cores() if n_workers is None else check_int(n_workers, "n_workers", 1)
     threads_per_worker = check_int(threads_per_worker, "threads_per_worker", 1)
     share = str(blas_share(n_workers, threads_per_worker))
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.update({name: share for name in BLAS_VARIABLES})
-    kwargs.setdefault("dashboard_address", None)
+    # Any free port: the usual 8787 may be taken by another cluster on the machine.
+    kwargs.setdefault("dashboard_address", ":0")
     # The nannies read the setting when they are made: it stays with them for restarts.
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
         return distributed.LocalCluster(n_workers=n_workers,
@@ -139,8 +140,7 @@ def fit_blocks(estimator, X, y, *, epochs=1, client=None, **partial_fit_params):
     Parameters
     ----------
     estimator : object with ``partial_fit``
-        e.g. ``fastmlp.MLPClassifier`` (pass ``classes=``), ``MLPRegressor`` or
-        ``fastmlp.MLP``.
+        e.g. ``fastmlp.MLPClassifier`` (pass ``classes=``) or ``MLPRegressor``.
     X : dask.array.Array, shape (n_samples, n_features)
     y : dask.array.Array, shape (n_samples,) or (n_samples, n_outputs)
         Row chunks equal to X's.

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -173,19 +174,21 @@ def test_sweep_survives_a_killed_worker(capsys, tmp_path, monkeypatch):
 def test_grid_search_with_joblibs_dask_backend_matches_serial(client):
     sklearn = pytest.importorskip("sklearn")
     import joblib
+    import sklearn.exceptions
     from sklearn.datasets import load_digits
     from sklearn.model_selection import GridSearchCV
 
     from fastmlp import MLPClassifier
-    del sklearn
     X, y = load_digits(return_X_y=True)
     X, y = X[:400] / 16.0, y[:400]
     grid = {"hidden_layer_sizes": [(8,), (32,)], "alpha": [1e-4, 1.0],
             "learning_rate_init": [1e-3, 1e-2]}
     est = MLPClassifier(max_iter=30, random_state=0)
-    serial = GridSearchCV(est, grid, cv=3).fit(X, y)
-    with joblib.parallel_config(backend="dask"):
-        on_dask = GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X, y)
+    with warnings.catch_warnings():  # 30 epochs: not converged, on purpose (fast)
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        serial = GridSearchCV(est, grid, cv=3).fit(X, y)
+        with joblib.parallel_config(backend="dask"):
+            on_dask = GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X, y)
     assert on_dask.best_params_ == serial.best_params_
     np.testing.assert_array_equal(on_dask.cv_results_["mean_test_score"],
                                   serial.cv_results_["mean_test_score"])
@@ -281,3 +284,13 @@ def test_dask_ml_incremental_trains_as_fit_blocks(client):
     ours = fdask.fit_blocks(est, Xd, yd, classes=[0, 1], client=client)
     for a, b in zip(inc.estimator_.coefs_, ours.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_base_package_does_not_import_dask():
+    import subprocess
+    code = ("import sys, fastmlp, fastmlp.cli\n"
+            "fastmlp.cli.build_parser().parse_args(['sweep'])\n"
+            "loaded = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')]\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
