@@ -1,6 +1,6 @@
 """fastmlp on Dask distributed (the distributed extra): ``fastmlp sweep`` on a cluster,
-a worker killed mid-sweep, BLAS threads pinned in the workers, GridSearchCV with
-joblib's Dask backend, and out-of-core training through ``partial_fit``.
+a worker killed mid-sweep, BLAS threads pinned in the workers, GridSearchCV and
+RandomizedSearchCV with joblib's Dask backend, and out-of-core training through ``partial_fit``.
 
 Every cluster runs on this machine's loopback interface and is closed by its fixture;
 waits are bounded."""
@@ -171,12 +171,13 @@ def test_sweep_survives_a_killed_worker(capsys, tmp_path, monkeypatch):
 
 # --- searches ---------------------------------------------------------------------------
 
-def test_grid_search_with_joblibs_dask_backend_matches_serial(client):
+@pytest.mark.parametrize("search", ["GridSearchCV", "RandomizedSearchCV"])
+def test_searches_with_joblibs_dask_backend_match_serial(client, search):
     sklearn = pytest.importorskip("sklearn")
     import joblib
     import sklearn.exceptions
+    import sklearn.model_selection
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import GridSearchCV
 
     from fastmlp import MLPClassifier
     X, y = load_digits(return_X_y=True)
@@ -184,11 +185,14 @@ def test_grid_search_with_joblibs_dask_backend_matches_serial(client):
     grid = {"hidden_layer_sizes": [(8,), (32,)], "alpha": [1e-4, 1.0],
             "learning_rate_init": [1e-3, 1e-2]}
     est = MLPClassifier(max_iter=30, random_state=0)
+    Search = getattr(sklearn.model_selection, search)
+    # A random search draws 5 of the 8 settings, the same ones for both (random_state).
+    options = {"n_iter": 5, "random_state": 0} if search == "RandomizedSearchCV" else {}
     with warnings.catch_warnings():  # 30 epochs: not converged, on purpose (fast)
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
-        serial = GridSearchCV(est, grid, cv=3).fit(X, y)
+        serial = Search(est, grid, cv=3, **options).fit(X, y)
         with joblib.parallel_config(backend="dask"):
-            on_dask = GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X, y)
+            on_dask = Search(est, grid, cv=3, n_jobs=-1, **options).fit(X, y)
     assert on_dask.best_params_ == serial.best_params_
     np.testing.assert_array_equal(on_dask.cv_results_["mean_test_score"],
                                   serial.cv_results_["mean_test_score"])
