@@ -22,6 +22,16 @@ import dask  # noqa: E402
 
 import fastmlp.dask as fdask  # noqa: E402
 from fastmlp.cli import main  # noqa: E402
+from helpers import run_python  # noqa: E402
+
+# pytest imports this module as tests.test_dask; the workers import it (for the
+# functions of these tests) from the repository root, appended to their path after
+# site-packages, so that fastmlp itself still comes from the installed package.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _reach_tests(c):
+    c.run(sys.path.append, ROOT)
 
 TIMEOUT = 60  # seconds any single wait may take
 
@@ -31,6 +41,7 @@ def client():
     """Two single-threaded worker processes, BLAS pinned by local_cluster."""
     with fdask.local_cluster(2, memory_limit="1GB") as cluster, \
             distributed.Client(cluster, timeout=TIMEOUT) as c:
+        _reach_tests(c)
         yield c
 
 
@@ -141,6 +152,7 @@ def test_sweep_survives_a_killed_worker(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with fdask.local_cluster(2, memory_limit="1GB") as cluster, \
             distributed.Client(cluster, timeout=TIMEOUT) as c:
+        _reach_tests(c)
         done, killed = threading.Event(), []
         killer = threading.Thread(target=_kill_a_worker_mid_sweep,
                                   args=(cluster, c, done, killed))
@@ -249,6 +261,7 @@ def test_fit_blocks_out_of_core_stays_within_the_workers_memory_limit():
     with dask.config.set(quiet):
         cluster = fdask.local_cluster(1, memory_limit=LIMIT)
     with cluster, distributed.Client(cluster, timeout=TIMEOUT) as c:
+        _reach_tests(c)
         # 1.28 GB of float32, three times the limit, made block by block (10 MB each).
         X = da.random.default_rng(0).standard_normal((3_200_000, 100), chunks=(25_000, 100),
                                                      dtype=np.float32)
@@ -291,10 +304,9 @@ def test_dask_ml_incremental_trains_as_fit_blocks(client):
 
 
 def test_the_base_package_does_not_import_dask():
-    import subprocess
     code = ("import sys, fastmlp, fastmlp.cli\n"
             "fastmlp.cli.build_parser().parse_args(['sweep'])\n"
             "loaded = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')]\n"
             "assert not loaded, loaded\n")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT,
-                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    result = run_python(code, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
