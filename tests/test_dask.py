@@ -45,15 +45,19 @@ def client():
         yield c
 
 
-def _blas_threads():
-    from threadpoolctl import threadpool_info
-    return sorted({pool["num_threads"] for pool in threadpool_info()})
+def _blas_threads_function():
+    """A function the workers run: local, so that it travels by value."""
+    def blas_threads():
+        from threadpoolctl import threadpool_info
+        return sorted({pool["num_threads"] for pool in threadpool_info()})
+    return blas_threads
 
 
 # --- threads ----------------------------------------------------------------------------
 
 def test_local_cluster_pins_blas_to_each_workers_share(client):
     pytest.importorskip("threadpoolctl")
+    _blas_threads = _blas_threads_function()
     share = fdask.blas_share(2)
     assert share == max(1, fdask.usable_cores() // 2)
     seen = client.run(_blas_threads)
@@ -67,6 +71,7 @@ def test_local_cluster_pins_blas_to_each_workers_share(client):
 def test_pin_threads_plugin_limits_running_workers(client):
     pytest.importorskip("threadpoolctl")
     from threadpoolctl import threadpool_limits
+    _blas_threads = _blas_threads_function()
 
     def unpin():  # as a worker started without local_cluster might be
         threadpool_limits(4)
