@@ -8,10 +8,12 @@ Each torch run starts from the model's weights (``MLP.to_torch``) and visits the
 batches MLP.fit visits: ``rng = np.random.default_rng(seed)``, ``rng.permutation(n)``
 every epoch (no dropout is drawn in those runs, so the stream is the shuffle's alone).
 """
+import itertools
+
 import numpy as np
 import pytest
 
-from fastmlp import MLP, gradcheck, kernels, optim, reference
+from fastmlp import MLP, course, gradcheck, kernels, optim, reference
 from helpers import DTYPE_IDS, DTYPES, assert_close_at_scale, torch_or_skip
 
 SIZES = [4, 7, 5, 3]
@@ -38,11 +40,7 @@ def problem(loss, dtype, n=N, seed=0):
 
 def batches(n, batch_size, epochs, seed):
     """The rows of each step of ``MLP.fit(shuffle=True, seed=seed)``, in order."""
-    rng = np.random.default_rng(seed)
-    for _ in range(epochs):
-        order = rng.permutation(n) if batch_size < n else np.arange(n)
-        for start in range(0, n, batch_size):
-            yield order[start:start + batch_size]
+    return itertools.chain.from_iterable(course.batches(n, batch_size, epochs, seed))
 
 
 def per_row_loss(torch, loss, out, y):
