@@ -51,7 +51,8 @@ import numpy as np
 
 from . import datasets
 from .callbacks import EpochTimer
-from ._validation import check_int, check_output_path, check_seed, check_sgd_settings
+from ._validation import (check_dropout, check_int, check_output_path, check_seed,
+                          check_setting, check_sgd_settings)
 from .model import ACTIVATIONS, INITS, LOSSES, MLP
 
 __all__ = ["main"]
@@ -237,7 +238,9 @@ def _fit(model, data, epochs, batch_size, lr, args, callbacks=None):
         return model.fit(data.X_train, targets(model, data.y_train), epochs=epochs,
                          batch_size=_fit_batch(batch_size), lr=lr, momentum=args.momentum,
                          validation_data=(data.X_test, targets(model, data.y_test)),
-                         progress=not args.no_progress, seed=args.seed, callbacks=callbacks)
+                         progress=not args.no_progress, seed=args.seed, callbacks=callbacks,
+                         dropout=getattr(args, "dropout", 0.0),
+                         clip_grad_norm=getattr(args, "clip_grad_norm", None))
     except MemoryError as exc:  # the workspace: a batch through every layer
         raise MemoryError(f"--batch-size {batch_size} with layer sizes "
                           f"{list(model.layer_sizes)} (--hidden): training needs more memory "
@@ -269,8 +272,15 @@ def cmd_train(args):
         if not args.distributed:
             raise ValueError("--average-every is local SGD over MPI: pass --distributed too")
         _option("--average-every", check_int, args.average_every, "average_every", 1)
+    _option("--dropout", check_dropout, args.dropout, len(s["hidden"]))
+    if args.clip_grad_norm is not None:
+        _option("--clip-grad-norm", check_setting, args.clip_grad_norm, "clip_grad_norm",
+                args.dtype, minimum=0.0, exclusive=True)
     ranks, rank = 1, 0
     if args.distributed:
+        if args.dropout or args.clip_grad_norm is not None:
+            raise ValueError("--dropout and --clip-grad-norm are not available with "
+                             "--distributed (fastmlp.distributed.fit has neither)")
         from .distributed import mpi
         try:
             comm = mpi().COMM_WORLD
@@ -289,7 +299,10 @@ def _train(args, s, ranks, rank):
     print(data.describe())
     print(f"model: {model!r}, init={s['init']!r}, seed={args.seed}")
     print(f"training: {_plural(s['epochs'], 'epoch')}, batch size "
-          f"{s['batch_size']}, lr {s['lr']:g}, momentum {args.momentum:g}")
+          f"{s['batch_size']}, lr {s['lr']:g}, momentum {args.momentum:g}"
+          + (f", dropout {args.dropout:g}" if args.dropout else "")
+          + ("" if args.clip_grad_norm is None else
+             f", gradients clipped to norm {args.clip_grad_norm:g}"))
     if args.distributed:
         local = ("" if args.average_every is None else
                  f", local SGD averaging every {_plural(args.average_every, 'step')}")
@@ -622,6 +635,15 @@ def _model_options(sweep):
     return parent
 
 
+def _plot_option(command, name):
+    command.add_argument("--plot", metavar="FILE.png", default=f"fastmlp-{name}.png",
+                         help="where to write the figure (default: %(default)s)")
+
+
+def _seed_option(command):
+    command.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+
+
 def build_parser():
     """The argparse parser of the ``fastmlp`` command."""
     parser = argparse.ArgumentParser(
@@ -636,8 +658,14 @@ def build_parser():
         description="Train one MLP, print its train and test accuracy, and plot its loss "
                     "curves with its decision boundary (circles) or first-layer weights "
                     "(mnist). With no options: circles, in a few seconds.")
-    train.add_argument("--plot", metavar="FILE.png", default="fastmlp-train.png",
-                       help="where to write the figure (default: %(default)s)")
+    _plot_option(train, "train")
+    regularise = train.add_argument_group("regularisation")
+    regularise.add_argument("--dropout", type=float, default=0.0, metavar="RATE",
+                            help="inverted dropout on every hidden layer while training "
+                                 "(default: %(default)s, none)")
+    regularise.add_argument("--clip-grad-norm", type=float, metavar="MAX",
+                            help="scale each step's gradient down to this global L2 norm "
+                                 "(torch.nn.utils.clip_grad_norm_; default: no clipping)")
     train.add_argument("--save", metavar="FILE.npz", help="save the trained model here")
     train.add_argument("--distributed", action="store_true",
                        help="data-parallel SGD over MPI: launch with 'mpirun -n N fastmlp "
@@ -655,8 +683,7 @@ def build_parser():
                     "initial weights, print their final losses and test accuracy, and plot "
                     "their loss curves: one panel per batch size, one colour per learning "
                     "rate.")
-    sweep.add_argument("--plot", metavar="FILE.png", default="fastmlp-sweep.png",
-                       help="where to write the figure (default: %(default)s)")
+    _plot_option(sweep, "sweep")
     sweep.add_argument("--variants", action="store_true",
                        help="plot the gradient-descent variants instead: every run's loss "
                             "against epochs and against wall-clock seconds (with the default "
@@ -687,9 +714,8 @@ def build_parser():
                       help="units in each hidden layer (default: %(default)s)")
     cost.add_argument("--samples", type=int, default=64,
                       help="rows the loss is averaged over (default: %(default)s)")
-    cost.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
-    cost.add_argument("--plot", metavar="FILE.png", default="fastmlp-gradient-cost.png",
-                      help="where to write the figure (default: %(default)s)")
+    _seed_option(cost)
+    _plot_option(cost, "gradient-cost")
     cost.set_defaults(func=cmd_gradient_cost)
 
     svm = commands.add_parser(
@@ -706,9 +732,8 @@ def build_parser():
                      help="the MLP's hidden units (default: %(default)s)")
     svm.add_argument("--epochs", type=int, default=200,
                      help="epochs of SGD for the two fastmlp models (default: %(default)s)")
-    svm.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
-    svm.add_argument("--plot", metavar="FILE.png", default="fastmlp-svm.png",
-                     help="where to write the figure (default: %(default)s)")
+    _seed_option(svm)
+    _plot_option(svm, "svm")
     svm.set_defaults(func=cmd_svm)
 
     evaluate = commands.add_parser(

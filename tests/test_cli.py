@@ -103,6 +103,21 @@ def test_train_options_reach_the_model(capsys, in_tmp_path):
     assert model.dtype == np.float64 and model.activation == "relu" and model.init == "he"
 
 
+def test_train_regularisation_options_reach_fit(capsys, in_tmp_path, monkeypatch):
+    calls, fit = [], MLP.fit
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLP, "fit", spy)
+    code, out, err = run(capsys, "train", "--epochs", "2", "--dropout", "0.25",
+                         "--clip-grad-norm", "0.5", "--no-progress", "--plot", "f.png")
+    assert code == 0, err
+    assert "dropout 0.25" in out and "clipped to norm 0.5" in out
+    assert calls[0]["dropout"] == 0.25 and calls[0]["clip_grad_norm"] == 0.5
+
+
 def test_train_divergence_exits_1(capsys, in_tmp_path):
     code, out, err = run(capsys, "train", "--loss", "mse", "--lr", "1e8", "--epochs", "3",
                          "--no-progress", "--save", "m.npz")
@@ -272,13 +287,18 @@ def tree(folder):
      ["--hidden 1000000000000000000: cannot build a model with layer sizes "
       "[2, 1000000000000000000, 2]"]),
     (["train", "--hidden", "8", str(10**20)], ["--hidden 8 100000000000000000000: cannot build"]),
+    (["train", "--dropout", "1"], ["--dropout: dropout must be < 1.0; got 1.0"]),
+    (["train", "--hidden", "--dropout", "0.5"], ["--dropout", "has none"]),
+    (["train", "--clip-grad-norm", "0"], ["--clip-grad-norm: clip_grad_norm must be > 0.0"]),
+    (["train", "--distributed", "--dropout", "0.1"], ["not available with --distributed"]),
 ], ids=["save-folder", "save-under-file", "save-deep-under-file", "save-missing-folder",
         "save-device", "save-empty", "save-nul", "plot-folder", "plot-under-file", "plot-missing-folder",
         "save-is-plot", "save-links-to-plot", "sweep-plot-folder", "sweep-plot-under-file",
         "sweep-plot-pdf", "sweep-second-lr-0", "sweep-third-lr-nan", "sweep-lr-inf",
         "sweep-second-batch-0", "sweep-batch-negative", "sweep-epochs-0", "sweep-hidden-0",
         "sweep-momentum-nan", "train-momentum-negative", "train-seed", "sweep-seed",
-        "evaluate-seed", "hidden-overflows", "hidden-overflows-int64"])
+        "evaluate-seed", "hidden-overflows", "hidden-overflows-int64", "dropout-1",
+        "dropout-without-hidden", "clip-0", "dropout-distributed"])
 def test_bad_options_and_outputs_fail_before_training(capsys, obstacles, no_training,
                                                        argv, words):
     before = tree(obstacles)

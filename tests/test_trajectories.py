@@ -12,7 +12,7 @@ import functools
 import numpy as np
 import pytest
 
-from fastmlp import MLP, reference
+from fastmlp import MLP, course, reference
 from helpers import DTYPE_IDS, DTYPES, assert_close_at_scale, torch_or_skip
 
 SIZES = [4, 7, 5, 3]
@@ -64,11 +64,8 @@ def problem(loss, dtype):
 
 def batches(n, batch_size, epochs, seed):
     """The rows of each step of ``MLP.fit(shuffle=True, seed=seed)``, in order."""
-    rng = np.random.default_rng(seed)
-    for _ in range(epochs):
-        order = rng.permutation(n) if batch_size < n else np.arange(n)
-        for start in range(0, n, batch_size):
-            yield order[start:start + batch_size]
+    for epoch in course.batches(n, batch_size, epochs, seed):
+        yield from epoch
 
 
 def fastmlp_optimizer(case):
