@@ -6,16 +6,21 @@
  * These are plain arithmetic, selects and bit operations, accurate to a few units
  * in the last place in both precisions.
  *
- * exp_nonpositive(x), for x <= 0 (all that softmax, sigmoid and tanh need):
+ * exp_nonpositive(x), for x <= 0 (all that softmax and sigmoid need):
  *     exp(x) = 2**n * exp(r),  n = round(x / ln 2),  r = x - n ln 2 in [-ln2/2, ln2/2]
  *   with ln 2 split in two (Cody and Waite) so that r is exact, exp(r) by its
  *   Taylor polynomial (degree 7 for float, 13 for double: truncation below half an
  *   ulp), and 2**n built in the exponent bits. n is found without a float-to-int
  *   conversion: adding 1.5 * 2**23 (2**52 for double) leaves n in the low mantissa
  *   bits. Results that would be subnormal are flushed to 0. NaN stays NaN.
- * tanh(x) = sign(x) (1 - e) / (1 + e),  e = exp(-2|x|), for |x| >= 1/8; below
- *   1/8, where 1 - e would cancel, its Taylor series to x**15 (the next term is
- *   under 1e-18 of the result).
+ * expm1_nonpositive(x) = exp(x) - 1 for x <= 0, with the same reduction:
+ *     2**n * (1 + p) - 1 = 2**n * p + (2**n - 1),  p = expm1(r) = r + r**2 (1/2 + ...)
+ *   where 2**n - 1 is exact, so nothing cancels: for n = 0 (|x| < ln2/2) it is p
+ *   itself, accurate for the smallest x. Below the lowest exponent it is -1.
+ * tanh(x) = sign(x) * -m / (2 + m),  m = expm1(-2|x|), which is (1 - e) / (1 + e)
+ *   with e = exp(-2|x|) without the cancellation of 1 - e near 0, so one formula
+ *   serves the whole range (within 2.5 ulps in both precisions); below 2**-28
+ *   (2**-13 for float), where tanh(x) rounds to x, and for 0 and NaN: x itself.
  * sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(-|x|) <= 1,
  *   so nothing overflows.
  *
@@ -75,25 +80,59 @@ static inline double fastmlp_exp_nonpositive_f64(double x) {
     return x != x ? x : p;
 }
 
-#define FASTMLP_TANH(T, suffix, one)                                                   \
+static inline float fastmlp_expm1_nonpositive_f32(float x) {
+    const float lowest = -87.0f, shifter = 12582912.0f, log2e = 1.44269504088896341f;
+    float xc = x > lowest ? x : lowest;
+    float t = xc * log2e + shifter;
+    float n = t - shifter;
+    float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = r + r * r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (
+        1.0f / 720 + r * (1.0f / 5040))))));
+    int32_t bits;
+    float scale;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4B400000 + 127) << 23;
+    memcpy(&scale, &bits, sizeof scale);
+    p = scale * p + (scale - 1.0f);
+    p = x >= xc ? p : -1.0f;
+    return x != x ? x : p;
+}
+
+static inline double fastmlp_expm1_nonpositive_f64(double x) {
+    const double lowest = -708.0, shifter = 6755399441055744.0, log2e = 1.44269504088896341;
+    double xc = x > lowest ? x : lowest;
+    double t = xc * log2e + shifter;
+    double n = t - shifter;
+    double r = (xc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    double p = r + r * r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (
+        1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (
+        1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r * (
+        1.0 / 479001600 + r * (1.0 / 6227020800.0))))))))))));
+    int64_t bits;
+    double scale;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4338000000000000LL + 1023) << 52;
+    memcpy(&scale, &bits, sizeof scale);
+    p = scale * p + (scale - 1.0);
+    p = x >= xc ? p : -1.0;
+    return x != x ? x : p;
+}
+
+#define FASTMLP_TANH(T, suffix, one, tiny)                                             \
     static inline T fastmlp_tanh_##suffix(T x) {                                       \
         T a = x >= 0 ? x : -x;                                                         \
-        T e = fastmlp_exp_nonpositive_##suffix(-2 * a);                                \
-        T big = (one - e) / (one + e);                                                 \
-        T x2 = x * x;                                                                  \
-        T small = x + x * x2 * ((T)(-1.0 / 3) + x2 * ((T)(2.0 / 15) + x2 * (           \
-            (T)(-17.0 / 315) + x2 * ((T)(62.0 / 2835) + x2 * ((T)(-1382.0 / 155925)   \
-            + x2 * ((T)(21844.0 / 6081075) + x2 * (T)(-929569.0 / 638512875)))))));   \
-        big = x >= 0 ? big : -big;                                                     \
-        return a < (T)0.125 ? small : big;                                             \
+        T m = fastmlp_expm1_nonpositive_##suffix(-2 * a);                              \
+        T y = -m / (2 + m);                                                            \
+        y = x >= 0 ? y : -y;                                                           \
+        return a >= (T)tiny ? y : x; /* x itself when tiny, 0 or NaN */                \
     }                                                                                  \
     static inline T fastmlp_sigmoid_##suffix(T x) {                                    \
         T e = fastmlp_exp_nonpositive_##suffix(x >= 0 ? -x : x);                       \
         return (x >= 0 ? one : e) / (one + e);                                         \
     }
 
-FASTMLP_TANH(float, f32, 1.0f)
-FASTMLP_TANH(double, f64, 1.0)
+FASTMLP_TANH(float, f32, 1.0f, 1.0 / 8192)
+FASTMLP_TANH(double, f64, 1.0, 1.0 / 268435456)
 
 /* out[i] := f(x[i]); out may be x (spelled out, so that the in-place loop has one
  * pointer and needs no overlap check to vectorise). */
