@@ -33,11 +33,18 @@ MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 # The thread counts of OpenMP (fastmlp's kernels, torch), OpenBLAS (NumPy's and SciPy's)
 # and MKL (torch's BLAS): ``--threads N`` sets all of them, for every worker.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# XLA (JAX's CPU backend) reads none of THREAD_VARS and sizes its thread pool from the
+# cores the process may run on (jax 0.10 ran two threads with XLA_FLAGS=
+# --xla_cpu_multi_thread_eigen=false): with ``--threads N`` every worker of
+# ``start_run`` is limited to N cores, whatever its library, which is what the thread
+# variables already do to the others.
+CPUS_VAR = "BENCH_CPUS"
 # Settings that change how fast a library runs, recorded with the results when set.
 REPORTED_ENV = THREAD_VARS + ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND",
                               "OMP_PLACES", "KMP_BLOCKTIME", "OPENBLAS_CORETYPE",
                               "OPENBLAS_VERBOSE", "MKL_ENABLE_INSTRUCTIONS",
-                              "MKL_DEBUG_CPU_TYPE", "ATEN_CPU_CAPABILITY", "XLA_FLAGS")
+                              "MKL_DEBUG_CPU_TYPE", "ATEN_CPU_CAPABILITY", "XLA_FLAGS",
+                              CPUS_VAR)
 
 # OpenBLAS worker threads busy-wait for about 2**28 cycles (~0.1 s) after each call
 # before they sleep, and OpenMP's (libgomp's) spin too: the previous worker's pool would
@@ -66,6 +73,8 @@ def start_run(args, **machine_options):
     """The workers' environment and the run's record (the machine, empty peers and
     skipped lists), printed: (env, info)."""
     env = worker_env(args.threads)
+    if args.threads is not None:
+        env[CPUS_VAR] = str(args.threads)
     info = machine(env, args.threads, **machine_options)
     info["peers"], info["skipped"] = {}, []
     print(describe(info))
@@ -89,12 +98,14 @@ def worker_env(threads):
     if threads is not None:
         for var in THREAD_VARS:
             env[var] = str(threads)
-        if threads == 1:
-            # XLA has no thread-count variable; this is its documented single-thread switch.
-            env["XLA_FLAGS"] = " ".join(filter(None, (
-                env.get("XLA_FLAGS"), "--xla_cpu_multi_thread_eigen=false",
-                "intra_op_parallelism_threads=1")))
     return env
+
+
+def limit_cpus():
+    """Restrict this process to the first ``$BENCH_CPUS`` cores it may use (if set)."""
+    n = os.environ.get(CPUS_VAR)
+    if n and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:int(n)])
 
 
 # --- the worker side ---------------------------------------------------------------------
@@ -119,6 +130,7 @@ def serve(build):
     "n": n}`` (seconds a call over n calls, after one untimed call that wakes the
     thread pools) and ``{"cmd": "run", "args": {...}}`` (``fn(**args)``).
     """
+    limit_cpus()
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # what the libraries print goes to stderr, not into the answers
 
@@ -563,6 +575,7 @@ class JaxMLP:
 if __name__ == "__main__":
     # The machine's description and GEMM peaks, each measured in a process of its own
     # (see ``machine``); the answer is the last line of stdout.
+    limit_cpus()
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     if sys.argv[1] == "--info":
