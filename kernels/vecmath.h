@@ -44,75 +44,67 @@
 #define FASTMLP_CLONES
 #endif
 
-static inline float fastmlp_exp_nonpositive_f32(float x) {
+/* The reduction shared by exp and expm1: x clamped to the lowest exponent (returned),
+ * r = x - n ln 2 (*r) and 2**n (*scale). */
+static inline float fastmlp_reduce_f32(float x, float *r, float *scale) {
     const float lowest = -87.0f, shifter = 12582912.0f, log2e = 1.44269504088896341f;
     float xc = x > lowest ? x : lowest;
     float t = xc * log2e + shifter;
     float n = t - shifter;
-    float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
-    float p = 1.0f + r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (
-        1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
     int32_t bits;
-    float scale;
+    *r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
     memcpy(&bits, &t, sizeof bits);
     bits = (bits - 0x4B400000 + 127) << 23;
-    memcpy(&scale, &bits, sizeof scale);
+    memcpy(scale, &bits, sizeof *scale);
+    return xc;
+}
+
+static inline double fastmlp_reduce_f64(double x, double *r, double *scale) {
+    const double lowest = -708.0, shifter = 6755399441055744.0, log2e = 1.44269504088896341;
+    double xc = x > lowest ? x : lowest;
+    double t = xc * log2e + shifter;
+    double n = t - shifter;
+    int64_t bits;
+    *r = (xc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4338000000000000LL + 1023) << 52;
+    memcpy(scale, &bits, sizeof *scale);
+    return xc;
+}
+
+static inline float fastmlp_exp_nonpositive_f32(float x) {
+    float r, scale, xc = fastmlp_reduce_f32(x, &r, &scale);
+    float p = 1.0f + r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (
+        1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
     p = x >= xc ? p * scale : 0.0f;
     return x != x ? x : p;
 }
 
 static inline double fastmlp_exp_nonpositive_f64(double x) {
-    const double lowest = -708.0, shifter = 6755399441055744.0, log2e = 1.44269504088896341;
-    double xc = x > lowest ? x : lowest;
-    double t = xc * log2e + shifter;
-    double n = t - shifter;
-    double r = (xc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    double r, scale, xc = fastmlp_reduce_f64(x, &r, &scale);
     double p = 1.0 + r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (
         1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (
         1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r * (
         1.0 / 479001600 + r * (1.0 / 6227020800.0)))))))))))));
-    int64_t bits;
-    double scale;
-    memcpy(&bits, &t, sizeof bits);
-    bits = (bits - 0x4338000000000000LL + 1023) << 52;
-    memcpy(&scale, &bits, sizeof scale);
     p = x >= xc ? p * scale : 0.0;
     return x != x ? x : p;
 }
 
 static inline float fastmlp_expm1_nonpositive_f32(float x) {
-    const float lowest = -87.0f, shifter = 12582912.0f, log2e = 1.44269504088896341f;
-    float xc = x > lowest ? x : lowest;
-    float t = xc * log2e + shifter;
-    float n = t - shifter;
-    float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+    float r, scale, xc = fastmlp_reduce_f32(x, &r, &scale);
     float p = r + r * r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (
         1.0f / 720 + r * (1.0f / 5040))))));
-    int32_t bits;
-    float scale;
-    memcpy(&bits, &t, sizeof bits);
-    bits = (bits - 0x4B400000 + 127) << 23;
-    memcpy(&scale, &bits, sizeof scale);
     p = scale * p + (scale - 1.0f);
     p = x >= xc ? p : -1.0f;
     return x != x ? x : p;
 }
 
 static inline double fastmlp_expm1_nonpositive_f64(double x) {
-    const double lowest = -708.0, shifter = 6755399441055744.0, log2e = 1.44269504088896341;
-    double xc = x > lowest ? x : lowest;
-    double t = xc * log2e + shifter;
-    double n = t - shifter;
-    double r = (xc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    double r, scale, xc = fastmlp_reduce_f64(x, &r, &scale);
     double p = r + r * r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (
         1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (
         1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r * (
         1.0 / 479001600 + r * (1.0 / 6227020800.0))))))))))));
-    int64_t bits;
-    double scale;
-    memcpy(&bits, &t, sizeof bits);
-    bits = (bits - 0x4338000000000000LL + 1023) << 52;
-    memcpy(&scale, &bits, sizeof scale);
     p = scale * p + (scale - 1.0);
     p = x >= xc ? p : -1.0;
     return x != x ? x : p;
