@@ -459,6 +459,12 @@ def check_dropout(dropout, n_hidden):
                      for l, rate in enumerate(dropout)], dtype=np.float64)
 
 
+def check_clip(value, name, dtype):
+    """A gradient-clipping threshold (``clip_grad_norm``, ``clip_grad_value``): a
+    positive float the kernels can compute in ``dtype``."""
+    return check_setting(value, name, dtype, minimum=0.0, exclusive=True)
+
+
 def check_bool(value, name):
     """True or False (numpy's bool too); anything else is a TypeError."""
     if not isinstance(value, (bool, np.bool_)):

@@ -51,8 +51,8 @@ import numpy as np
 
 from . import datasets
 from .callbacks import EpochTimer
-from ._validation import (check_dropout, check_int, check_output_path, check_seed,
-                          check_setting, check_sgd_settings)
+from ._validation import (check_clip, check_dropout, check_int, check_output_path,
+                          check_seed, check_sgd_settings)
 from .model import ACTIVATIONS, INITS, LOSSES, MLP
 
 __all__ = ["main"]
@@ -274,8 +274,8 @@ def cmd_train(args):
         _option("--average-every", check_int, args.average_every, "average_every", 1)
     _option("--dropout", check_dropout, args.dropout, len(s["hidden"]))
     if args.clip_grad_norm is not None:
-        _option("--clip-grad-norm", check_setting, args.clip_grad_norm, "clip_grad_norm",
-                args.dtype, minimum=0.0, exclusive=True)
+        _option("--clip-grad-norm", check_clip, args.clip_grad_norm, "clip_grad_norm",
+                args.dtype)
     ranks, rank = 1, 0
     if args.distributed:
         if args.dropout or args.clip_grad_norm is not None:

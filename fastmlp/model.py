@@ -33,11 +33,11 @@ from . import optim as _optim
 from ._kernels import network as _network
 from ._serialization import FORMAT_VERSION, OPTIMIZER_FORMAT_VERSION, checksum, read_model
 from ._validation import (BLAS_INT_MAX, as_array, as_finite_array, check_blas_dims,
-                          check_bool, check_choice, check_dropout, check_finite, check_int,
-                          check_label_ndim, check_labels, check_label_smoothing, check_ndim,
-                          check_not_empty, check_output_path, check_real_dtype, check_real,
-                          check_row_weights, check_seed, check_setting, check_sgd_settings,
-                          check_shape, check_zero_one, class_weight_of)
+                          check_bool, check_choice, check_clip, check_dropout, check_finite,
+                          check_int, check_label_ndim, check_labels, check_label_smoothing,
+                          check_ndim, check_not_empty, check_output_path, check_real_dtype,
+                          check_real, check_row_weights, check_seed, check_setting,
+                          check_sgd_settings, check_shape, check_zero_one, class_weight_of)
 from .datasets import holdout_size, split_indices
 
 __all__ = ["MLP", "History", "TrainingDivergedError"]
@@ -697,8 +697,7 @@ class MLP:
         for value, name, key in ((clip_grad_norm, "clip_grad_norm", "clip_norm"),
                                  (clip_grad_value, "clip_grad_value", "clip_value")):
             if value is not None:
-                settings[key] = check_setting(value, name, self._dtype, minimum=0.0,
-                                              exclusive=True)
+                settings[key] = check_clip(value, name, self._dtype)
         return settings
 
     def _check_label_smoothing(self, value):
