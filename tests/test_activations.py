@@ -93,6 +93,18 @@ def test_tanh_extremes(dtype):
     np.testing.assert_array_equal(kernels.tanh_derivative(t)[[0, 6]], [0, 0])
 
 
+def test_tanh_special_values(dtype):
+    # Below 2**-28 (2**-13 in float32) tanh(x) rounds to x, which is returned as it is:
+    # the sign of zero and subnormals survive; infinities saturate; NaN stays NaN.
+    tiny = np.finfo(dtype).smallest_subnormal
+    x = np.array([-0.0, 0.0, tiny, -tiny, 1e-20, np.inf, -np.inf, np.nan], dtype=dtype)
+    t = kernels.tanh(x)
+    np.testing.assert_array_equal(t[:5], x[:5])
+    assert np.signbit(t[0]) and not np.signbit(t[1])
+    np.testing.assert_array_equal(t[5:7], [1, -1])
+    assert np.isnan(t[7])
+
+
 def test_relu_zero_and_nan(dtype):
     x = np.array([-0.0, 0.0, np.nan, -np.inf, np.inf], dtype=dtype)
     r = kernels.relu(x)
