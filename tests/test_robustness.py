@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from fastmlp import MLP, History, TrainingDivergedError, datasets
+from fastmlp import MLP, History, TrainingDivergedError, datasets, optim
 
 
 def test_ctrl_c_during_fit_keeps_a_usable_model():
@@ -474,6 +474,57 @@ def test_a_step_whose_update_overflows_says_so():
     X, y = np.ones((3, 2), np.float32), np.array([0, 1, 0], np.intp)
     with pytest.raises(FloatingPointError, match="update overflowed the parameters"):
         model.step(X, y, 1e37, weight_decay=1e30)
+
+
+# One overflowing entry in any layer is caught on every update path: plain SGD (added
+# into W by the product), SGD's own loop (momentum, Nesterov, scikit-learn's l2),
+# Adam, AMSGrad and AdamW.
+OVERFLOWING_UPDATES = [
+    dict(lr=1.0, weight_decay=10.0),
+    dict(optimizer=optim.SGD(lr=1.0, momentum=0.9, weight_decay=10.0)),
+    dict(optimizer=optim.SGD(lr=1.0, momentum=0.9, nesterov=True, weight_decay=10.0)),
+    dict(optimizer=optim.SGD(lr=1.0, weight_decay=10.0, l2=1e3)),
+    dict(optimizer=optim.Adam(weight_decay=10.0)),
+    dict(optimizer=optim.Adam(weight_decay=10.0, amsgrad=True)),
+    dict(optimizer=optim.AdamW(lr=1.0, weight_decay=10.0)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("where", ["first weights", "hidden bias", "last weights"])
+@pytest.mark.parametrize("update", OVERFLOWING_UPDATES, ids=lambda u: repr(u)[:60])
+def test_an_update_that_overflows_one_entry_of_any_layer_says_so(update, where, dtype):
+    # The loss before the update stays finite: the huge weights multiply inputs of
+    # 0 and the huge bias goes through tanh; the decay terms then overflow.
+    huge = np.finfo(dtype).max / 2
+    model = MLP([3, 4, 4, 2], dtype=dtype, seed=0)
+    X = np.array([[0, 1, -1], [0, 0.5, 2], [0, -1, 0.3]], dtype)
+    if where == "first weights":
+        model.weights[0][0, 1] = huge
+    elif where == "hidden bias":
+        model.biases[0][2] = huge
+    else:
+        model.weights[2][1, 1] = huge
+        model.weights[1][:, 1] = 0  # so the unit it reads is tanh(0) = 0
+        model.biases[1][1] = 0
+    y = np.array([0, 1, 1], np.intp)
+    assert np.isfinite(model.loss(X, y))
+    with pytest.raises(FloatingPointError, match="update overflowed the parameters"):
+        model.step(X, y, **update)
+    assert not np.all(np.isfinite(model._params))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("clip", [dict(clip_grad_value=1e30), dict(clip_grad_norm=1e30)])
+def test_a_fit_whose_clipped_update_overflows_rolls_back(clip, dtype):
+    model = MLP([3, 4, 2], dtype=dtype, seed=0)
+    model.weights[0][0, 1] = np.finfo(dtype).max / 2
+    before = model._params.copy()
+    X = np.array([[0, 1, -1], [0, 0.5, 2]], dtype)
+    with pytest.raises(FloatingPointError, match="overflowed"):
+        model.fit(X, [0, 1], epochs=1, batch_size=2, lr=1.0, weight_decay=10.0,
+                  progress=False, **clip)
+    np.testing.assert_array_equal(model._params, before)
 
 
 def test_data_that_aliases_the_parameters_is_read_before_the_update():
