@@ -14,7 +14,9 @@
  * Every entry is computed with the same operations whatever the settings: the
  * settings only choose between values (vector blends), and a buffer that may be
  * NULL (v_max) gets a loop of its own, since a read behind a test would keep the
- * loop scalar.
+ * loop scalar; so does clearing the gradient as it is read, which the network's
+ * step asks for so that its next gradient product can add into zeros (see
+ * linear_ops.pxd's linear_backward_params).
  */
 #ifndef FASTMLP_ADAM_H
 #define FASTMLP_ADAM_H
@@ -76,23 +78,35 @@ typedef struct {
         return denom != 0 ? p + ((T)(-s->step_size) * m_i) / denom : p;                \
     }                                                                                  \
                                                                                        \
-    /* One Adam step over n entries; v_max may be NULL without amsgrad; grad may be   \
-       param itself. */                                                                \
+    /* One Adam step over n entries; v_max may be NULL without amsgrad. With          \
+       clear_grad, each grad entry is set to 0 once read (grad must then not overlap  \
+       the other buffers); without it grad is only read, and may be param itself. */  \
     FASTMLP_ADAM_CLONES static void fastmlp_adam_array_##suffix(                       \
-            T *param, const T *grad, ptrdiff_t n, T *m, T *v, T *v_max,                \
-            T weight_decay, const fastmlp_adam_step *step) {                           \
+            T *param, T *grad, ptrdiff_t n, T *m, T *v, T *v_max, T weight_decay,      \
+            const fastmlp_adam_step *step, int clear_grad) {                           \
         ptrdiff_t i;                                                                   \
+        T g;                                                                           \
         fastmlp_adam_step s = *step; /* a local copy: no write through param can       \
                                         change it */                                   \
-        if (s.amsgrad) {                                                               \
-            for (i = 0; i < n; i++)                                                    \
-                param[i] = fastmlp_adam_entry_##suffix(param[i], grad[i], &m[i], &v[i], \
-                                                       &v_max[i], weight_decay, &s, 1); \
+        if (s.amsgrad && clear_grad) {                                                 \
+            for (i = 0; i < n; i++) FASTMLP_ADAM_ENTRY(suffix, 1, &v_max[i], 1)        \
+        } else if (s.amsgrad) {                                                        \
+            for (i = 0; i < n; i++) FASTMLP_ADAM_ENTRY(suffix, 0, &v_max[i], 1)        \
+        } else if (clear_grad) {                                                       \
+            for (i = 0; i < n; i++) FASTMLP_ADAM_ENTRY(suffix, 1, NULL, 0)             \
         } else {                                                                       \
-            for (i = 0; i < n; i++)                                                    \
-                param[i] = fastmlp_adam_entry_##suffix(param[i], grad[i], &m[i], &v[i], \
-                                                       NULL, weight_decay, &s, 0);     \
+            for (i = 0; i < n; i++) FASTMLP_ADAM_ENTRY(suffix, 0, NULL, 0)             \
         }                                                                              \
+    }
+
+/* The array loops' body for entry i, with the settings as constants (a test of a
+ * setting inside one loop would keep it from vectorising). */
+#define FASTMLP_ADAM_ENTRY(suffix, CLEAR, V_MAX, AMSGRAD)                              \
+    {                                                                                  \
+        g = grad[i];                                                                   \
+        if (CLEAR) grad[i] = 0;                                                        \
+        param[i] = fastmlp_adam_entry_##suffix(param[i], g, &m[i], &v[i], V_MAX,       \
+                                               weight_decay, &s, AMSGRAD);             \
     }
 
 FASTMLP_ADAM(float, f32, sqrtf)

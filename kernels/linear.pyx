@@ -32,4 +32,4 @@ def linear_backward(const floating[:, ::1] x, const floating[:, ::1] W,
         linear.linear_backward_input(&W[0, 0], &grad_out[0, 0], &grad_x[0, 0],
                                      x.shape[0], x.shape[1], W.shape[0])
         linear.linear_backward_params(&x[0, 0], &grad_out[0, 0], &grad_W[0, 0], &grad_b[0],
-                                      x.shape[0], x.shape[1], W.shape[0])
+                                      x.shape[0], x.shape[1], W.shape[0], False)

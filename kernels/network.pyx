@@ -169,6 +169,7 @@ cdef struct Work:
     Py_ssize_t* label_batch
     void* target_batch
     Py_ssize_t updates          # updates made with the current state (Adam's t)
+    bint grads_clear            # does grads hold zeros? (see backward_layers)
     void* weight_batch          # a gathered batch's row weights
     # Dropout (training passes with Training.dropout; keep is NULL otherwise):
     const double* keep          # per hidden layer, the probability of keeping a unit
@@ -328,10 +329,10 @@ cdef inline Py_ssize_t count_all_correct(const floating* z, const floating* targ
 
 
 cdef inline void apply_layer(const Layout* L, const Optimizer* o, const AdamStep* adam,
-                             bint first, Py_ssize_t l, floating* params,
-                             const floating* grads, floating* state,
-                             double l2_scale) noexcept nogil:
-    """Layer l's update from its gradient in ``grads``.
+                             bint first, Py_ssize_t l, floating* params, floating* grads,
+                             floating* state, double l2_scale, bint clear) noexcept nogil:
+    """Layer l's update from its gradient in ``grads`` (set to 0 as it is read with
+    ``clear``).
 
     The weight decay coupled to the gradient is torch's ``weight_decay`` (unless it
     is AdamW's decoupled one) plus, for the weights only, ``l2_scale``: scikit-learn's
@@ -348,15 +349,15 @@ cdef inline void apply_layer(const Layout* L, const Optimizer* o, const AdamStep
         # Without momentum there is no velocity (state may be NULL): never offset it.
         sgd_update(params + w, grads + w, n_out * n_in, <floating> o.lr, <floating> o.momentum,
                    <floating> o.dampening, state + w if o.momentum != 0 else NULL, first,
-                   o.nesterov, decay_w, o.lr_in_velocity)
+                   o.nesterov, decay_w, o.lr_in_velocity, clear)
         sgd_update(params + b, grads + b, n_out, <floating> o.lr, <floating> o.momentum,
                    <floating> o.dampening, state + b if o.momentum != 0 else NULL, first,
-                   o.nesterov, decay_b, o.lr_in_velocity)
+                   o.nesterov, decay_b, o.lr_in_velocity, clear)
     else:
         adam_update(params + w, grads + w, n_out * n_in, state + w, state + P + w,
-                    state + 2 * P + w if o.amsgrad else NULL, decay_w, adam)
+                    state + 2 * P + w if o.amsgrad else NULL, decay_w, adam, clear)
         adam_update(params + b, grads + b, n_out, state + b, state + P + b,
-                    state + 2 * P + b if o.amsgrad else NULL, decay_b, adam)
+                    state + 2 * P + b if o.amsgrad else NULL, decay_b, adam, clear)
 
 
 cdef inline AdamStep adam_scalars(const Optimizer* o, Py_ssize_t updates) noexcept nogil:
@@ -365,21 +366,28 @@ cdef inline AdamStep adam_scalars(const Optimizer* o, Py_ssize_t updates) noexce
                      o.amsgrad, o.eps_before_correction, updates)
 
 
+cdef inline bint adds_into_weights(const Optimizer* o) noexcept nogil:
+    """Is the update plain SGD, which update_layer adds straight into W (no gradient
+    buffer)?"""
+    return o.rule == SGD and o.momentum == 0 and o.l2 == 0
+
+
 cdef inline void update_layer(const Layout* L, const Optimizer* o, const AdamStep* adam,
                               bint first, Py_ssize_t l, floating* params, floating* grads,
-                              floating* state, const floating* a_in, const floating* delta,
-                              Py_ssize_t n, double denom) noexcept nogil:
+                              bint grads_clear, floating* state, const floating* a_in,
+                              const floating* delta, Py_ssize_t n,
+                              double denom) noexcept nogil:
     """Layer l's gradient, from its input a_in (n, n_in) and output gradient delta
-    (n, n_out), and its update (apply_layer, with l2 / denom); plain SGD adds the
-    gradient product straight into W."""
+    (n, n_out), and its update (apply_layer, with l2 / denom), which leaves the
+    layer's gradient cleared; plain SGD adds the gradient product straight into W."""
     cdef Py_ssize_t n_in = L.sizes[l], n_out = L.sizes[l + 1]
     cdef Py_ssize_t w = L.w_off[l], b = L.b_off[l]
-    if o.rule == SGD and o.momentum == 0 and o.l2 == 0:
+    if adds_into_weights(o):
         linear_sgd_step(a_in, delta, params + w, params + b, n, n_in, n_out, <floating> o.lr,
                         <floating> (0 if o.decoupled else o.weight_decay))
         return
-    linear_backward_params(a_in, delta, grads + w, grads + b, n, n_in, n_out)
-    apply_layer(L, o, adam, first, l, params, grads, state, o.l2 / denom)
+    linear_backward_params(a_in, delta, grads + w, grads + b, n, n_in, n_out, grads_clear)
+    apply_layer(L, o, adam, first, l, params, grads, state, o.l2 / denom, True)
 
 
 cdef inline void backward_layers(const Layout* L, Activation act, const Optimizer* o,
@@ -392,6 +400,11 @@ cdef inline void backward_layers(const Layout* L, Activation act, const Optimize
     With one, applies its update to each layer as soon as the layer's gradient
     exists (scikit-learn's L2 term divided by ``denom``). ``grad_x`` (n, sizes[0])
     receives dL/dx unless it is NULL.
+
+    w.grads_clear says whether grads holds zeros, so that the gradient products
+    can add into it instead of having BLAS clear it first. The updates clear what
+    they read: grads holds zeros after a pass with an optimizer (unless plain SGD,
+    which leaves it as it was), and the gradient after one without.
     """
     cdef Py_ssize_t l, i, n_in, n_out
     cdef floating* delta = <floating*> w.delta
@@ -420,24 +433,31 @@ cdef inline void backward_layers(const Layout* L, Activation act, const Optimize
             linear_backward_input(W, delta, grad_x, n, n_in, n_out)
         if o == NULL:
             linear_backward_params(a_in, delta, grads + L.w_off[l], grads + L.b_off[l],
-                                   n, n_in, n_out)
+                                   n, n_in, n_out, w.grads_clear)
         else:
-            update_layer(L, o, &adam, w.updates == 1, l, params, grads,
+            update_layer(L, o, &adam, w.updates == 1, l, params, grads, w.grads_clear,
                          <floating*> w.state, a_in, delta, n, denom)
         swap = delta
         delta = delta_next
         delta_next = swap
+    if o == NULL:
+        w.grads_clear = False
+    elif not adds_into_weights(o):
+        w.grads_clear = True
 
 
-cdef inline void apply_update(const Layout* L, const Optimizer* o, const Work* w,
-                              floating* params, double l2_scale) noexcept nogil:
+cdef inline void apply_update(const Layout* L, const Optimizer* o, Work* w,
+                              floating* params, double l2_scale, bint clear) noexcept nogil:
     """Every layer's update (number w.updates) from the whole gradient already in
-    w.grads: apply_layer's formula, with scikit-learn's L2 term as ``l2_scale``."""
+    w.grads: apply_layer's formula, with scikit-learn's L2 term as ``l2_scale``;
+    with ``clear``, the gradient is cleared as it is read."""
     cdef Py_ssize_t l
     cdef AdamStep adam = adam_scalars(o, w.updates)
     for l in range(L.n_layers):
-        apply_layer(L, o, &adam, w.updates == 1, l, params, <const floating*> w.grads,
-                    <floating*> w.state, l2_scale)
+        apply_layer(L, o, &adam, w.updates == 1, l, params, <floating*> w.grads,
+                    <floating*> w.state, l2_scale, clear)
+    if clear:
+        w.grads_clear = True
 
 
 cdef inline void clip_and_update(const Layout* L, const Optimizer* o, const Training* t,
@@ -470,7 +490,7 @@ cdef inline void clip_and_update(const Layout* L, const Optimizer* o, const Trai
             scale = <floating> coef
             for i in range(L.n_params):
                 grads[i] = grads[i] * scale
-    apply_update(L, o, w, params, 0)
+    apply_update(L, o, w, params, 0, True)
 
 
 cdef inline double train_step(const Layout* L, Activation act, Loss kind,
@@ -713,6 +733,7 @@ cdef class Network:
     cdef cnp.ndarray keep, mask, dropped  # dropout: keep probabilities, masks, outputs
     cdef uint64_t rng           # the dropout masks' stream (splitmix.h)
     cdef Py_ssize_t last_rows             # rows of the last training pass's batch
+    cdef bint grads_clear                 # does grads hold zeros? (backward_layers)
     cdef object last_keep                 # its keep probabilities, None: it did not drop
     cdef Layout layout
     cdef Optimizer opt
@@ -779,6 +800,7 @@ cdef class Network:
         self.params = params
         self.p = cnp.PyArray_DATA(params)
         self.grads = cnp.PyArray_ZEROS(1, cnp.PyArray_DIMS(params), cnp.PyArray_TYPE(params), 0)
+        self.grads_clear = True
         self.state = np.zeros((0, p), dtype=params.dtype)
         self.n_inputs, self.n_outputs = sizes[0], sizes[n_layers]
         self.typenum = cnp.PyArray_TYPE(params)
@@ -1034,7 +1056,7 @@ cdef class Network:
         w.x_batch, w.target_batch = data(self.x_batch), data(self.target_batch)
         w.label_batch = <Py_ssize_t*> data(self.label_batch)
         w.weight_batch = data(self.weight_batch)
-        w.updates = self.updates
+        w.updates, w.grads_clear = self.updates, self.grads_clear
         w.keep, w.rng, w.mask, w.dropped = NULL, &self.rng, NULL, NULL
         if self.training.dropout:
             w.keep = <const double*> data(self.keep)
@@ -1189,11 +1211,15 @@ cdef class Network:
             raise ValueError(f"apply: rows must be >= 1; got {rows}")
         cdef Work w = self.work(1, True)
         w.updates += 1
+        # The gradient came from elsewhere: grads no longer holds zeros.
+        self.grads_clear = False
         with nogil:
             if self.typenum == cnp.NPY_DOUBLE:
-                apply_update(&self.layout, &self.opt, &w, <double*> self.p, self.opt.l2 / rows)
+                apply_update(&self.layout, &self.opt, &w, <double*> self.p,
+                             self.opt.l2 / rows, False)
             else:
-                apply_update(&self.layout, &self.opt, &w, <float*> self.p, self.opt.l2 / rows)
+                apply_update(&self.layout, &self.opt, &w, <float*> self.p,
+                             self.opt.l2 / rows, False)
         self.updates = w.updates
 
     cdef double run(self, cnp.ndarray X, cnp.ndarray y, bint update,
@@ -1213,7 +1239,7 @@ cdef class Network:
                 loss = self.run_step(o, &w, &d, &correct)
         else:
             loss = self.run_step(o, &w, &d, &correct)
-        self.updates = w.updates
+        self.updates, self.grads_clear = w.updates, w.grads_clear
         self.last_rows = n
         self.last_keep = self.keep if self.training.dropout else None
         return loss
@@ -1296,7 +1322,7 @@ cdef class Network:
                 status = train_epoch(&self.layout, self.act, self.kind, &self.opt,
                                      &self.training, &w, <float*> self.p, &d, batch_size,
                                      &loss_sum, &correct, &batches, &penalty_sum)
-        self.updates = w.updates
+        self.updates, self.grads_clear = w.updates, w.grads_clear
         self.last_rows = n - (batches - 1) * batch_size if status != DIVERGED and batches else 0
         self.last_keep = self.keep if self.training.dropout else None
         if status == INTERRUPTED:

@@ -5,6 +5,8 @@ Callers (fastmlp.kernels) pass flat views and have checked dtypes, sizes,
 writability, overlaps and the settings; a state buffer the rule does not use
 (``velocity`` when momentum is 0, ``max_exp_avg_sq`` without amsgrad) is an
 empty array. The settings are keyword-only, so that no two can be swapped.
+The gradient is only read (the workers' clear_grad is the network's), so it may
+be a read-only array, or param itself.
 """
 from cython cimport floating
 
@@ -21,8 +23,8 @@ def sgd_update(floating[::1] param, const floating[::1] grad, floating[::1] velo
     covers(grad, n)
     covers(velocity, n if momentum != 0 else 0)
     with nogil:
-        optim_ops.sgd_update(&param[0], &grad[0], n, lr, momentum, dampening, v, first_step,
-                             nesterov, weight_decay, lr_in_velocity)
+        optim_ops.sgd_update(&param[0], <floating*> &grad[0], n, lr, momentum, dampening, v,
+                             first_step, nesterov, weight_decay, lr_in_velocity, False)
 
 
 def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] exp_avg,
@@ -39,5 +41,5 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] exp
     covers(exp_avg_sq, n)
     covers(max_exp_avg_sq, n if amsgrad else 0)
     with nogil:
-        optim_ops.adam_update(&param[0], &grad[0], n, &exp_avg[0], &exp_avg_sq[0], v_max,
-                              weight_decay, &s)
+        optim_ops.adam_update(&param[0], <floating*> &grad[0], n, &exp_avg[0], &exp_avg_sq[0],
+                              v_max, weight_decay, &s, False)

@@ -71,6 +71,10 @@ from libc.math cimport pow, sqrt
 # that may be NULL (velocity) gets a loop of its own, since a read behind a test
 # would keep the loop scalar. Adam's entry and loop are in adam.h, written the
 # same way, where they can be compiled for AVX2 as well.
+#
+# Both can clear the gradient as they read it (``clear_grad``): the network's step
+# then lets its next gradient product add into zeros, which saves the pass over
+# the gradient that BLAS makes to clear its output (linear_backward_params).
 
 cdef inline floating _with_decay(floating g, floating p, floating weight_decay) noexcept nogil:
     """g + weight_decay * p, the L2 term (torch adds it only when weight_decay != 0,
@@ -78,34 +82,42 @@ cdef inline floating _with_decay(floating g, floating p, floating weight_decay) 
     return g + weight_decay * p if weight_decay != 0 else g
 
 
-cdef inline void sgd_update(floating* param, const floating* grad, Py_ssize_t n, floating lr,
+cdef inline void sgd_update(floating* param, floating* grad, Py_ssize_t n, floating lr,
                             floating momentum, floating dampening, floating* velocity,
                             bint first, bint nesterov, floating weight_decay,
-                            bint lr_in_velocity) noexcept nogil:
+                            bint lr_in_velocity, bint clear_grad) noexcept nogil:
     """One SGD step over n entries (see the module docstring): torch's rule, or
     scikit-learn's with ``lr_in_velocity``. ``velocity`` (n entries) is written when
     momentum != 0 (and read unless ``first`` in torch's rule), and may be NULL
-    otherwise; grad may be param itself."""
+    otherwise. With ``clear_grad`` each grad entry is set to 0 once read (grad must
+    then not overlap param or velocity); without it grad is only read, and may be
+    param itself."""
     cdef Py_ssize_t i
     cdef floating p, g, v
     cdef floating keep = 1 - dampening
     if momentum == 0:
         for i in range(n):
-            p = param[i]
-            param[i] = p - lr * _with_decay(grad[i], p, weight_decay)
+            p, g = param[i], grad[i]
+            if clear_grad:
+                grad[i] = 0
+            param[i] = p - lr * _with_decay(g, p, weight_decay)
         return
     if lr_in_velocity:
         # scikit-learn's order of operations (its velocity starts at 0: no first step)
         for i in range(n):
-            p = param[i]
-            g = _with_decay(grad[i], p, weight_decay)
+            p, g = param[i], grad[i]
+            if clear_grad:
+                grad[i] = 0
+            g = _with_decay(g, p, weight_decay)
             v = momentum * velocity[i] - lr * g
             velocity[i] = v
             param[i] = p + (momentum * v - lr * g if nesterov else v)
         return
     for i in range(n):
-        p = param[i]
-        g = _with_decay(grad[i], p, weight_decay)
+        p, g = param[i], grad[i]
+        if clear_grad:
+            grad[i] = 0
+        g = _with_decay(g, p, weight_decay)
         v = velocity[i]  # read even on the first step (then unused), to keep the loop a blend
         v = g if first else momentum * v + keep * g
         velocity[i] = v
@@ -121,13 +133,14 @@ cdef extern from "adam.h" nogil:
         double decay        # 1 - lr * decoupled_decay (1: no decoupled decay)
         bint amsgrad
         bint eps_before_correction
-    void adam_array_f32 "fastmlp_adam_array_f32"(float* param, const float* grad, Py_ssize_t n,
+    void adam_array_f32 "fastmlp_adam_array_f32"(float* param, float* grad, Py_ssize_t n,
                                                   float* m, float* v, float* v_max,
-                                                  float weight_decay, const AdamStep* s)
-    void adam_array_f64 "fastmlp_adam_array_f64"(double* param, const double* grad,
+                                                  float weight_decay, const AdamStep* s,
+                                                  bint clear_grad)
+    void adam_array_f64 "fastmlp_adam_array_f64"(double* param, double* grad,
                                                   Py_ssize_t n, double* m, double* v,
                                                   double* v_max, double weight_decay,
-                                                  const AdamStep* s)
+                                                  const AdamStep* s, bint clear_grad)
 
 
 cdef inline AdamStep adam_step(double lr, double beta1, double beta2, double eps,
@@ -149,15 +162,16 @@ cdef inline AdamStep adam_step(double lr, double beta1, double beta2, double eps
     return s
 
 
-cdef inline void adam_update(floating* param, const floating* grad, Py_ssize_t n,
+cdef inline void adam_update(floating* param, floating* grad, Py_ssize_t n,
                              floating* m, floating* v, floating* v_max,
-                             floating weight_decay, const AdamStep* s) noexcept nogil:
+                             floating weight_decay, const AdamStep* s,
+                             bint clear_grad) noexcept nogil:
     """One Adam step over n entries (see the module docstring); m, v and (with
     amsgrad) v_max hold n entries each and are updated in place; v_max may be NULL
-    without amsgrad; grad may be param itself. Where the denominator is 0 (eps = 0
-    and v = 0), the entry keeps the value it has before the step term (torch's
-    becomes NaN or +-inf)."""
+    without amsgrad. ``clear_grad`` as in sgd_update. Where the denominator is 0
+    (eps = 0 and v = 0), the entry keeps the value it has before the step term
+    (torch's becomes NaN or +-inf)."""
     if floating is float:
-        adam_array_f32(param, grad, n, m, v, v_max, weight_decay, s)
+        adam_array_f32(param, grad, n, m, v, v_max, weight_decay, s, clear_grad)
     else:
-        adam_array_f64(param, grad, n, m, v, v_max, weight_decay, s)
+        adam_array_f64(param, grad, n, m, v, v_max, weight_decay, s, clear_grad)

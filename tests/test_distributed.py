@@ -7,6 +7,7 @@ writes what it measured, which the tests below read. The launch is bounded (a
 timeout kills its process group) and talks over shared memory or the loopback
 interface only.
 """
+import copy
 import json
 import os
 import shutil
@@ -71,6 +72,25 @@ def test_apply_makes_the_steps_update(opt, dtype):
     else:
         np.testing.assert_array_equal(flat(applied), flat(stepped))
     np.testing.assert_array_equal(applied._net.get_state()[1], stepped._net.get_state()[1])
+
+
+@pytest.mark.parametrize("opt", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
+def test_a_gradient_given_to_apply_is_not_added_to_the_next_step(opt, dtype):
+    # A step leaves the gradient buffer holding zeros for the next step's products to
+    # add into; a gradient written there for apply must not stay in the sum.
+    X, y = data(dtype, n=40)
+    model = fastmlp.MLP([12, 9, 4], dtype=dtype, seed=1)
+    model.step(X, y, optimizer=opt)
+    twin = copy.deepcopy(model)
+    for m in (model, twin):
+        with m._training():
+            m._net.configure(opt.settings(m.dtype), opt)
+            m._net.grads[:] = np.linspace(-1, 1, m._net.grads.size)
+            m._net.apply(X.shape[0])
+    twin = copy.deepcopy(twin)  # a copy's buffer holds zeros
+    for m in (model, twin):
+        m.step(X, y, optimizer=opt)
+    np.testing.assert_array_equal(flat(model), flat(twin))
 
 
 def test_apply_needs_a_claim_an_optimizer_and_rows():

@@ -308,6 +308,26 @@ def test_errors(kw, exc, match):
         call(**kw)
 
 
+@pytest.mark.parametrize("update, kw", [
+    (kernels.adam_update, dict(exp_avg=np.zeros(4), exp_avg_sq=np.zeros(4), step=1)),
+    (kernels.adam_update, dict(exp_avg=np.zeros(4), exp_avg_sq=np.zeros(4), step=1,
+                               amsgrad=True, max_exp_avg_sq=np.zeros(4))),
+    (kernels.sgd_update, dict(lr=0.1)),
+    (kernels.sgd_update, dict(lr=0.1, momentum=0.9, velocity=np.zeros(4), first_step=True)),
+    (kernels.sgd_update, dict(lr=0.1, momentum=0.9, velocity=np.zeros(4),
+                              lr_in_velocity=True)),
+], ids=["adam", "amsgrad", "sgd", "momentum", "sklearn-momentum"])
+def test_the_gradient_may_be_read_only_and_is_left_as_it_is(update, kw):
+    # (The compiled step has the same loops clear its own gradient buffer as they
+    # read it; the public kernels never write to grad.)
+    grad = np.array([0.5, -1.0, 2.0, 0.0])
+    grad.flags.writeable = False
+    p = np.ones(4)
+    update(p, grad, **kw)
+    np.testing.assert_array_equal(grad, [0.5, -1.0, 2.0, 0.0])
+    assert not np.array_equal(p, 1)
+
+
 def test_read_only_state():
     for name in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
         ro = np.zeros(3)

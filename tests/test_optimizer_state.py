@@ -191,6 +191,36 @@ def test_copies_keep_the_optimizer_state(opt):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_gradient_left_in_the_workspace_is_not_added_to_the_next(opt, dtype):
+    # A step's gradient products add into the gradient buffer, which its updates
+    # leave holding zeros; gradients(), a clipped fit and a plain-SGD step leave
+    # something else there. A copy starts with zeros, so a model whose every call
+    # runs on a fresh copy must end bitwise where the model itself does.
+    X, y = data()
+    X = X.astype(dtype)
+    calls = [
+        lambda m: m.step(X[:16], y[:16], optimizer=opt),
+        lambda m: m.gradients(X[16:40], y[16:40]),
+        lambda m: m.step(X[:16], y[:16], optimizer=opt),
+        lambda m: m.fit(X, y, epochs=1, batch_size=16, shuffle=False, progress=False,
+                        optimizer=opt, clip_grad_norm=0.5),
+        lambda m: m.step(X[:16], y[:16], optimizer=opt),
+        lambda m: m.gradients(X, y),
+        lambda m: m.fit(X, y, epochs=1, batch_size=16, shuffle=False, progress=False,
+                        optimizer=opt),
+        lambda m: m.step(X[:16], y[:16], 0.1),
+        lambda m: m.step(X[:16], y[:16], optimizer=opt),
+    ]
+    model, fresh_copies = fresh(dtype), fresh(dtype)
+    for call in calls:
+        call(model)
+        fresh_copies = copy.deepcopy(fresh_copies)
+        call(fresh_copies)
+    np.testing.assert_array_equal(model._params, fresh_copies._params)
+
+
 def test_optimizer_and_sgd_arguments_are_exclusive():
     X, y = data()
     with pytest.raises(ValueError, match="pass the settings in the optimizer, not beside it"):
