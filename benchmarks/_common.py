@@ -307,6 +307,38 @@ def interleaved_rounds(workers, min_block, rounds):
     return samples
 
 
+def rounds_in_fresh_processes(script, peers, case, env, min_block, rounds, processes,
+                              warm_calls=3):
+    """``rounds`` interleaved rounds (see interleaved_rounds), split as evenly as may be
+    over ``processes`` sets of workers, each set started afresh.
+
+    A process has luck of its own that lasts as long as it does (where the host puts
+    its pages decides how its buffers share the caches): the same step, timed in
+    eight fresh processes, took from 338 to 373 µs. Spread over several sets, that
+    luck moves the medians less. A peer left out of any set is left out of all
+    (so that every remaining peer has one time per round, for the paired ratios).
+    Returns ({peer: [seconds per call, round by round]}, {peer: its worker's info},
+    {peer: why it was left out}).
+    """
+    if not 1 <= processes <= rounds:
+        raise ValueError(f"processes must be between 1 and rounds ({rounds}); got {processes}")
+    samples, infos, skipped = {}, {}, {}
+    for k in range(processes):
+        workers, why = start_workers(script, [p for p in peers if p not in skipped], case,
+                                     env, warm_calls)
+        skipped.update(why)
+        try:
+            share = rounds // processes + (k < rounds % processes)
+            for peer, times in interleaved_rounds(workers, min_block, share).items():
+                samples.setdefault(peer, []).extend(times)
+        finally:
+            for w in workers.values():
+                w.close()
+        for peer, w in workers.items():
+            infos.setdefault(peer, w.info)
+    return {p: t for p, t in samples.items() if p not in skipped}, infos, skipped
+
+
 def print_skipped(skipped):
     """One line per peer and reason, from a list of {"peer", "case", "reason"}."""
     reasons = {}

@@ -1,7 +1,8 @@
 """One training step of a tanh MLP with softmax cross-entropy, side by side.
 
 Times one step — forward, loss, backward, update — each implementation in a process
-of its own, in interleaved rounds (see ``_common``):
+of its own, in interleaved rounds, the processes started afresh a few times per case
+(``--processes``; see ``_common.rounds_in_fresh_processes``):
 
 * SGD (lr 0.01):
   - fastmlp: ``MLP.step(X, y, lr)``;
@@ -23,14 +24,14 @@ fastmlp's GFLOP/s beside the machine's GEMM peak, and for Adam its step time ove
 fastmlp's SGD step; writes benchmarks/results/bench_step.{csv,json,png}.
 
 Run:  python benchmarks/bench_step.py [--threads N] [--quick] [--rounds 21]
-          [--dtype float32] [--peers fastmlp,torch,floor]
+          [--processes 3] [--dtype float32] [--peers fastmlp,torch,floor]
 """
 import sys
 from statistics import median
 
-from _common import (RESULTS, JaxMLP, NumpyMLP, Skip, TorchMLP, fastmlp_adam,
-                     interleaved_rounds, optional, paired_ratio, parse_or_serve, print_skipped,
-                     start_run, start_workers, write_results)
+from _common import (RESULTS, JaxMLP, NumpyMLP, Skip, TorchMLP, fastmlp_adam, optional,
+                     paired_ratio, parse_or_serve, print_skipped, rounds_in_fresh_processes,
+                     start_run, write_results)
 
 CONFIGS = [([2, 10, 2], 10), ([784, 100, 10], 64), ([784, 300, 10], 128),
            ([784, 1024, 1024, 10], 256)]
@@ -210,6 +211,10 @@ def options(parser):
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     parser.add_argument("--peers", default=",".join(PEERS),
                         help=f"comma-separated peers to run (default: all of {','.join(PEERS)})")
+    parser.add_argument("--processes", type=int, default=3,
+                        help="start each peer's process afresh this many times per case, "
+                             "sharing the rounds out between them (default 3; 1 with "
+                             "--quick)")
 
 
 def main():
@@ -224,23 +229,23 @@ def main():
     env, info = start_run(args, peak_size=1024 if args.quick else 2048)
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     min_block, rounds = (0.005, args.rounds or 3) if args.quick else (0.1, args.rounds or 21)
+    processes = 1 if args.quick else args.processes
+    if not 1 <= processes <= rounds:
+        parser.error(f"--processes must be between 1 and the rounds ({rounds}); "
+                     f"got {processes}")
     print(f"{rounds} rounds of blocks of at least {min_block * 1e3:g} ms; each peer in its "
-          f"own process")
+          f"own process, started afresh {processes} time(s) per case")
     print(line())
     rows = []
     for dt in dtypes:
         for sizes, batch in CONFIGS:
             case = {"sizes": sizes, "batch": batch, "dtype": dt}
-            workers, skipped = start_workers(__file__, peers, case, env)
-            try:
-                if "fastmlp" not in workers:
-                    sys.exit(f"bench_step: fastmlp's worker failed: {skipped['fastmlp']}")
-                t = interleaved_rounds(workers, min_block, rounds)
-            finally:
-                for w in workers.values():
-                    w.close()
-            for peer, w in workers.items():
-                info["peers"].setdefault(peer, w.info)
+            t, infos, skipped = rounds_in_fresh_processes(__file__, peers, case, env,
+                                                          min_block, rounds, processes)
+            if "fastmlp" not in t:
+                sys.exit(f"bench_step: fastmlp's worker failed: {skipped['fastmlp']}")
+            for peer, peer_info in infos.items():
+                info["peers"].setdefault(peer, peer_info)
             info["skipped"] += [{"peer": peer, "case": case, "reason": why}
                                 for peer, why in skipped.items()]
             peak = info["gemm_peak"].get("scipy", {}).get(dt)
