@@ -727,6 +727,11 @@ cdef class Network:
         flat buffer of the module docstring, updated in place) and of every pass.
     activation : Activation
     loss : Loss
+
+    ``grads`` holds the gradient that backprop wrote (or that apply is given);
+    after a step or an epoch it holds zeros, or whatever plain SGD left there. A
+    caller that writes into it must call apply (or backprop) before any step:
+    the steps' gradient products add into it while it is known to hold zeros.
     """
     cdef readonly cnp.ndarray sizes, params, grads, state, offsets
     cdef cnp.ndarray acts, delta, x_batch, label_batch, target_batch, weight_batch
