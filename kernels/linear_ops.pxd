@@ -61,8 +61,7 @@ cdef inline void linear_backward_params(const floating* x, const floating* grad_
 
     With ``grad_W_is_zero`` (the caller knows grad_W holds zeros) the product adds
     into grad_W (beta = 1): for beta = 0, BLAS first makes a pass of its own that
-    clears grad_W, which costs about as much as the optimizer's update (2 % of a
-    float64 Adam step of [784, 300, 10], batch 128).
+    clears grad_W (1.7 % of a float64 Adam step of [784, 300, 10], batch 128).
     """
     gemm(True, False, <int> n_out, <int> n_in, <int> n, 1, grad_out, x,
          1 if grad_W_is_zero else 0, grad_W)

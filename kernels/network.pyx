@@ -450,14 +450,14 @@ cdef inline void apply_update(const Layout* L, const Optimizer* o, Work* w,
                               floating* params, double l2_scale, bint clear) noexcept nogil:
     """Every layer's update (number w.updates) from the whole gradient already in
     w.grads: apply_layer's formula, with scikit-learn's L2 term as ``l2_scale``;
-    with ``clear``, the gradient is cleared as it is read."""
+    with ``clear``, the gradient is cleared as it is read (else it stays, and grads
+    no longer holds zeros)."""
     cdef Py_ssize_t l
     cdef AdamStep adam = adam_scalars(o, w.updates)
     for l in range(L.n_layers):
         apply_layer(L, o, &adam, w.updates == 1, l, params, <floating*> w.grads,
                     <floating*> w.state, l2_scale, clear)
-    if clear:
-        w.grads_clear = True
+    w.grads_clear = clear
 
 
 cdef inline void clip_and_update(const Layout* L, const Optimizer* o, const Training* t,
@@ -1216,8 +1216,6 @@ cdef class Network:
             raise ValueError(f"apply: rows must be >= 1; got {rows}")
         cdef Work w = self.work(1, True)
         w.updates += 1
-        # The gradient came from elsewhere: grads no longer holds zeros.
-        self.grads_clear = False
         with nogil:
             if self.typenum == cnp.NPY_DOUBLE:
                 apply_update(&self.layout, &self.opt, &w, <double*> self.p,
@@ -1225,7 +1223,7 @@ cdef class Network:
             else:
                 apply_update(&self.layout, &self.opt, &w, <float*> self.p,
                              self.opt.l2 / rows, False)
-        self.updates = w.updates
+        self.updates, self.grads_clear = w.updates, w.grads_clear
 
     cdef double run(self, cnp.ndarray X, cnp.ndarray y, bint update,
                     cnp.ndarray grad_x, object weights=None) except? -1:
